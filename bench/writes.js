@@ -1,0 +1,244 @@
+// Write workloads. Every timed write is awaited until durable (see stores.js for how each
+// store is opened and why lmdb also awaits `db.flushed`).
+//
+// (b) Batched puts: each iteration is one awaited transaction of 1000 puts overwriting
+//     existing keys in a fixed pseudo-random order (same keys and values for both stores).
+//     Units: puts per second (1000 / mean transaction time). Goal: ved >= lmdb (target 1.5x).
+// (d) Sequential awaited durable single-put transactions, one at a time, on the loaded
+//     stores: ved `await store.transaction(txn => txn.put(k, v))`, lmdb `await db.put(k, v)`
+//     (its fastest durable single write), and a raw baseline: `fs.writeSync` of 4 KiB over a
+//     pre-written file + `fs.fdatasyncSync`. The three run interleaved in rounds in the same
+//     process. Units: microseconds per transaction, p50 and p99.
+//     Goals: ved p50 <= 0.6x lmdb's, and <= 1.3x the raw write + fdatasync.
+// (e) Commit cost of a one-key transaction on stores holding 1K, 100K and 1M keys (sizes
+//     above BENCH_KEYS are skipped): the time `transaction()` takes to return (the work on
+//     the calling thread: run the callback, encode, seal), and the time until its promise
+//     resolves (durable). Units: microseconds, p50. Goal: flat, largest/smallest <= 1.5x.
+// Machine: as printed in the report header (see lib.js machineInfo).
+import fs from 'node:fs'
+import path from 'node:path'
+import { BATCH_SIZE, checkLoaded, fillVed, openVedStore } from './stores.js'
+import {
+  assert,
+  fmtOps,
+  fmtRatio,
+  fmtUs,
+  gc,
+  log,
+  measure,
+  measureInterleaved,
+  met,
+  percentile,
+  valueOf,
+} from './lib.js'
+
+/** The raw baseline writes one page per sync, like a one-key commit at best. */
+const RAW_WRITE_SIZE_BYTES = 4096
+/** Pre-written once and cycled through, so every write overwrites already-written blocks. */
+const RAW_FILE_SIZE_BYTES = 16 * 1024 * 1024
+
+export async function benchBatchedPuts({ ved, lmdb, keys, values, order, config }) {
+  const { order: indexes, mask } = order
+  const options = { iterations: 0, timeMs: config.throughputTimeMs, warmupIterations: 4 }
+  const tasks = {
+    ved: (cursor) => async () => {
+      await ved.transaction((txn) => {
+        for (let j = 0; j < BATCH_SIZE; j++, cursor++) {
+          txn.put(keys[indexes[cursor & mask]], valueOf(values, cursor))
+        }
+      })
+    },
+    lmdb: (cursor) => async () => {
+      await lmdb.transaction(() => {
+        for (let j = 0; j < BATCH_SIZE; j++, cursor++) {
+          lmdb.put(keys[indexes[cursor & mask]], valueOf(values, cursor))
+        }
+      })
+      await lmdb.flushed
+    },
+  }
+  const putsPerSecond = {}
+  for (const [name, task] of Object.entries(tasks)) {
+    gc()
+    // Starts past the random-get region of the order table so the keys are not all cached.
+    const latency = await measure(`batched puts ${name}`, task(1 << 19), options)
+    putsPerSecond[name] = (BATCH_SIZE * 1000) / latency.mean
+  }
+  const ratio = putsPerSecond.ved / putsPerSecond.lmdb
+  return [
+    {
+      id: 'b',
+      workload: `batched puts, ${BATCH_SIZE} random existing keys per durable transaction`,
+      ved: fmtOps(putsPerSecond.ved, 'puts'),
+      reference: `lmdb ${fmtOps(putsPerSecond.lmdb, 'puts')}`,
+      ratio: `${fmtRatio(ratio)} lmdb throughput`,
+      goal: '>= 1x (target 1.5x)',
+      met: met(ratio >= 1),
+    },
+  ]
+}
+
+function prepareRawFile(dir) {
+  const file = path.join(dir, 'raw-fdatasync.bin')
+  const fd = fs.openSync(file, 'w+')
+  const chunk = Buffer.alloc(1024 * 1024)
+  for (let offset = 0; offset < RAW_FILE_SIZE_BYTES; offset += chunk.length) {
+    fs.writeSync(fd, chunk, 0, chunk.length, offset)
+  }
+  fs.fsyncSync(fd)
+  return { file, fd }
+}
+
+export async function benchDurableLatency({ ved, lmdb, keys, values, order, config, dir }) {
+  const { order: indexes, mask } = order
+  const raw = prepareRawFile(dir)
+  const block = Buffer.alloc(RAW_WRITE_SIZE_BYTES, 0xa5)
+  let rawOffset = 0
+  let vedCursor = 3 << 18
+  let lmdbCursor = 3 << 18
+  const tasks = {
+    ved: async () => {
+      const i = indexes[vedCursor++ & mask]
+      await ved.transaction((txn) => {
+        txn.put(keys[i], valueOf(values, vedCursor))
+      })
+    },
+    lmdb: async () => {
+      const i = indexes[lmdbCursor++ & mask]
+      await lmdb.put(keys[i], valueOf(values, lmdbCursor))
+      await lmdb.flushed
+    },
+    raw: () => {
+      fs.writeSync(raw.fd, block, 0, RAW_WRITE_SIZE_BYTES, rawOffset)
+      fs.fdatasyncSync(raw.fd)
+      rawOffset = (rawOffset + RAW_WRITE_SIZE_BYTES) % RAW_FILE_SIZE_BYTES
+    },
+  }
+  gc()
+  let samples
+  try {
+    samples = await measureInterleaved(tasks, {
+      iterations: config.latencyIterations,
+      rounds: config.latencyRounds,
+      timeMs: config.latencyIterations * 5,
+    })
+  } finally {
+    fs.closeSync(raw.fd)
+    fs.rmSync(raw.file, { force: true })
+  }
+  const p50 = {}
+  const p99 = {}
+  for (const name of Object.keys(tasks)) {
+    p50[name] = percentile(samples[name], 0.5)
+    p99[name] = percentile(samples[name], 0.99)
+  }
+  const sampleCount = samples.ved.length
+  const vsLmdb = p50.ved / p50.lmdb
+  const vsRaw = p50.ved / p50.raw
+  const workload = `sequential awaited durable 1-put transactions, ${sampleCount} each, p50 / p99`
+  return [
+    {
+      id: 'd',
+      workload: `${workload}: vs lmdb`,
+      ved: `${fmtUs(p50.ved)} / ${fmtUs(p99.ved)}`,
+      reference: `lmdb ${fmtUs(p50.lmdb)} / ${fmtUs(p99.lmdb)}`,
+      ratio: `${fmtRatio(vsLmdb)} / ${fmtRatio(p99.ved / p99.lmdb)} lmdb latency`,
+      goal: 'p50 <= 0.6x',
+      met: met(vsLmdb <= 0.6),
+    },
+    {
+      id: 'd',
+      workload: `${workload}: vs raw 4 KiB overwrite + fdatasync`,
+      ved: `${fmtUs(p50.ved)} / ${fmtUs(p99.ved)}`,
+      reference: `raw ${fmtUs(p50.raw)} / ${fmtUs(p99.raw)}`,
+      ratio: `${fmtRatio(vsRaw)} / ${fmtRatio(p99.ved / p99.raw)} raw latency`,
+      goal: 'p50 <= 1.3x',
+      met: met(vsRaw <= 1.3),
+    },
+  ]
+}
+
+function commitSizes(keyCount) {
+  const sizes = [1_000, 100_000, 1_000_000].filter((size) => size < keyCount)
+  sizes.push(keyCount)
+  return sizes
+}
+
+async function measureCommitCost(store, keys, values, keyCount, iterations) {
+  let cursor = 0x9e37
+  const durable = []
+  const fn = async () => {
+    const i = (cursor = (Math.imul(cursor, 1103515245) + 12345) >>> 0) % keyCount
+    const started = performance.now()
+    const promise = store.transaction((txn) => {
+      txn.put(keys[i], valueOf(values, cursor))
+    })
+    const sealed = performance.now()
+    await promise
+    durable.push(performance.now() - started)
+    return { overriddenDuration: sealed - started }
+  }
+  const latency = await measure(`commit cost ${keyCount}`, fn, {
+    iterations,
+    timeMs: iterations * 5,
+    warmupIterations: 50,
+  })
+  // `durable` also holds the warmup's samples; drop them so both figures cover the same runs.
+  const measured = durable.slice(durable.length - latency.samplesCount)
+  return { sealP50: latency.p50, durableP50: percentile(measured, 0.5) }
+}
+
+export async function benchCommitCost({ ved, keys, values, config, dir }) {
+  const results = []
+  for (const size of commitSizes(keys.length)) {
+    gc()
+    if (size === keys.length) {
+      results.push({ size, ...(await measureCommitCost(ved, keys, values, size, config.commitIterations)) })
+      continue
+    }
+    const storeDir = path.join(dir, `commit-${size}`)
+    const store = await openVedStore(storeDir)
+    try {
+      await fillVed(store, keys, values, size)
+      checkLoaded(`ved ${size}`, (k) => store.get(k), keys, values, size)
+      results.push({ size, ...(await measureCommitCost(store, keys, values, size, config.commitIterations)) })
+    } finally {
+      await store.close()
+      fs.rmSync(storeDir, { recursive: true, force: true })
+    }
+  }
+  assert(results.length >= 2, 'commit cost needs two sizes')
+  const first = results[0]
+  const last = results[results.length - 1]
+  const sizes = results.map((r) => compact(r.size)).join(' / ')
+  const sealRatio = last.sealP50 / first.sealP50
+  const durableRatio = last.durableP50 / first.durableP50
+  const label = `${compact(last.size)}/${compact(first.size)}`
+  log(`  commit cost by size: ${results.map((r) => `${compact(r.size)} seal ${fmtUs(r.sealP50)} durable ${fmtUs(r.durableP50)}`).join('; ')}`)
+  return [
+    {
+      id: 'e',
+      workload: `1-key transaction, transaction() call (seal), p50 at ${sizes} keys`,
+      ved: results.map((r) => fmtUs(r.sealP50)).join(' / '),
+      reference: '-',
+      ratio: `${fmtRatio(sealRatio)} (${label})`,
+      goal: '<= 1.5x',
+      met: met(sealRatio <= 1.5),
+    },
+    {
+      id: 'e',
+      workload: `1-key transaction, until durable, p50 at ${sizes} keys`,
+      ved: results.map((r) => fmtUs(r.durableP50)).join(' / '),
+      reference: '-',
+      ratio: `${fmtRatio(durableRatio)} (${label})`,
+      goal: '<= 1.5x',
+      met: met(durableRatio <= 1.5),
+    },
+  ]
+}
+
+function compact(count) {
+  if (count >= 1e6 && count % 1e6 === 0) return `${count / 1e6}M`
+  if (count >= 1e3 && count % 1e3 === 0) return `${count / 1e3}K`
+  return String(count)
+}

@@ -1,0 +1,69 @@
+// VedError: the one error class of Ved, shared with the native addon.
+//
+// Invariants:
+// - STATUS_NAMES lists the status codes in the order of docs/native-contract.md; index i is
+//   native status i. test/errors.test.ts compares it with addon.statusNames() so the two
+//   sides cannot drift.
+// - Every error Ved raises on purpose is a VedError with a stable `code`; a plain Error means
+//   a bug in Ved.
+// - The addon receives this class through `init(VedError)` (lib/addon.ts) and throws it
+//   directly, so there is no conversion step at the boundary.
+
+/** Status names, index = native status number. Order is the contract; append only. */
+export const STATUS_NAMES = [
+  'OK',
+  'EINVAL',
+  'ELOCKED',
+  'ENOTSTORE',
+  'ECORRUPT',
+  'EFORMAT',
+  'EKEYSIZE',
+  'EVALUESIZE',
+  'ETXNSIZE',
+  'ESTORESIZE',
+  'EREADONLY',
+  'ECLOSED',
+  'EIO',
+  'ENOSPC',
+  'ETREELIMIT',
+  'EENCODE',
+] as const
+
+/** A status name that can appear on a VedError (everything but OK). */
+export type VedErrorCode = Exclude<(typeof STATUS_NAMES)[number], 'OK'>
+
+/** Where a corrupt byte was found (ECORRUPT only). */
+export interface VedErrorDetails {
+  segment?: number
+  offset?: number
+}
+
+export class VedError extends Error {
+  /** Stable machine-readable code, one of STATUS_NAMES (never 'OK'). */
+  code: VedErrorCode
+  /** ECORRUPT: index of the segment holding the damaged bytes. */
+  segment?: number
+  /** ECORRUPT: byte offset of the damage inside that segment. */
+  offset?: number
+
+  constructor(code: VedErrorCode, message: string, details?: VedErrorDetails | null) {
+    // The code leads the message like Node's system errors ("ENOENT: ..."), so a logged
+    // stack alone says what happened.
+    super(message.startsWith(code) ? message : `${code}: ${message}`)
+    this.name = 'VedError'
+    this.code = code
+    if (details !== undefined && details !== null) {
+      if (typeof details.segment === 'number') this.segment = details.segment
+      if (typeof details.offset === 'number') this.offset = details.offset
+    }
+  }
+}
+
+/** Builds the VedError for a native status number (used by the durable callback). */
+export function errorFromStatus(status: number, message: string): VedError {
+  const name = STATUS_NAMES[status]
+  if (name === undefined || name === 'OK') {
+    return new VedError('EIO', `unknown native status ${status}: ${message}`)
+  }
+  return new VedError(name, message)
+}

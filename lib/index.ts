@@ -1,0 +1,11 @@
+// Ved's public API. Everything else in lib/ is internal.
+export { Store, TreeView, type StoreStats } from './store.js'
+export { Snapshot, SnapshotTree } from './snapshot.js'
+export { Transaction, TransactionTree } from './transaction.js'
+export { RangeIterable } from './range.js'
+export { VedError, STATUS_NAMES, type VedErrorCode, type VedErrorDetails } from './errors.js'
+export type { RangeEntry } from './core.js'
+export type { RangeOptions } from './range.js'
+export type { Key } from './keys.js'
+export type { Encoding, KeyEncoding, StoreOptions } from './options.js'
+export type { Limits } from './addon.js'

@@ -1,0 +1,122 @@
+// The typed surface of the native addon: flat functions over an opaque store handle.
+// Everything here is mechanism; validation, encoding and promises live in store.ts.
+//
+// Shared buffers (registered once per store with `setBuffers`):
+// - keyBuf: JS writes the key (and, for scans, the end key at KEY_END_OFFSET) here before a
+//   call; native reads `keyLength` bytes from offset 0.
+// - valueBuf: native copies a found value (get) or a batch of pairs (scan) here. When a
+//   result does not fit, native returns a negative number -n: the caller grows valueBuf to at
+//   least n bytes, calls setBuffers again and repeats the call.
+//
+// Ops buffer of `commit`: a sequence of little-endian records, each
+//   u8 kind (1 = put, 2 = del) | u8 zero | u16 tree | u32 keyLength | u32 valueLength | key | value
+// (valueLength is 0 for a delete). One call per transaction.
+//
+// Scan output in valueBuf: `count` records of u32 keyLength | u32 valueLength | key | value.
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+
+declare const storeHandleBrand: unique symbol
+export type StoreHandle = { readonly [storeHandleBrand]: 'StoreHandle' }
+
+export const KEY_END_OFFSET = 2048
+export const KEY_BUF_SIZE_BYTES = 4096
+
+export const OP_PUT = 1
+export const OP_DEL = 2
+export const OP_HEADER_SIZE_BYTES = 12
+
+export const SCAN_REVERSE = 1
+export const SCAN_HAS_START = 2
+export const SCAN_HAS_END = 4
+
+export interface NativeOpenOptions {
+  readOnly: boolean
+  sync: boolean
+  create: boolean
+  segmentSizeBytes: number
+  maxStoreSizeBytes: number
+  checkpointIntervalCommits: number
+  /** Test builds only: the fault layer's seed; production builds reject anything but 0. */
+  faultSeed: number
+}
+
+/**
+ * Called on the JS thread after each flusher batch. `durableSeq` is the newest durable
+ * sequence number. When `errorCode` is not 0 (an index into statusNames()), every commit with
+ * a sequence in [failedFromSeq, failedToSeq] was rejected with that code.
+ */
+export type DurableCallback = (
+  durableSeq: number,
+  errorCode: number,
+  failedFromSeq: number,
+  failedToSeq: number,
+  message: string,
+) => void
+
+export interface NativeRecovery {
+  recoveredSeq: number
+  scannedCommits: number
+  startedFromCheckpoint: boolean
+  droppedBytes: number
+  tailReason: string
+  openMs: number
+}
+
+export interface NativeStats {
+  seq: number
+  durableSeq: number
+  fileBytes: number
+  liveBytes: number
+  segments: number
+  pageSizeBytes: number
+  segmentSizeBytes: number
+  pendingCommits: number
+  /** Log offset (segmentIndex * segmentSizeBytes + offset in segment) where the next commit goes. */
+  logEndOffset: number
+  poisoned: boolean
+  recovery: NativeRecovery
+}
+
+export interface NativeScanResult {
+  /** Pairs written into valueBuf, or a negative size when valueBuf must grow. */
+  count: number
+  /** True when the range has no more pairs after these. */
+  done: boolean
+}
+
+export interface NativeAddon {
+  init(errorClass: unknown): void
+  statusNames(): string[]
+  limits(): { keySizeBytesMax: number; valueSizeBytesMax: number; txnSizeBytesMax: number; treeCountMax: number; treeNameBytesMax: number }
+  isFaultBuild(): boolean
+  open(path: string, options: NativeOpenOptions, onDurable: DurableCallback): StoreHandle
+  setBuffers(h: StoreHandle, keyBuf: Uint8Array, valueBuf: Uint8Array): void
+  /** Tree id for a name; -1 when it does not exist and the store is read-only. */
+  treeId(h: StoreHandle, name: string): number
+  /** Seals a transaction and returns its sequence number; durability arrives via onDurable. */
+  commit(h: StoreHandle, ops: Uint8Array, opsLength: number): number
+  /** snapshot -1 reads the newest sealed version. Returns value length, -1 if absent, or -n (n >= 2) to grow valueBuf to n. */
+  get(h: StoreHandle, snapshot: number, tree: number, keyLength: number): number
+  /** Fills valueBuf with up to `limit` pairs; start/end keys are in keyBuf (end at KEY_END_OFFSET). */
+  scan(h: StoreHandle, snapshot: number, tree: number, flags: number, startLength: number, endLength: number, limit: number): number
+  /** After a scan: true when the range had no more pairs. */
+  scanDone(h: StoreHandle): boolean
+  snapshot(h: StoreHandle): number
+  snapshotSeq(h: StoreHandle, snapshot: number): number
+  snapshotClose(h: StoreHandle, snapshot: number): void
+  stats(h: StoreHandle): NativeStats
+  /** Read-only stores: pick up commits the writer made durable since the last call. */
+  refresh(h: StoreHandle): void
+  /** Blocks until the flusher drained its queue, stops it and releases files and lock. */
+  close(h: StoreHandle): void
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+const require = createRequire(import.meta.url)
+
+export function loadAddon(): NativeAddon {
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon
+  return nodeGypBuild(join(here, '..'))
+}

@@ -1,0 +1,231 @@
+// Store.open options: validation and explicit defaults.
+//
+// Invariants:
+// - Every option has exactly one default, in DEFAULT_OPTIONS; `resolveOptions` returns a
+//   complete, checked object, so store.ts and the addon never see an unchecked value.
+// - Unknown keys are an error (EINVAL), with a suggestion for near misses such as
+//   `readonly` -> `readOnly` (better-sqlite3 catches the same misspelling).
+// - A key whose value is `undefined` counts as absent and takes its default.
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { VedError } from './errors.js'
+
+/** How values are encoded. */
+export type Encoding = 'msgpack' | 'binary' | 'string' | 'json'
+/** How getRange gives keys back: as strings (UTF-8 decoded) or as Buffers. */
+export type KeyEncoding = 'string' | 'binary'
+
+export interface StoreOptions {
+  /** Value encoding. Default 'msgpack' (msgpackr). */
+  encoding?: Encoding
+  /** Kind of the keys getRange returns. Default 'string'. */
+  keyEncoding?: KeyEncoding
+  /** fdatasync each group commit. Default true; false is not crash-safe. */
+  sync?: boolean
+  /** Open without the writer lock; writes fail with EREADONLY. Default false. */
+  readOnly?: boolean
+  /** Create the store when the directory holds none. Default true (false when readOnly). */
+  create?: boolean
+  /** Size of each segment file, a multiple of 4096 in [256 KiB, 1 GiB]. Default 64 MiB. */
+  segmentSizeBytes?: number
+  /** Commits that would grow the store past this fail with ESTORESIZE. Default 1 TiB. */
+  maxStoreSizeBytes?: number
+  /** Commits between two checkpoints (bounds the recovery scan). Default 1024. */
+  checkpointIntervalCommits?: number
+  /** Internal: seed of the fault-injection layer of test builds. Default 0 (off). */
+  faultSeed?: number
+}
+
+export interface ResolvedOptions {
+  encoding: Encoding
+  keyEncoding: KeyEncoding
+  sync: boolean
+  readOnly: boolean
+  create: boolean
+  segmentSizeBytes: number
+  maxStoreSizeBytes: number
+  checkpointIntervalCommits: number
+  faultSeed: number
+}
+
+const KIB = 1024
+const MIB = 1024 * KIB
+const GIB = 1024 * MIB
+const TIB = 1024 * GIB
+
+/** Segment sizes are whole pages; 4096 is the largest page size the format allows. */
+export const SEGMENT_SIZE_ALIGN_BYTES = 4096
+/** Small enough for tests to fill several segments quickly, large enough for a commit record and some pages. */
+export const SEGMENT_SIZE_BYTES_MIN = 256 * KIB
+/** Keeps a segment mappable in one piece on every platform Node supports. */
+export const SEGMENT_SIZE_BYTES_MAX = 1 * GIB
+/** The checkpoint interval is stored as a u32 natively; 2^31 - 1 keeps it a positive int32 too. */
+export const CHECKPOINT_INTERVAL_COMMITS_MAX = 2 ** 31 - 1
+/** The fault seed is a u32 natively. */
+export const FAULT_SEED_MAX = 2 ** 32 - 1
+
+export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
+  encoding: 'msgpack',
+  keyEncoding: 'string',
+  sync: true,
+  readOnly: false,
+  create: true,
+  // 64 MiB: one segment holds a maximum-size value with room to spare, and a store of
+  // 1 TiB needs 16K files, which a directory handles fine.
+  segmentSizeBytes: 64 * MIB,
+  maxStoreSizeBytes: 1 * TIB,
+  // 1024 commits: recovery scans at most this many commit records past the checkpoint.
+  checkpointIntervalCommits: 1024,
+  faultSeed: 0,
+})
+
+const ENCODINGS: readonly Encoding[] = ['msgpack', 'binary', 'string', 'json']
+const KEY_ENCODINGS: readonly KeyEncoding[] = ['string', 'binary']
+const OPTION_NAMES = Object.keys(DEFAULT_OPTIONS) as (keyof ResolvedOptions)[]
+
+/** Checks `options` and fills in defaults. Throws VedError('EINVAL') on anything wrong. */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options === undefined) return { ...DEFAULT_OPTIONS }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new VedError('EINVAL', `options must be an object, got ${describe(options)}`)
+  }
+  const input = options as Record<string, unknown>
+  for (const name of Object.keys(input)) {
+    if (!(OPTION_NAMES as string[]).includes(name)) throw unknownOption(name)
+  }
+  const readOnly = booleanOption(input, 'readOnly')
+  const create = booleanOption(input, 'create', !readOnly)
+  if (readOnly && create) {
+    throw new VedError('EINVAL', 'options readOnly and create cannot both be true')
+  }
+  const segmentSizeBytes = segmentSizeOption(input)
+  const maxStoreSizeBytes = integerOption(input, 'maxStoreSizeBytes', segmentSizeBytes, Number.MAX_SAFE_INTEGER)
+  return {
+    encoding: enumOption(input, 'encoding', ENCODINGS),
+    keyEncoding: enumOption(input, 'keyEncoding', KEY_ENCODINGS),
+    sync: booleanOption(input, 'sync'),
+    readOnly,
+    create,
+    segmentSizeBytes,
+    maxStoreSizeBytes,
+    checkpointIntervalCommits: integerOption(input, 'checkpointIntervalCommits', 1, CHECKPOINT_INTERVAL_COMMITS_MAX),
+    faultSeed: integerOption(input, 'faultSeed', 0, FAULT_SEED_MAX),
+  }
+}
+
+/** Checks the store directory argument and makes it absolute. */
+export function resolveDirectory(dir: unknown): string {
+  let path: string
+  if (dir instanceof URL) {
+    if (dir.protocol !== 'file:') throw new VedError('EINVAL', `directory URL must use file:, got ${dir.protocol}`)
+    path = fileURLToPath(dir)
+  } else if (typeof dir === 'string') {
+    path = dir
+  } else {
+    throw new VedError('EINVAL', `directory must be a string or a file: URL, got ${describe(dir)}`)
+  }
+  if (path.length === 0) throw new VedError('EINVAL', 'directory must not be empty')
+  if (path.includes('\0')) throw new VedError('EINVAL', 'directory must not contain NUL characters')
+  return resolve(path)
+}
+
+function segmentSizeOption(input: Record<string, unknown>): number {
+  const size = integerOption(input, 'segmentSizeBytes', SEGMENT_SIZE_BYTES_MIN, SEGMENT_SIZE_BYTES_MAX)
+  if (size % SEGMENT_SIZE_ALIGN_BYTES !== 0) {
+    throw new VedError('EINVAL', `option segmentSizeBytes must be a multiple of ${SEGMENT_SIZE_ALIGN_BYTES}, got ${size}`)
+  }
+  return size
+}
+
+function booleanOption(input: Record<string, unknown>, name: 'sync' | 'readOnly' | 'create', fallback?: boolean): boolean {
+  const value = input[name]
+  if (value === undefined) return fallback ?? (DEFAULT_OPTIONS[name] as boolean)
+  if (typeof value !== 'boolean') {
+    throw new VedError('EINVAL', `option ${name} must be a boolean, got ${describe(value)}`)
+  }
+  return value
+}
+
+function enumOption<T extends string>(input: Record<string, unknown>, name: 'encoding' | 'keyEncoding', allowed: readonly T[]): T {
+  const value = input[name]
+  if (value === undefined) return DEFAULT_OPTIONS[name] as T
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    const list = allowed.map((a) => `'${a}'`).join(', ')
+    throw new VedError('EINVAL', `option ${name} must be one of ${list}, got ${describe(value)}`)
+  }
+  return value as T
+}
+
+function integerOption(
+  input: Record<string, unknown>,
+  name: 'segmentSizeBytes' | 'maxStoreSizeBytes' | 'checkpointIntervalCommits' | 'faultSeed',
+  min: number,
+  max: number,
+): number {
+  const value = input[name]
+  if (value === undefined) return DEFAULT_OPTIONS[name]
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new VedError('EINVAL', `option ${name} must be an integer, got ${describe(value)}`)
+  }
+  if (value < min || value > max) {
+    throw new VedError('EINVAL', `option ${name} must be in [${min}, ${max}], got ${value}`)
+  }
+  return value
+}
+
+function unknownOption(name: string): VedError {
+  const suggestion = suggestOption(name)
+  const hint = suggestion === null ? `known options: ${OPTION_NAMES.join(', ')}` : `did you mean "${suggestion}"?`
+  return new VedError('EINVAL', `unknown option "${name}"; ${hint}`)
+}
+
+/** The known option closest to a misspelled one: same letters ignoring case, or at most 2 edits away. */
+function suggestOption(name: string): string | null {
+  const lower = name.toLowerCase()
+  let best: string | null = null
+  let bestDistance = 3
+  for (const known of OPTION_NAMES) {
+    if (known.toLowerCase() === lower) return known
+    const distance = editDistance(lower, known.toLowerCase())
+    if (distance < bestDistance) {
+      best = known
+      bestDistance = distance
+    }
+  }
+  return best
+}
+
+/** Levenshtein distance; option names are short, so the quadratic table is fine. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution)
+    }
+    previous = current
+  }
+  return previous[b.length] ?? 0
+}
+
+/** A short description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (value instanceof Uint8Array) return `a ${value.constructor.name}`
+  switch (typeof value) {
+    case 'string':
+      return value.length > 40 ? `a string "${value.slice(0, 40)}..."` : `"${value}"`
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return `${typeof value} ${String(value)}`
+    case 'undefined':
+      return 'undefined'
+    case 'object':
+      return 'an object'
+    default:
+      return `a ${typeof value}`
+  }
+}

@@ -1,0 +1,399 @@
+// The only file that includes napi.h: argument checks, handle type tags, status -> VedError
+// mapping and the thread-safe completion path. No storage logic lives here.
+//
+// Per-environment state (main thread and each worker) is an AddonData set as instance data,
+// never a global. A store handle is a type-tagged External owning a StoreHandle; every call
+// checks the tag and that the store is still open (ECLOSED otherwise).
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+
+#include "format.h"
+#include "status.h"
+#include "store.h"
+
+namespace {
+
+using ved::Code;
+using ved::Status;
+
+struct AddonData {
+  Napi::FunctionReference error_class;
+};
+
+const napi_type_tag kStoreTag = {0x7665645f73746f72ull, 0x655f68616e646c65ull};
+
+struct Pending {
+  std::mutex mutex;
+  bool scheduled = false;
+  bool have = false;
+  ved::Completion merged;
+};
+
+struct StoreHandle {
+  std::unique_ptr<ved::Store> store;
+  Napi::ThreadSafeFunction tsfn;
+  bool tsfn_live = false;
+  bool tsfn_refed = false;
+  std::shared_ptr<Pending> pending = std::make_shared<Pending>();
+  Napi::Reference<Napi::Uint8Array> key_ref, value_ref;
+  uint8_t* key_buf = nullptr;
+  size_t key_capacity = 0;
+  uint8_t* value_buf = nullptr;
+  size_t value_capacity = 0;
+  uint64_t last_seq = 0;
+  bool scan_done = true;
+
+  void release() {
+    if (store) store->close();
+    store.reset();
+    if (tsfn_live) {
+      tsfn.Release();
+      tsfn_live = false;
+    }
+  }
+  ~StoreHandle() { release(); }
+};
+
+Napi::Error make_error(Napi::Env env, const Status& s) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  std::string code = ved::code_name(s.code);
+  if (data == nullptr || data->error_class.IsEmpty()) {
+    Napi::Error e = Napi::Error::New(env, s.message);
+    e.Set("code", Napi::String::New(env, code));
+    return e;
+  }
+  Napi::Value details = env.Undefined();
+  if (s.code == Code::ECORRUPT) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("segment", Napi::Number::New(env, static_cast<double>(s.segment)));
+    d.Set("offset", Napi::Number::New(env, static_cast<double>(s.offset)));
+    details = d;
+  }
+  Napi::Object err = data->error_class.New({Napi::String::New(env, code), Napi::String::New(env, s.message), details});
+  return Napi::Error(env, err);
+}
+
+[[noreturn]] void throw_status(Napi::Env env, const Status& s) { throw make_error(env, s); }
+
+[[noreturn]] void throw_invalid(Napi::Env env, const std::string& message) {
+  throw_status(env, Status::Error(Code::EINVAL_, message));
+}
+
+StoreHandle* handle_of(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsExternal()) throw_invalid(env, "expected a store handle");
+  Napi::External<StoreHandle> ext = info[0].As<Napi::External<StoreHandle>>();
+  if (!ext.CheckTypeTag(&kStoreTag)) throw_invalid(env, "expected a store handle");
+  StoreHandle* h = ext.Data();
+  if (!h->store) throw_status(env, Status::Error(Code::ECLOSED, "the store is closed"));
+  return h;
+}
+
+double number_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw_invalid(info.Env(), std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+uint32_t uint_arg(const Napi::CallbackInfo& info, size_t i, const char* name, uint64_t max) {
+  double v = number_arg(info, i, name);
+  if (!(v >= 0) || v > static_cast<double>(max) || v != static_cast<double>(static_cast<uint64_t>(v))) {
+    throw_invalid(info.Env(), std::string(name) + " is out of range");
+  }
+  return static_cast<uint32_t>(v);
+}
+
+void check(Napi::Env env, const Status& s) {
+  if (!s.ok()) throw_status(env, s);
+}
+
+// ---- Module functions ------------------------------------------------------------------
+
+Napi::Value Init(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) throw_invalid(info.Env(), "init expects the VedError class");
+  AddonData* data = info.Env().GetInstanceData<AddonData>();
+  data->error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value StatusNames(const Napi::CallbackInfo& info) {
+  Napi::Array names = Napi::Array::New(info.Env(), ved::kCodeCount);
+  for (int i = 0; i < ved::kCodeCount; i++) {
+    names.Set(i, Napi::String::New(info.Env(), ved::code_name(static_cast<Code>(i))));
+  }
+  return names;
+}
+
+Napi::Value Limits(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("keySizeBytesMax", ved::kKeySizeBytesMax);
+  o.Set("valueSizeBytesMax", static_cast<double>(ved::kValueSizeBytesMax));
+  o.Set("txnSizeBytesMax", static_cast<double>(ved::kTxnSizeBytesMax));
+  o.Set("treeCountMax", ved::kTreeCountMax);
+  o.Set("treeNameBytesMax", ved::kTreeNameBytesMax);
+  return o;
+}
+
+Napi::Value IsFaultBuild(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), false); }
+
+void on_js_completion(Napi::Env env, Napi::Function callback, StoreHandle* h) {
+  ved::Completion c;
+  {
+    std::lock_guard<std::mutex> lock(h->pending->mutex);
+    c = h->pending->merged;
+    h->pending->have = false;
+    h->pending->scheduled = false;
+    h->pending->merged = ved::Completion{};
+  }
+  if (env == nullptr || callback.IsEmpty()) return;
+  if (h->tsfn_refed && (c.durable_seq >= h->last_seq || (c.code != Code::OK && c.failed_to >= h->last_seq))) {
+    h->tsfn.Unref(env);
+    h->tsfn_refed = false;
+  }
+  callback.Call({Napi::Number::New(env, static_cast<double>(c.durable_seq)),
+                 Napi::Number::New(env, static_cast<double>(c.code)),
+                 Napi::Number::New(env, static_cast<double>(c.failed_from)),
+                 Napi::Number::New(env, static_cast<double>(c.failed_to)), Napi::String::New(env, c.message)});
+}
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsObject() || !info[2].IsFunction()) {
+    throw_invalid(env, "open(path, options, onDurable)");
+  }
+  std::string path = info[0].As<Napi::String>();
+  Napi::Object o = info[1].As<Napi::Object>();
+  ved::OpenOptions options;
+  options.read_only = o.Get("readOnly").ToBoolean();
+  options.sync = o.Get("sync").ToBoolean();
+  options.create = o.Get("create").ToBoolean();
+  double segment = o.Get("segmentSizeBytes").ToNumber().DoubleValue();
+  double store_max = o.Get("maxStoreSizeBytes").ToNumber().DoubleValue();
+  double interval = o.Get("checkpointIntervalCommits").ToNumber().DoubleValue();
+  double fault_seed = o.Get("faultSeed").ToNumber().DoubleValue();
+  if (!(segment >= 65536) || segment > 4294967296.0 || static_cast<uint64_t>(segment) % ved::kPageSizeBytes != 0) {
+    throw_invalid(env, "segmentSizeBytes must be a multiple of 4096 between 64 KiB and 4 GiB");
+  }
+  if (!(store_max >= segment)) throw_invalid(env, "maxStoreSizeBytes must be at least segmentSizeBytes");
+  if (!(interval >= 1)) throw_invalid(env, "checkpointIntervalCommits must be >= 1");
+  if (fault_seed != 0) throw_invalid(env, "fault injection is not compiled into this build");
+  options.segment_size_bytes = static_cast<uint64_t>(segment);
+  options.store_size_bytes_max = static_cast<uint64_t>(store_max);
+  options.checkpoint_interval_commits = static_cast<uint64_t>(interval);
+
+  auto* h = new StoreHandle();
+  std::shared_ptr<Pending> pending = h->pending;
+  h->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "ved-durable", 0, 1, h);
+  h->tsfn_live = true;
+  h->tsfn.Unref(env);
+  Napi::ThreadSafeFunction tsfn = h->tsfn;
+  auto on_complete = [pending, tsfn, h](const ved::Completion& c) mutable {
+    std::lock_guard<std::mutex> lock(pending->mutex);
+    ved::Completion& m = pending->merged;
+    if (c.code != Code::OK) {
+      if (m.code == Code::OK) {
+        m.code = c.code;
+        m.message = c.message;
+        m.failed_from = c.failed_from;
+      }
+      m.failed_to = c.failed_to;
+    }
+    if (c.durable_seq > m.durable_seq) m.durable_seq = c.durable_seq;
+    pending->have = true;
+    if (!pending->scheduled) {
+      pending->scheduled = true;
+      tsfn.NonBlockingCall(h, on_js_completion);
+    }
+  };
+  Status s = ved::Store::Open(path, options, on_complete, &h->store);
+  if (!s.ok()) {
+    delete h;
+    throw_status(env, s);
+  }
+  Napi::External<StoreHandle> ext = Napi::External<StoreHandle>::New(env, h, [](Napi::Env, StoreHandle* p) { delete p; });
+  ext.TypeTag(&kStoreTag);
+  return ext;
+}
+
+Napi::Value SetBuffers(const Napi::CallbackInfo& info) {
+  StoreHandle* h = handle_of(info);
+  if (info.Length() < 3 || !info[1].IsTypedArray() || !info[2].IsTypedArray()) throw_invalid(info.Env(), "setBuffers(h, keyBuf, valueBuf)");
+  Napi::Uint8Array key = info[1].As<Napi::Uint8Array>();
+  Napi::Uint8Array value = info[2].As<Napi::Uint8Array>();
+  if (key.ByteLength() < 4096 || value.ByteLength() < 64) throw_invalid(info.Env(), "buffers too small");
+  h->key_ref = Napi::Persistent(key);
+  h->value_ref = Napi::Persistent(value);
+  h->key_buf = key.Data();
+  h->key_capacity = key.ByteLength();
+  h->value_buf = value.Data();
+  h->value_capacity = value.ByteLength();
+  return info.Env().Undefined();
+}
+
+Napi::Value TreeId(const Napi::CallbackInfo& info) {
+  StoreHandle* h = handle_of(info);
+  if (info.Length() < 2 || !info[1].IsString()) throw_invalid(info.Env(), "tree name must be a string");
+  int32_t id;
+  check(info.Env(), h->store->tree_id(info[1].As<Napi::String>(), &id));
+  return Napi::Number::New(info.Env(), id);
+}
+
+Napi::Value Commit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoreHandle* h = handle_of(info);
+  if (info.Length() < 3 || !info[1].IsTypedArray()) throw_invalid(env, "commit(h, ops, length)");
+  Napi::Uint8Array ops = info[1].As<Napi::Uint8Array>();
+  uint32_t length = uint_arg(info, 2, "ops length", ops.ByteLength());
+  uint64_t seq;
+  check(env, h->store->commit(ops.Data(), length, &seq));
+  h->last_seq = seq;
+  if (!h->tsfn_refed) {
+    h->tsfn.Ref(env);  // keep the process alive until this commit is settled
+    h->tsfn_refed = true;
+  }
+  return Napi::Number::New(env, static_cast<double>(seq));
+}
+
+int64_t snapshot_arg(const Napi::CallbackInfo& info, size_t i) {
+  double v = number_arg(info, i, "snapshot");
+  if (v < 0) return -1;
+  return static_cast<int64_t>(v);
+}
+
+Napi::Value Get(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoreHandle* h = handle_of(info);
+  if (h->key_buf == nullptr) throw_invalid(env, "setBuffers first");
+  int64_t snapshot = snapshot_arg(info, 1);
+  uint32_t tree = uint_arg(info, 2, "tree", ved::kTreeCountMax);
+  uint32_t key_length = uint_arg(info, 3, "key length", ved::kKeySizeBytesMax);
+  ved::ValueRef ref;
+  check(env, h->store->get(snapshot, tree, h->key_buf, key_length, &ref));
+  if (!ref.found) return Napi::Number::New(env, -1);
+  if (ref.length > h->value_capacity) return Napi::Number::New(env, -static_cast<double>(ref.length));
+  check(env, h->store->read_value(ref, h->value_buf));
+  return Napi::Number::New(env, ref.length);
+}
+
+Napi::Value Scan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoreHandle* h = handle_of(info);
+  if (h->key_buf == nullptr) throw_invalid(env, "setBuffers first");
+  int64_t snapshot = snapshot_arg(info, 1);
+  uint32_t tree = uint_arg(info, 2, "tree", ved::kTreeCountMax);
+  uint32_t flags = uint_arg(info, 3, "flags", 7);
+  uint32_t start_length = uint_arg(info, 4, "start length", ved::kKeySizeBytesMax + 1);
+  uint32_t end_length = uint_arg(info, 5, "end length", ved::kKeySizeBytesMax + 1);
+  uint32_t limit = uint_arg(info, 6, "limit", UINT32_MAX);
+  const uint32_t kEndOffset = 2048;
+  uint32_t count = 0;
+  uint64_t need = 0;
+  bool done = true;
+  check(env, h->store->scan(snapshot, tree, flags, h->key_buf, start_length, h->key_buf + kEndOffset, end_length, limit,
+                            h->value_buf, h->value_capacity, &count, &need, &done));
+  h->scan_done = done;
+  if (need > 0) return Napi::Number::New(env, -static_cast<double>(need));
+  return Napi::Number::New(env, count);
+}
+
+Napi::Value ScanDone(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), handle_of(info)->scan_done);
+}
+
+Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+  StoreHandle* h = handle_of(info);
+  uint32_t id;
+  check(info.Env(), h->store->snapshot(&id));
+  return Napi::Number::New(info.Env(), id);
+}
+
+Napi::Value SnapshotSeq(const Napi::CallbackInfo& info) {
+  StoreHandle* h = handle_of(info);
+  uint64_t seq;
+  check(info.Env(), h->store->snapshot_seq(uint_arg(info, 1, "snapshot", UINT32_MAX), &seq));
+  return Napi::Number::New(info.Env(), static_cast<double>(seq));
+}
+
+Napi::Value SnapshotClose(const Napi::CallbackInfo& info) {
+  StoreHandle* h = handle_of(info);
+  check(info.Env(), h->store->snapshot_close(uint_arg(info, 1, "snapshot", UINT32_MAX)));
+  return info.Env().Undefined();
+}
+
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoreHandle* h = handle_of(info);
+  ved::StoreStats s = h->store->stats();
+  const ved::RecoveryReport& r = h->store->recovery();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("seq", static_cast<double>(s.seq));
+  o.Set("durableSeq", static_cast<double>(s.durable_seq));
+  o.Set("fileBytes", static_cast<double>(s.file_bytes));
+  o.Set("liveBytes", static_cast<double>(s.live_bytes));
+  o.Set("segments", static_cast<double>(s.segments));
+  o.Set("pageSizeBytes", static_cast<double>(ved::kPageSizeBytes));
+  o.Set("segmentSizeBytes", static_cast<double>(s.segment_size_bytes));
+  o.Set("pendingCommits", static_cast<double>(s.pending_commits));
+  o.Set("logEndOffset", static_cast<double>(s.log_end_offset));
+  o.Set("poisoned", s.poisoned);
+  Napi::Object rec = Napi::Object::New(env);
+  rec.Set("recoveredSeq", static_cast<double>(r.recovered_seq));
+  rec.Set("scannedCommits", static_cast<double>(r.scanned_commits));
+  rec.Set("startedFromCheckpoint", r.started_from_checkpoint);
+  rec.Set("droppedBytes", static_cast<double>(r.dropped_bytes));
+  rec.Set("tailReason", r.tail_reason);
+  rec.Set("openMs", r.open_ms);
+  o.Set("recovery", rec);
+  return o;
+}
+
+Napi::Value Refresh(const Napi::CallbackInfo& info) {
+  StoreHandle* h = handle_of(info);
+  check(info.Env(), h->store->refresh());
+  return info.Env().Undefined();
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsExternal()) throw_invalid(env, "expected a store handle");
+  Napi::External<StoreHandle> ext = info[0].As<Napi::External<StoreHandle>>();
+  if (!ext.CheckTypeTag(&kStoreTag)) throw_invalid(env, "expected a store handle");
+  StoreHandle* h = ext.Data();
+  if (h->tsfn_refed) {
+    h->tsfn.Unref(env);
+    h->tsfn_refed = false;
+  }
+  h->release();
+  h->key_ref.Reset();
+  h->value_ref.Reset();
+  h->key_buf = nullptr;
+  h->value_buf = nullptr;
+  return env.Undefined();
+}
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<AddonData>(new AddonData());
+  exports.Set("init", Napi::Function::New(env, Init));
+  exports.Set("statusNames", Napi::Function::New(env, StatusNames));
+  exports.Set("limits", Napi::Function::New(env, Limits));
+  exports.Set("isFaultBuild", Napi::Function::New(env, IsFaultBuild));
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("setBuffers", Napi::Function::New(env, SetBuffers));
+  exports.Set("treeId", Napi::Function::New(env, TreeId));
+  exports.Set("commit", Napi::Function::New(env, Commit));
+  exports.Set("get", Napi::Function::New(env, Get));
+  exports.Set("scan", Napi::Function::New(env, Scan));
+  exports.Set("scanDone", Napi::Function::New(env, ScanDone));
+  exports.Set("snapshot", Napi::Function::New(env, Snapshot));
+  exports.Set("snapshotSeq", Napi::Function::New(env, SnapshotSeq));
+  exports.Set("snapshotClose", Napi::Function::New(env, SnapshotClose));
+  exports.Set("stats", Napi::Function::New(env, Stats));
+  exports.Set("refresh", Napi::Function::New(env, Refresh));
+  exports.Set("close", Napi::Function::New(env, Close));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ved, InitModule)

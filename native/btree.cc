@@ -1,0 +1,497 @@
+#include "btree.h"
+
+#include <cstring>
+
+#include "assert.h"
+#include "checksum.h"
+#include "page.h"
+
+namespace ved {
+
+using namespace page;
+
+static Status too_deep() {
+  return Status::Error(Code::ECORRUPT, "tree deeper than the maximum depth");
+}
+
+Status tree_get(PageSource& src, uint64_t root, const uint8_t* key, uint32_t key_length, ValueRef* out) {
+  *out = ValueRef{};
+  uint64_t offset = root;
+  for (uint32_t depth = 0; offset != kNoPage; depth++) {
+    if (depth >= kTreeDepthMax) return too_deep();
+    const uint8_t* p;
+    VED_TRY(src.fetch(offset, &p));
+    if (kind(p) == kBranch) {
+      offset = branch_child(page::cell(p, branch_find(p, key, key_length)));
+      continue;
+    }
+    bool found;
+    uint32_t i = leaf_lower_bound(p, key, key_length, &found);
+    if (!found) return Status::Ok();
+    const uint8_t* c = page::cell(p, i);
+    out->found = true;
+    out->length = leaf_value_length(c);
+    if (leaf_flags(c) & kCellBlob) {
+      out->blob = true;
+      out->blob_offset = leaf_blob(c);
+    } else {
+      out->data = leaf_value(c);
+    }
+    return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+// ---- Cursor ----------------------------------------------------------------------------
+
+const uint8_t* Cursor::cell() const {
+  VED_ASSERT(valid_);
+  const Level& leaf = stack_[depth_ - 1];
+  return page::cell(leaf.page, static_cast<uint32_t>(leaf.index));
+}
+
+// Pushes the leftmost (or rightmost) path below `offset`.
+Status Cursor::descend(uint64_t offset, bool to_last) {
+  while (true) {
+    if (depth_ >= kTreeDepthMax) return too_deep();
+    const uint8_t* p;
+    VED_TRY(src_.fetch(offset, &p));
+    int32_t n = count(p);
+    int32_t index = to_last ? n - 1 : 0;
+    stack_[depth_++] = Level{p, index};
+    if (kind(p) == kLeaf) {
+      valid_ = n > 0;
+      return Status::Ok();
+    }
+    offset = branch_child(page::cell(p, static_cast<uint32_t>(index)));
+  }
+}
+
+Status Cursor::seek_first() {
+  depth_ = 0;
+  valid_ = false;
+  if (root_ == kNoPage) return Status::Ok();
+  VED_TRY(descend(root_, false));
+  if (valid_) return Status::Ok();
+  return next();
+}
+
+Status Cursor::seek_last() {
+  depth_ = 0;
+  valid_ = false;
+  if (root_ == kNoPage) return Status::Ok();
+  VED_TRY(descend(root_, true));
+  if (valid_) return Status::Ok();
+  return prev();
+}
+
+Status Cursor::seek_ge(const uint8_t* key, uint32_t key_length) {
+  depth_ = 0;
+  valid_ = false;
+  uint64_t offset = root_;
+  while (offset != kNoPage) {
+    if (depth_ >= kTreeDepthMax) return too_deep();
+    const uint8_t* p;
+    VED_TRY(src_.fetch(offset, &p));
+    if (kind(p) == kBranch) {
+      uint32_t i = branch_find(p, key, key_length);
+      stack_[depth_++] = Level{p, static_cast<int32_t>(i)};
+      offset = branch_child(page::cell(p, i));
+      continue;
+    }
+    bool found;
+    uint32_t i = leaf_lower_bound(p, key, key_length, &found);
+    stack_[depth_++] = Level{p, static_cast<int32_t>(i)};
+    if (i < count(p)) {
+      valid_ = true;
+      return Status::Ok();
+    }
+    // Past this leaf's end: the answer is the first key of the next leaf.
+    stack_[depth_ - 1].index = static_cast<int32_t>(count(p)) - 1;
+    valid_ = true;
+    return next();
+  }
+  return Status::Ok();
+}
+
+Status Cursor::seek_lt(const uint8_t* key, uint32_t key_length) {
+  VED_TRY(seek_ge(key, key_length));
+  if (valid_) return prev();
+  return seek_last();
+}
+
+Status Cursor::next() {
+  // Climb to the lowest level that has a right sibling, step, then take its leftmost path.
+  while (depth_ > 0) {
+    Level& top = stack_[depth_ - 1];
+    if (top.index + 1 < static_cast<int32_t>(count(top.page))) {
+      top.index++;
+      if (kind(top.page) == kLeaf) {
+        valid_ = true;
+        return Status::Ok();
+      }
+      uint64_t child = branch_child(page::cell(top.page, static_cast<uint32_t>(top.index)));
+      VED_TRY(descend(child, false));
+      if (valid_) return Status::Ok();
+      continue;
+    }
+    depth_--;
+  }
+  valid_ = false;
+  return Status::Ok();
+}
+
+Status Cursor::prev() {
+  while (depth_ > 0) {
+    Level& top = stack_[depth_ - 1];
+    if (top.index - 1 >= 0) {
+      top.index--;
+      if (kind(top.page) == kLeaf) {
+        valid_ = true;
+        return Status::Ok();
+      }
+      uint64_t child = branch_child(page::cell(top.page, static_cast<uint32_t>(top.index)));
+      VED_TRY(descend(child, true));
+      if (valid_) return Status::Ok();
+      continue;
+    }
+    depth_--;
+  }
+  valid_ = false;
+  return Status::Ok();
+}
+
+// ---- TreeWriter ------------------------------------------------------------------------
+
+static bool is_dirty(uint64_t addr) { return addr != kNoPage && (addr & kDirtyBit); }
+static bool is_dirty_blob(uint64_t addr) { return is_dirty(addr) && (addr & kBlobBit); }
+static uint64_t dirty_index(uint64_t addr) { return addr & ~(kDirtyBit | kBlobBit); }
+
+Status TreeWriter::page(uint64_t addr, const uint8_t** out) {
+  VED_ASSERT(addr != kNoPage);
+  if (is_dirty(addr)) {
+    VED_ASSERT(!is_dirty_blob(addr));
+    *out = dirty_[dirty_index(addr)].get();
+    return Status::Ok();
+  }
+  return src_.fetch(addr, out);
+}
+
+uint64_t TreeWriter::new_page(uint8_t page_kind, uint8_t** out) {
+  std::unique_ptr<uint8_t[]> p(new uint8_t[kPageSizeBytes]);
+  init(p.get(), page_kind);
+  *out = p.get();
+  dirty_.push_back(std::move(p));
+  final_offsets_.push_back(kNoPage);
+  return kDirtyBit | (dirty_.size() - 1);
+}
+
+Status TreeWriter::writable(uint64_t* addr, uint8_t** out) {
+  if (is_dirty(*addr)) {
+    *out = dirty_[dirty_index(*addr)].get();
+    return Status::Ok();
+  }
+  const uint8_t* published;
+  VED_TRY(src_.fetch(*addr, &published));
+  uint8_t* copy;
+  uint64_t id = new_page(kind(published), &copy);
+  std::memcpy(copy, published, kPageSizeBytes);
+  superseded_bytes_ += kPageSizeBytes;
+  *addr = id;
+  *out = copy;
+  return Status::Ok();
+}
+
+// The value of a replaced or deleted leaf cell is gone: a published blob becomes dead bytes,
+// a dirty blob is simply never written.
+void TreeWriter::drop_value(const uint8_t* c) {
+  if (!(leaf_flags(c) & kCellBlob)) return;
+  uint64_t blob = leaf_blob(c);
+  if (is_dirty_blob(blob)) {
+    blobs_[dirty_index(blob)].bytes.clear();
+    blobs_[dirty_index(blob)].bytes.shrink_to_fit();
+  } else {
+    superseded_bytes_ += blob_size_bytes(leaf_value_length(c));
+  }
+}
+
+Status TreeWriter::put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, const uint8_t* value,
+                       uint32_t value_length) {
+  VED_ASSERT(key_length <= kKeySizeBytesMax);
+  VED_ASSERT(value_length <= kValueSizeBytesMax);
+  bool inline_value = key_length + value_length <= kInlineCellBytesMax;
+  std::vector<uint8_t> cell(kLeafCellHeaderBytes + key_length + (inline_value ? value_length : 8));
+  store16(cell.data(), static_cast<uint16_t>(key_length));
+  cell[2] = inline_value ? 0 : kCellBlob;
+  cell[3] = 0;
+  store32(cell.data() + 4, value_length);
+  if (key_length > 0) std::memcpy(cell.data() + kLeafCellHeaderBytes, key, key_length);
+  if (inline_value) {
+    if (value_length > 0) std::memcpy(cell.data() + kLeafCellHeaderBytes + key_length, value, value_length);
+  } else {
+    DirtyBlob blob;
+    blob.bytes.assign(value, value + value_length);
+    blobs_.push_back(std::move(blob));
+    store64(cell.data() + kLeafCellHeaderBytes + key_length, kDirtyBit | kBlobBit | (blobs_.size() - 1));
+  }
+  if (tree->root == kNoPage) {
+    uint8_t* p;
+    tree->root = new_page(kLeaf, &p);
+  }
+  Split split;
+  bool inserted = false;
+  VED_TRY(put_rec(&tree->root, 0, key, key_length, cell, &split, &inserted));
+  if (inserted) tree->entry_count++;
+  if (split.happened) {
+    // The root split: a new root branch over the two halves.
+    uint8_t* root;
+    uint64_t id = new_page(kBranch, &root);
+    std::vector<uint8_t> left(kBranchCellHeaderBytes);
+    store64(left.data(), tree->root);
+    store16(left.data() + 8, 0);
+    insert_cell(root, 0, left.data(), static_cast<uint32_t>(left.size()));
+    std::vector<uint8_t> right(kBranchCellHeaderBytes + split.separator.size());
+    store64(right.data(), split.right);
+    store16(right.data() + 8, static_cast<uint16_t>(split.separator.size()));
+    std::memcpy(right.data() + kBranchCellHeaderBytes, split.separator.data(), split.separator.size());
+    insert_cell(root, 1, right.data(), static_cast<uint32_t>(right.size()));
+    tree->root = id;
+  }
+  return Status::Ok();
+}
+
+// Inserts a cell at `index`, splitting the page in two by bytes when it does not fit. The
+// left half stays in `p`; the right half goes to a new dirty page reported through `split`.
+void TreeWriter::insert_or_split(uint8_t* p, uint32_t index, const uint8_t* cell_image, uint32_t size,
+                                 Split* split) {
+  if (make_room(p, size)) {
+    insert_cell(p, index, cell_image, size);
+    return;
+  }
+  uint8_t page_kind = kind(p);
+  std::vector<std::vector<uint8_t>> cells;
+  uint32_t n = count(p);
+  cells.reserve(n + 1);
+  uint32_t total_bytes = 0;
+  for (uint32_t i = 0; i <= n; i++) {
+    if (i == index) {
+      cells.emplace_back(cell_image, cell_image + size);
+      total_bytes += size + 2;
+    }
+    if (i == n) break;
+    const uint8_t* c = page::cell(p, i);
+    uint32_t s = cell_size(p, c);
+    cells.emplace_back(c, c + s);
+    total_bytes += s + 2;
+  }
+  // Left takes cells while it stays under half; each half then fits (cells are small).
+  uint32_t left_bytes = 0;
+  size_t split_at = 0;
+  while (split_at < cells.size() - 1 && left_bytes + cells[split_at].size() + 2 <= total_bytes / 2) {
+    left_bytes += static_cast<uint32_t>(cells[split_at].size()) + 2;
+    split_at++;
+  }
+  if (split_at == 0) split_at = 1;
+  VED_ASSERT(split_at < cells.size());
+  uint8_t* right;
+  uint64_t right_id = new_page(page_kind, &right);
+  init(p, page_kind);
+  for (size_t i = 0; i < split_at; i++) {
+    insert_cell(p, static_cast<uint32_t>(i), cells[i].data(), static_cast<uint32_t>(cells[i].size()));
+  }
+  split->happened = true;
+  split->right = right_id;
+  for (size_t i = split_at; i < cells.size(); i++) {
+    std::vector<uint8_t>& c = cells[i];
+    if (i == split_at) {
+      if (page_kind == kLeaf) {
+        split->separator.assign(leaf_key(c.data()), leaf_key(c.data()) + leaf_key_length(c.data()));
+      } else {
+        // A branch's first key moves up; the right page's first cell becomes -inf.
+        split->separator.assign(branch_key(c.data()), branch_key(c.data()) + branch_key_length(c.data()));
+        c.resize(kBranchCellHeaderBytes);
+        store16(c.data() + 8, 0);
+      }
+    }
+    insert_cell(right, static_cast<uint32_t>(i - split_at), c.data(), static_cast<uint32_t>(c.size()));
+  }
+}
+
+Status TreeWriter::put_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,
+                           const std::vector<uint8_t>& cell_image, Split* split, bool* inserted) {
+  if (depth >= kTreeDepthMax) return too_deep();
+  uint8_t* p;
+  VED_TRY(writable(addr, &p));
+  if (kind(p) == kLeaf) {
+    bool found;
+    uint32_t i = leaf_lower_bound(p, key, key_length, &found);
+    if (found) {
+      drop_value(page::cell(p, i));
+      remove_cell(p, i);
+    } else {
+      *inserted = true;
+    }
+    insert_or_split(p, i, cell_image.data(), static_cast<uint32_t>(cell_image.size()), split);
+    return Status::Ok();
+  }
+  uint32_t i = branch_find(p, key, key_length);
+  uint8_t* c = const_cast<uint8_t*>(page::cell(p, i));
+  uint64_t child = branch_child(c);
+  Split child_split;
+  VED_TRY(put_rec(&child, depth + 1, key, key_length, cell_image, &child_split, inserted));
+  store64(c, child);
+  if (child_split.happened) {
+    std::vector<uint8_t> sep(kBranchCellHeaderBytes + child_split.separator.size());
+    store64(sep.data(), child_split.right);
+    store16(sep.data() + 8, static_cast<uint16_t>(child_split.separator.size()));
+    std::memcpy(sep.data() + kBranchCellHeaderBytes, child_split.separator.data(), child_split.separator.size());
+    insert_or_split(p, i + 1, sep.data(), static_cast<uint32_t>(sep.size()), split);
+  }
+  return Status::Ok();
+}
+
+Status TreeWriter::del(TreeRoot* tree, const uint8_t* key, uint32_t key_length) {
+  if (tree->root == kNoPage) return Status::Ok();
+  bool found = false, now_empty = false;
+  VED_TRY(del_rec(&tree->root, 0, key, key_length, &found, &now_empty));
+  if (!found) return Status::Ok();
+  VED_ASSERT(tree->entry_count > 0);
+  tree->entry_count--;
+  if (now_empty) {
+    tree->root = kNoPage;
+    return Status::Ok();
+  }
+  // A root branch with a single child is replaced by that child.
+  while (true) {
+    const uint8_t* p;
+    VED_TRY(page(tree->root, &p));
+    if (kind(p) != kBranch || count(p) != 1) break;
+    tree->root = branch_child(page::cell(p, 0));
+  }
+  return Status::Ok();
+}
+
+Status TreeWriter::del_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,
+                           bool* found, bool* now_empty) {
+  if (depth >= kTreeDepthMax) return too_deep();
+  const uint8_t* ro;
+  VED_TRY(page(*addr, &ro));
+  if (kind(ro) == kLeaf) {
+    uint32_t i = leaf_lower_bound(ro, key, key_length, found);
+    if (!*found) return Status::Ok();  // nothing changes: no page is copied
+    uint8_t* p;
+    VED_TRY(writable(addr, &p));
+    drop_value(page::cell(p, i));
+    remove_cell(p, i);
+    *now_empty = count(p) == 0;
+    return Status::Ok();
+  }
+  uint32_t i = branch_find(ro, key, key_length);
+  uint64_t child = branch_child(page::cell(ro, i));
+  bool child_empty = false;
+  VED_TRY(del_rec(&child, depth + 1, key, key_length, found, &child_empty));
+  if (!*found) return Status::Ok();
+  uint8_t* p;
+  VED_TRY(writable(addr, &p));
+  if (child_empty) {
+    remove_cell(p, i);
+    if (i == 0 && count(p) > 0) {
+      // The new first cell stands for -inf; drop its key so the page stays canonical.
+      const uint8_t* first = page::cell(p, 0);
+      std::vector<uint8_t> c(kBranchCellHeaderBytes);
+      store64(c.data(), branch_child(first));
+      store16(c.data() + 8, 0);
+      remove_cell(p, 0);
+      bool room = make_room(p, static_cast<uint32_t>(c.size()));
+      VED_ASSERT(room);
+      insert_cell(p, 0, c.data(), static_cast<uint32_t>(c.size()));
+    }
+  } else {
+    store64(const_cast<uint8_t*>(page::cell(p, i)), child);
+  }
+  *now_empty = count(p) == 0;
+  return Status::Ok();
+}
+
+// ---- Laying out the frame body ---------------------------------------------------------
+
+uint64_t TreeWriter::count_rec(uint64_t addr) {
+  if (!is_dirty(addr)) return 0;
+  if (is_dirty_blob(addr)) return blob_size_bytes(blobs_[dirty_index(addr)].bytes.size());
+  const uint8_t* p = dirty_[dirty_index(addr)].get();
+  uint64_t total = kPageSizeBytes;
+  uint32_t n = count(p);
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t* c = page::cell(p, i);
+    if (kind(p) == kBranch) {
+      total += count_rec(branch_child(c));
+    } else if (leaf_flags(c) & kCellBlob) {
+      total += count_rec(leaf_blob(c));
+    }
+  }
+  return total;
+}
+
+uint64_t TreeWriter::body_size_bytes(const TreeRoot* roots, uint32_t tree_count) {
+  uint64_t total = 0;
+  for (uint32_t t = 0; t < tree_count; t++) {
+    if (roots[t].root != kNoPage) total += count_rec(roots[t].root);
+  }
+  return total;
+}
+
+uint64_t TreeWriter::lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uint64_t body_offset,
+                                 uint64_t* next) {
+  if (!is_dirty(addr)) return addr;
+  uint64_t index = dirty_index(addr);
+  if (is_dirty_blob(addr)) {
+    DirtyBlob& blob = blobs_[index];
+    if (blob.final_offset != kNoPage) return blob.final_offset;
+    uint64_t size = blob_size_bytes(blob.bytes.size());
+    uint8_t* dst = body + (*next - body_offset);
+    std::memset(dst, 0, kPageHeaderSizeBytes);
+    PageHeader* h = header(dst);
+    h->kind = kBlob;
+    h->log_offset = *next;
+    h->seq = seq;
+    h->blob_length_bytes = static_cast<uint32_t>(blob.bytes.size());
+    if (!blob.bytes.empty()) std::memcpy(dst + kPageHeaderSizeBytes, blob.bytes.data(), blob.bytes.size());
+    uint64_t tail = size - kPageHeaderSizeBytes - blob.bytes.size();
+    std::memset(dst + kPageHeaderSizeBytes + blob.bytes.size(), 0, tail);
+    h->checksum = crc32c(dst + 4, kPageHeaderSizeBytes - 4 + blob.bytes.size());
+    blob.final_offset = *next;
+    *next += size;
+    return blob.final_offset;
+  }
+  if (final_offsets_[index] != kNoPage) return final_offsets_[index];
+  uint8_t* p = dirty_[index].get();
+  uint32_t n = count(p);
+  for (uint32_t i = 0; i < n; i++) {
+    uint8_t* c = const_cast<uint8_t*>(page::cell(p, i));
+    if (kind(p) == kBranch) {
+      store64(c, lay_out_rec(branch_child(c), seq, body, body_offset, next));
+    } else if (leaf_flags(c) & kCellBlob) {
+      store64(const_cast<uint8_t*>(leaf_value(c)), lay_out_rec(leaf_blob(c), seq, body, body_offset, next));
+    }
+  }
+  uint64_t offset = *next;
+  *next += kPageSizeBytes;
+  uint8_t* dst = body + (offset - body_offset);
+  std::memcpy(dst, p, kPageSizeBytes);
+  PageHeader* h = header(dst);
+  h->log_offset = offset;
+  h->seq = seq;
+  h->checksum = crc32c(dst + 4, kPageSizeBytes - 4);
+  final_offsets_[index] = offset;
+  return offset;
+}
+
+void TreeWriter::lay_out(TreeRoot* roots, uint32_t tree_count, uint64_t body_offset, uint64_t seq,
+                         uint8_t* body) {
+  uint64_t next = body_offset;
+  for (uint32_t t = 0; t < tree_count; t++) {
+    if (roots[t].root != kNoPage) roots[t].root = lay_out_rec(roots[t].root, seq, body, body_offset, &next);
+  }
+}
+
+}  // namespace ved

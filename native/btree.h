@@ -1,0 +1,127 @@
+// The persistent copy-on-write B+tree. Readers walk published pages (mapped or in a sealed
+// frame) and never see a change. A TreeWriter copies each page on the path it changes into
+// a dirty page it owns (once per transaction) and finally lays all reachable dirty pages and
+// blobs out as a frame body, children before parents, patching child offsets as it goes.
+//
+// Invariants:
+// - a published page is never modified; only TreeWriter's dirty copies are;
+// - a dirty page's parent is dirty, so a clean subtree holds no dirty page;
+// - depth <= kTreeDepthMax; every branch has >= 1 cell; empty leaves are removed, and a
+//   root branch with one child is replaced by that child (no other rebalancing: pages may
+//   be underfull after deletes, which costs space, never correctness).
+// Addresses: a log offset, or kDirtyBit | index for a dirty page, kDirtyBit | kBlobBit | index
+// for a dirty blob. kNoPage is an empty tree.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "format.h"
+#include "status.h"
+
+namespace ved {
+
+constexpr uint64_t kDirtyBit = 1ull << 63;
+constexpr uint64_t kBlobBit = 1ull << 62;
+
+class PageSource {
+ public:
+  virtual ~PageSource() = default;
+  // A verified tree page (kind, own offset, checksum on first touch) at `offset`.
+  virtual Status fetch(uint64_t offset, const uint8_t** out) = 0;
+  // Copies a blob's value into dst (length bytes), verifying its checksum.
+  virtual Status read_blob(uint64_t offset, uint32_t length, uint8_t* dst) = 0;
+};
+
+struct ValueRef {
+  bool found = false;
+  bool blob = false;
+  const uint8_t* data = nullptr;  // inline value, valid until the next call into the store
+  uint32_t length = 0;
+  uint64_t blob_offset = 0;
+};
+
+Status tree_get(PageSource& src, uint64_t root, const uint8_t* key, uint32_t key_length, ValueRef* out);
+
+// A position in a tree. Pointers into pages stay valid for one call into the store.
+class Cursor {
+ public:
+  Cursor(PageSource& src, uint64_t root) : src_(src), root_(root) {}
+  Status seek_ge(const uint8_t* key, uint32_t key_length);  // first key >= key
+  Status seek_first();
+  Status seek_last();
+  Status seek_lt(const uint8_t* key, uint32_t key_length);  // last key < key
+  Status next();
+  Status prev();
+  bool valid() const { return valid_; }
+  const uint8_t* cell() const;  // the current leaf cell
+
+ private:
+  struct Level {
+    const uint8_t* page;
+    int32_t index;
+  };
+  Status descend(uint64_t offset, bool to_last);
+  PageSource& src_;
+  uint64_t root_;
+  Level stack_[kTreeDepthMax];
+  uint32_t depth_ = 0;
+  bool valid_ = false;
+};
+
+struct TreeRoot {
+  uint64_t root = kNoPage;
+  uint64_t entry_count = 0;
+};
+
+class TreeWriter {
+ public:
+  explicit TreeWriter(PageSource& src) : src_(src) {}
+  Status put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, const uint8_t* value,
+             uint32_t value_length);
+  Status del(TreeRoot* tree, const uint8_t* key, uint32_t key_length);
+
+  // Pages and blobs reachable from `roots` that this writer made: the body's size.
+  uint64_t body_size_bytes(const TreeRoot* roots, uint32_t tree_count);
+  // Lays the body out at `body_offset` in `body` (body_size_bytes long), rewriting roots to
+  // their final offsets. Page headers get offset and seq; checksums are filled in here.
+  void lay_out(TreeRoot* roots, uint32_t tree_count, uint64_t body_offset, uint64_t seq, uint8_t* body);
+  // Bytes of published pages and blobs this transaction replaced (now dead).
+  uint64_t superseded_bytes() const { return superseded_bytes_; }
+
+ private:
+  struct Split {
+    bool happened = false;
+    std::vector<uint8_t> separator;
+    uint64_t right = kNoPage;
+  };
+  struct DirtyBlob {
+    std::vector<uint8_t> bytes;
+    uint64_t final_offset = kNoPage;
+  };
+  Status page(uint64_t addr, const uint8_t** out);
+  Status writable(uint64_t* addr, uint8_t** out);
+  uint64_t new_page(uint8_t kind, uint8_t** out);
+  void drop_value(const uint8_t* leaf_cell);
+  Status put_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,
+                 const std::vector<uint8_t>& cell, Split* split, bool* inserted);
+  Status del_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,
+                 bool* found, bool* now_empty);
+  void insert_or_split(uint8_t* p, uint32_t index, const uint8_t* cell, uint32_t size, Split* split);
+  uint64_t count_rec(uint64_t addr);
+  uint64_t lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uint64_t body_offset, uint64_t* next);
+
+  PageSource& src_;
+  std::vector<std::unique_ptr<uint8_t[]>> dirty_;
+  std::vector<uint64_t> final_offsets_;
+  std::vector<DirtyBlob> blobs_;
+  uint64_t superseded_bytes_ = 0;
+};
+
+inline uint64_t blob_size_bytes(uint64_t value_length) {
+  uint64_t raw = kPageHeaderSizeBytes + value_length;
+  return (raw + kPageSizeBytes - 1) / kPageSizeBytes * kPageSizeBytes;
+}
+
+}  // namespace ved

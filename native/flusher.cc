@@ -1,0 +1,214 @@
+#include "flusher.h"
+
+#include <set>
+
+#include "assert.h"
+#include "io.h"
+
+namespace ved {
+
+// Bound on sealed-but-unwritten bytes: enough for many large batches, small enough that a
+// runaway producer waits instead of exhausting memory.
+constexpr uint64_t kQueueBytesMax = 256ull << 20;
+// Recovery validates every page after the checkpoint: 16 MiB is a few milliseconds of CRC.
+constexpr uint64_t kCheckpointIntervalBytes = 16ull << 20;
+
+Flusher::Flusher(Log& log, Checkpoint& checkpoint, SharedState* shared, bool sync,
+                 uint64_t checkpoint_interval_commits, const Version& durable, CompletionFn on_complete)
+    : log_(log),
+      checkpoint_(checkpoint),
+      shared_(shared),
+      sync_(sync),
+      checkpoint_interval_commits_(checkpoint_interval_commits),
+      on_complete_(std::move(on_complete)),
+      durable_version_(durable),
+      checkpoint_seq_(durable.seq),
+      checkpoint_end_offset_(durable.end_offset) {
+  written_seq_.store(durable.seq);
+  durable_seq_.store(durable.seq);
+  publish(durable);
+}
+
+Flusher::~Flusher() { stop(); }
+
+void Flusher::start() {
+  VED_ASSERT(!thread_.joinable());
+  thread_ = std::thread([this] { run(); });
+}
+
+void Flusher::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Flusher::enqueue(std::shared_ptr<Frame> frame) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  VED_ASSERT(!stopping_);
+  // A frame larger than the bound still goes through alone.
+  space_cv_.wait(lock, [&] { return queued_bytes_ == 0 || queued_bytes_ + frame->size_bytes <= kQueueBytesMax; });
+  queued_bytes_ += frame->size_bytes;
+  queue_.push_back(std::move(frame));
+  lock.unlock();
+  work_cv_.notify_one();
+}
+
+Version Flusher::durable_version() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return durable_version_;
+}
+
+size_t Flusher::queued_frames() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.size();
+}
+
+void Flusher::run() {
+  while (true) {
+    std::deque<std::shared_ptr<Frame>> batch;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        // Stopping and drained: a final checkpoint makes the next open's scan empty.
+        if (sync_ && !poisoned_.load() && durable_version_.seq > checkpoint_seq_) {
+          (void)checkpoint_.write(durable_version_.seq, durable_version_.record_offset,
+                                  durable_version_.record_checksum);
+        }
+        return;
+      }
+      batch.swap(queue_);
+      queued_bytes_ = 0;
+    }
+    space_cv_.notify_all();
+    flush_batch(batch);
+  }
+}
+
+Status Flusher::write_frame(const Frame& frame) {
+  uint64_t segment_size = log_.segment_size_bytes();
+  uint64_t offset = frame.offset;
+  uint64_t done = 0;
+  while (done < frame.size_bytes) {
+    uint64_t index = offset / segment_size;
+    uint64_t within = offset % segment_size;
+    uint64_t n = std::min(frame.size_bytes - done, segment_size - within);
+    VED_TRY(log_.ensure_segment(index));
+    struct iovec iov = {frame.bytes.get() + done, static_cast<size_t>(n)};
+    VED_TRY(io::write_all(log_.fd(index), log_.segment_path(index), &iov, 1, within));
+    offset += n;
+    done += n;
+  }
+  return Status::Ok();
+}
+
+void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
+  Completion done;
+  std::set<uint64_t> touched;
+  const Frame* last_good = nullptr;
+  bool failed_current = false;  // a frame of the live generation failed: roll back
+  uint64_t generation = generation_.load();
+  auto reject = [&](const Frame& f, Code code, const std::string& message) {
+    if (done.code == Code::OK) {
+      done.code = code;
+      done.message = message;
+      done.failed_from = f.seq;
+    }
+    done.failed_to = f.seq;
+  };
+  for (auto& frame : batch) {
+    if (poisoned_.load()) {
+      reject(*frame, Code::EIO_, "the store is poisoned by an earlier failed fdatasync; reopen it");
+      continue;
+    }
+    if (frame->generation != generation || done.code != Code::OK) {
+      reject(*frame, done.code == Code::OK ? Code::ENOSPC_ : done.code,
+             done.code == Code::OK ? "rejected: an earlier commit it builds on failed" : done.message);
+      continue;
+    }
+    Status s = write_frame(*frame);
+    if (!s.ok()) {
+      failed_current = true;
+      reject(*frame, s.code, s.message);
+      continue;
+    }
+    uint64_t segment_size = log_.segment_size_bytes();
+    for (uint64_t i = frame->offset / segment_size; i <= (frame->offset + frame->size_bytes - 1) / segment_size; i++) {
+      touched.insert(i);
+    }
+    last_good = frame.get();
+  }
+  if (last_good != nullptr) {
+    written_seq_.store(last_good->seq, std::memory_order_release);
+    Status s = Status::Ok();
+    if (sync_) {
+      for (uint64_t index : touched) {
+        s = io::sync_data(log_.fd(index), log_.segment_path(index));
+        if (!s.ok()) break;
+      }
+    }
+    if (!s.ok()) {
+      // Nothing in this batch is known durable, and nothing ever will be: poison.
+      poisoned_.store(true, std::memory_order_release);
+      Completion failed;
+      failed.code = Code::EIO_;
+      failed.message = s.message + "; the store is poisoned (reopen it to recover)";
+      failed.failed_from = batch.front()->seq;
+      failed.failed_to = batch.back()->seq;
+      failed.durable_seq = durable_seq_.load();
+      on_complete_(failed);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      durable_version_ = last_good->version;
+    }
+    durable_seq_.store(last_good->seq, std::memory_order_release);
+    publish(last_good->version);
+    // Checkpoint by commits and by bytes, so recovery's scan stays short either way.
+    bool due = last_good->seq - checkpoint_seq_ >= checkpoint_interval_commits_ ||
+               last_good->version.end_offset - checkpoint_end_offset_ >= kCheckpointIntervalBytes;
+    if (sync_ && due) {
+      Status c = checkpoint_.write(last_good->seq, last_good->version.record_offset, last_good->version.record_checksum);
+      if (c.ok()) {
+        checkpoint_seq_ = last_good->seq;
+        checkpoint_end_offset_ = last_good->version.end_offset;
+      } else if (c.code == Code::EIO_) {
+        poisoned_.store(true, std::memory_order_release);
+      }
+    }
+  }
+  if (failed_current) {
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  done.durable_seq = durable_seq_.load();
+  on_complete_(done);
+  if (last_good != nullptr) precreate_next_segment(last_good->version.end_offset);
+}
+
+void Flusher::publish(const Version& v) {
+  if (shared_ == nullptr) return;
+  // Seqlock: readers retry while `version` is odd or changed under them.
+  uint64_t start = __atomic_load_n(&shared_->version, __ATOMIC_RELAXED);
+  __atomic_store_n(&shared_->version, start + 1, __ATOMIC_RELAXED);
+  std::atomic_thread_fence(std::memory_order_release);
+  shared_->durable_seq = v.seq;
+  shared_->durable_record_offset = v.record_offset;
+  shared_->durable_record_checksum = v.record_checksum;
+  __atomic_store_n(&shared_->version, start + 2, __ATOMIC_RELEASE);
+}
+
+// Segments are zero-filled ahead of need, so a commit rarely waits for one.
+void Flusher::precreate_next_segment(uint64_t end_offset) {
+  uint64_t segment_size = log_.segment_size_bytes();
+  if (end_offset % segment_size < segment_size / 2) return;
+  uint64_t next = end_offset / segment_size + 1;
+  if (next >= log_.segment_count_max()) return;
+  // Best effort: a failure here (ENOSPC) surfaces, if it persists, on the commit that needs it.
+  (void)log_.ensure_segment(next);
+}
+
+}  // namespace ved

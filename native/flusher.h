@@ -1,0 +1,101 @@
+// The flusher: one native thread that turns sealed frames into durable ones.
+//
+//   JS thread                         flusher thread
+//   seal frame S  -> queue (bounded) -> write S..T (one pwritev per segment run)
+//   seal S+1 ...                       fdatasync each touched segment (one per batch)
+//                                      publish durable seq, checkpoint, wake JS (completion)
+//
+// Commits that queue while a sync runs form the next batch (group commit). The queue is
+// bounded in bytes; a producer that finds it full waits (backpressure, never unbounded).
+// Failure is loud: a failed fdatasync poisons the flusher (every later frame is rejected with
+// EIO; nothing is retried, the page cache may have dropped the data). ENOSPC while making
+// room for a frame rejects that frame and every frame queued behind it (they are built on
+// it), bumps the generation, and publishes the durable version to roll back to; frames of an
+// older generation are rejected until the JS thread rolls back and seals anew.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "checkpoint.h"
+#include "format.h"
+#include "log.h"
+#include "status.h"
+#include "version.h"
+
+namespace ved {
+
+struct Frame {
+  uint64_t seq = 0;
+  uint64_t offset = 0;
+  uint64_t size_bytes = 0;
+  uint64_t generation = 0;
+  std::unique_ptr<uint8_t[]> bytes;
+  Version version;  // the version this frame makes durable
+};
+
+struct Completion {
+  uint64_t durable_seq = 0;
+  Code code = Code::OK;  // when not OK, seqs in [failed_from, failed_to] were rejected
+  uint64_t failed_from = 0;
+  uint64_t failed_to = 0;
+  std::string message;
+};
+
+class Flusher {
+ public:
+  using CompletionFn = std::function<void(const Completion&)>;
+  Flusher(Log& log, Checkpoint& checkpoint, SharedState* shared, bool sync, uint64_t checkpoint_interval_commits,
+          const Version& durable, CompletionFn on_complete);
+  ~Flusher();
+  void start();
+  // Drains the queue, then stops the thread.
+  void stop();
+  // JS thread. Waits while the queue is over its byte bound.
+  void enqueue(std::shared_ptr<Frame> frame);
+
+  uint64_t written_seq() const { return written_seq_.load(std::memory_order_acquire); }
+  uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  bool poisoned() const { return poisoned_.load(std::memory_order_acquire); }
+  Version durable_version();
+  size_t queued_frames();
+
+ private:
+  void run();
+  void flush_batch(std::deque<std::shared_ptr<Frame>>& batch);
+  Status write_frame(const Frame& frame);
+  void publish(const Version& v);
+  void precreate_next_segment(uint64_t end_offset);
+
+  Log& log_;
+  Checkpoint& checkpoint_;
+  SharedState* shared_;
+  const bool sync_;
+  const uint64_t checkpoint_interval_commits_;
+  CompletionFn on_complete_;
+
+  std::mutex mutex_;
+  std::condition_variable work_cv_;
+  std::condition_variable space_cv_;
+  std::deque<std::shared_ptr<Frame>> queue_;
+  uint64_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  Version durable_version_;  // guarded by mutex_
+  uint64_t checkpoint_seq_ = 0;
+  uint64_t checkpoint_end_offset_ = 0;
+  std::thread thread_;
+
+  std::atomic<uint64_t> written_seq_{0};
+  std::atomic<uint64_t> durable_seq_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> poisoned_{false};
+};
+
+}  // namespace ved

@@ -1,0 +1,41 @@
+// The only file that makes system calls on store files. Every write, sync, allocation and map
+// of the log passes through here, so the fault-injection layer of test builds (issue 4) can
+// sit behind these functions while production builds call the system directly.
+#pragma once
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "status.h"
+
+namespace ved {
+namespace io {
+
+Status open_file(const std::string& path, int flags, int* fd_out);
+void close_file(int fd);
+Status file_size(int fd, const std::string& path, uint64_t* size_bytes_out);
+Status read_exact(int fd, const std::string& path, void* buf, size_t size_bytes, uint64_t offset);
+// Writes all of `iov` at `offset`, retrying short writes; ENOSPC/EDQUOT map to ENOSPC.
+Status write_all(int fd, const std::string& path, const struct iovec* iov, int iov_count,
+                 uint64_t offset);
+Status sync_data(int fd, const std::string& path);
+// Makes a directory's entries (a new file's name) durable.
+Status sync_dir(const std::string& dir);
+// Writes zeros over [0, size_bytes) so that later commits overwrite allocated, written blocks
+// and their fdatasync does not also journal an extent conversion or a size change.
+Status zero_fill(int fd, const std::string& path, uint64_t size_bytes);
+Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out);
+void unmap(const uint8_t* base, uint64_t size_bytes);
+// Non-blocking exclusive flock; another holder (any process, or another open file description
+// in this process) gives ELOCKED.
+Status lock_exclusive(int fd, const std::string& path);
+Status map_shared(int fd, const std::string& path, uint64_t size_bytes, bool writable, uint8_t** out);
+bool exists(const std::string& path);
+Status make_dir(const std::string& path);
+Status write_new_file_durably(const std::string& dir, const std::string& name, const void* data,
+                              size_t size_bytes);
+
+}  // namespace io
+}  // namespace ved

@@ -1,0 +1,345 @@
+#include "log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "assert.h"
+#include "checksum.h"
+#include "io.h"
+#include "btree.h"
+#include "page.h"
+
+namespace ved {
+
+Log::Log(std::string dir, uint64_t segment_size_bytes, uint64_t segment_count_max, bool writable)
+    : dir_(std::move(dir)),
+      segment_size_bytes_(segment_size_bytes),
+      segment_count_max_(segment_count_max),
+      writable_(writable),
+      segments_(new Segment[segment_count_max]) {
+  VED_ASSERT(segment_size_bytes % kPageSizeBytes == 0);
+  VED_ASSERT(segment_count_max > 0);
+}
+
+Log::~Log() {
+  for (uint64_t i = 0; i < segment_count_max_; i++) {
+    Segment& s = segments_[i];
+    const uint8_t* base = s.base.load(std::memory_order_acquire);
+    if (base != nullptr) io::unmap(base, s.mapped_size_bytes.load());
+    io::close_file(s.fd);
+  }
+}
+
+std::string Log::segment_path(uint64_t index) const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%016" PRIx64 ".seg", index);
+  return dir_ + "/" + name;
+}
+
+Status Log::map_segment(uint64_t index, int fd, uint64_t size_bytes) {
+  Segment& s = segments_[index];
+  uint64_t mapped = std::min(size_bytes, segment_size_bytes_) / kPageSizeBytes * kPageSizeBytes;
+  s.fd = fd;
+  s.file_size_bytes = size_bytes;
+  if (mapped == 0) return Status::Ok();
+  const uint8_t* base;
+  VED_TRY(io::map_read_only(fd, segment_path(index), mapped, &base));
+  s.verified.assign((mapped / kPageSizeBytes + 63) / 64, 0);
+  s.mapped_size_bytes.store(mapped, std::memory_order_release);
+  s.base.store(base, std::memory_order_release);
+  uint64_t end = segment_end_.load(std::memory_order_relaxed);
+  if (index + 1 > end) segment_end_.store(index + 1, std::memory_order_release);
+  return Status::Ok();
+}
+
+Status Log::open_segments() {
+  DIR* d = ::opendir(dir_.c_str());
+  if (d == nullptr) return Status::FromErrno(errno, "opendir", dir_);
+  std::vector<uint64_t> indexes;
+  while (struct dirent* e = ::readdir(d)) {
+    const char* name = e->d_name;
+    if (std::strlen(name) != 20 || std::strcmp(name + 16, ".seg") != 0) continue;
+    char* end = nullptr;
+    uint64_t index = std::strtoull(name, &end, 16);
+    if (end != name + 16) continue;
+    indexes.push_back(index);
+  }
+  ::closedir(d);
+  for (uint64_t index : indexes) {
+    if (index >= segment_count_max_) {
+      return Status::Error(Code::ESTORESIZE, "segment " + std::to_string(index) +
+                                                 " lies beyond maxStoreSizeBytes; open with a larger limit");
+    }
+    int fd;
+    VED_TRY(io::open_file(segment_path(index), writable_ ? O_RDWR : O_RDONLY, &fd));
+    uint64_t size;
+    Status s = io::file_size(fd, segment_path(index), &size);
+    if (s.ok()) s = map_segment(index, fd, size);
+    if (!s.ok()) {
+      io::close_file(fd);
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Log::map_new_segments() {
+  for (uint64_t index = segment_end_.load(); index < segment_count_max_; index++) {
+    std::string path = segment_path(index);
+    if (!io::exists(path)) return Status::Ok();
+    int fd;
+    VED_TRY(io::open_file(path, O_RDONLY, &fd));
+    uint64_t size;
+    Status s = io::file_size(fd, path, &size);
+    // A segment still being zero-filled by the writer is not ready: look again next time.
+    if (s.ok() && size < segment_size_bytes_) {
+      io::close_file(fd);
+      return Status::Ok();
+    }
+    if (s.ok()) s = map_segment(index, fd, size);
+    if (!s.ok()) {
+      io::close_file(fd);
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Log::ensure_segment(uint64_t index) {
+  VED_ASSERT(writable_);
+  if (index >= segment_count_max_) {
+    return Status::Error(Code::ESTORESIZE, "the log would grow past maxStoreSizeBytes");
+  }
+  Segment& s = segments_[index];
+  if (s.fd >= 0 && s.file_size_bytes >= segment_size_bytes_) return Status::Ok();
+  std::string path = segment_path(index);
+  bool created = s.fd < 0;
+  if (created) VED_TRY(io::open_file(path, O_RDWR | O_CREAT, &s.fd));
+  // A short file (new, or cut short by damage) is zero-filled past its valid prefix. Only
+  // bytes at or beyond the recovered end are rewritten; durable bytes are never touched.
+  uint64_t size = s.file_size_bytes;
+  if (size < segment_size_bytes_) {
+    if (size == 0) {
+      VED_TRY(io::zero_fill(s.fd, path, segment_size_bytes_));
+    } else {
+      static const std::vector<uint8_t> zeros(1 << 20, 0);
+      uint64_t at = size / kPageSizeBytes * kPageSizeBytes;
+      while (at < segment_size_bytes_) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), segment_size_bytes_ - at));
+        struct iovec iov = {const_cast<uint8_t*>(zeros.data()), n};
+        VED_TRY(io::write_all(s.fd, path, &iov, 1, at));
+        at += n;
+      }
+    }
+    VED_TRY(io::sync_data(s.fd, path));
+    s.file_size_bytes = segment_size_bytes_;
+  }
+  if (created) VED_TRY(io::sync_dir(dir_));
+  const uint8_t* old_base = s.base.load(std::memory_order_acquire);
+  if (old_base != nullptr && s.mapped_size_bytes.load() == segment_size_bytes_) return Status::Ok();
+  // Remap at full size. The short map (if any) stays valid until close: readers may hold it.
+  const uint8_t* base;
+  VED_TRY(io::map_read_only(s.fd, path, segment_size_bytes_, &base));
+  if (s.verified.size() * 64 < segment_size_bytes_ / kPageSizeBytes) {
+    // Only grown before the map is published; the JS thread reads it after the release.
+    s.verified.resize((segment_size_bytes_ / kPageSizeBytes + 63) / 64, 0);
+  }
+  s.mapped_size_bytes.store(segment_size_bytes_, std::memory_order_release);
+  s.base.store(base, std::memory_order_release);
+  if (index + 1 > segment_end_.load()) segment_end_.store(index + 1, std::memory_order_release);
+  return Status::Ok();
+}
+
+int Log::fd(uint64_t index) const {
+  VED_ASSERT(index < segment_count_max_);
+  return segments_[index].fd;
+}
+
+uint64_t Log::segments_present() const {
+  uint64_t n = 0;
+  uint64_t end = segment_end_.load(std::memory_order_acquire);
+  for (uint64_t i = 0; i < end; i++) n += segments_[i].base.load(std::memory_order_acquire) != nullptr;
+  return n;
+}
+
+uint64_t Log::file_bytes() const {
+  uint64_t n = 0;
+  uint64_t end = segment_end_.load(std::memory_order_acquire);
+  for (uint64_t i = 0; i < end; i++) n += segments_[i].mapped_size_bytes.load(std::memory_order_acquire);
+  return n;
+}
+
+const uint8_t* Log::map_ptr(uint64_t offset, uint64_t size_bytes) const {
+  uint64_t index = offset / segment_size_bytes_;
+  uint64_t within = offset % segment_size_bytes_;
+  if (index >= segment_count_max_) return nullptr;
+  const Segment& s = segments_[index];
+  const uint8_t* base = s.base.load(std::memory_order_acquire);
+  if (base == nullptr) return nullptr;
+  uint64_t mapped = s.mapped_size_bytes.load(std::memory_order_acquire);
+  if (within > mapped || size_bytes > mapped - within) return nullptr;
+  return base + within;
+}
+
+Status Log::read(uint64_t offset, uint64_t size_bytes, uint8_t* dst) const {
+  while (size_bytes > 0) {
+    uint64_t within = offset % segment_size_bytes_;
+    uint64_t n = std::min(size_bytes, segment_size_bytes_ - within);
+    const uint8_t* src = map_ptr(offset, n);
+    if (src == nullptr) {
+      return Status::Corrupt("log bytes missing (segment absent or cut short)",
+                             static_cast<int64_t>(offset / segment_size_bytes_), static_cast<int64_t>(within));
+    }
+    std::memcpy(dst, src, n);
+    dst += n;
+    offset += n;
+    size_bytes -= n;
+  }
+  return Status::Ok();
+}
+
+Status Log::checksum(uint64_t offset, uint64_t size_bytes, uint32_t* crc_out) const {
+  uint32_t crc = 0;
+  while (size_bytes > 0) {
+    uint64_t within = offset % segment_size_bytes_;
+    uint64_t n = std::min(size_bytes, segment_size_bytes_ - within);
+    const uint8_t* src = map_ptr(offset, n);
+    if (src == nullptr) {
+      return Status::Corrupt("log bytes missing (segment absent or cut short)",
+                             static_cast<int64_t>(offset / segment_size_bytes_), static_cast<int64_t>(within));
+    }
+    crc = crc32c_extend(crc, src, n);
+    offset += n;
+    size_bytes -= n;
+  }
+  *crc_out = crc;
+  return Status::Ok();
+}
+
+Status Log::fetch_verified(uint64_t offset, const uint8_t** out) {
+  uint64_t index = offset / segment_size_bytes_;
+  uint64_t within = offset % segment_size_bytes_;
+  const uint8_t* p = map_ptr(offset, kPageSizeBytes);
+  if (p == nullptr || within % kPageSizeBytes != 0) {
+    return Status::Corrupt("page reference outside the log", static_cast<int64_t>(index), static_cast<int64_t>(within));
+  }
+  Segment& s = segments_[index];
+  uint64_t bit = within / kPageSizeBytes;
+  uint64_t& word = s.verified[bit / 64];
+  uint64_t mask = 1ull << (bit % 64);
+  if (!(word & mask)) {
+    const PageHeader* h = page::header(p);
+    if (crc32c(p + 4, kPageSizeBytes - 4) != h->checksum) {
+      return Status::Corrupt("page checksum mismatch", static_cast<int64_t>(index), static_cast<int64_t>(within));
+    }
+    if (h->log_offset != offset || !page::well_formed(p)) {
+      return Status::Corrupt("page is not the tree page it should be", static_cast<int64_t>(index),
+                             static_cast<int64_t>(within));
+    }
+    word |= mask;
+  }
+  *out = p;
+  return Status::Ok();
+}
+
+Status Log::validate_frame(uint64_t offset, uint64_t seq_after, uint32_t expect_prev, uint64_t creation_tag,
+                           LogHead* head, std::string* why) const {
+  uint64_t index = offset / segment_size_bytes_;
+  uint64_t within = offset % segment_size_bytes_;
+  auto fail = [&](const char* reason, uint64_t at) {
+    *why = std::string(reason) + " at segment " + std::to_string(at / segment_size_bytes_) + " offset " +
+           std::to_string(at % segment_size_bytes_);
+    return Status::Corrupt(reason, static_cast<int64_t>(at / segment_size_bytes_),
+                           static_cast<int64_t>(at % segment_size_bytes_));
+  };
+  (void)index;
+  (void)within;
+  const uint8_t* p = map_ptr(offset, kPageSizeBytes);
+  if (p == nullptr) return fail("no record (end of the mapped log)", offset);
+  const RecordDisk* r = reinterpret_cast<const RecordDisk*>(p);
+  if (crc32c(p + 4, kPageSizeBytes - 4) != r->checksum) return fail("record checksum mismatch", offset);
+  if (r->kind != kRecord || r->magic != kRecordMagic) return fail("not a commit record", offset);
+  if (r->log_offset != offset) return fail("record at the wrong offset", offset);
+  if (r->creation_tag != creation_tag) return fail("record of another store", offset);
+  if (r->seq <= seq_after) return fail("record out of sequence", offset);
+  if (r->prev_record_checksum != expect_prev) return fail("record does not chain to its predecessor", offset);
+  if (r->tree_count > kTreeCountMax) return fail("record names too many trees", offset);
+  if (r->body_size_bytes % kPageSizeBytes != 0 || r->body_size_bytes > 4 * kTxnSizeBytesMax) {
+    return fail("record has an impossible body size", offset);
+  }
+  // The body checksum is the CRC32C of the body's page and blob checksums in order; each of
+  // those is checked against its bytes here, so a torn or partly written body never passes.
+  uint64_t at = offset + kPageSizeBytes;
+  uint64_t end = at + r->body_size_bytes;
+  uint32_t body_crc = 0;
+  while (at < end) {
+    const uint8_t* h = map_ptr(at, kPageHeaderSizeBytes);
+    if (h == nullptr) return fail("frame body cut short", at);
+    const PageHeader* ph = page::header(h);
+    uint64_t size = kPageSizeBytes;
+    uint32_t crc;
+    if (ph->kind == kBlob) {
+      if (ph->blob_length_bytes > kValueSizeBytesMax) return fail("blob with an impossible length", at);
+      size = blob_size_bytes(ph->blob_length_bytes);
+      if (size > end - at) return fail("blob runs past its frame", at);
+      if (!checksum(at + 4, kPageHeaderSizeBytes - 4 + ph->blob_length_bytes, &crc).ok()) {
+        return fail("frame body cut short", at);
+      }
+    } else {
+      const uint8_t* full = map_ptr(at, kPageSizeBytes);
+      if (full == nullptr) return fail("frame body cut short", at);
+      crc = crc32c(full + 4, kPageSizeBytes - 4);
+    }
+    if (crc != ph->checksum || ph->log_offset != at || ph->seq != r->seq) return fail("torn or damaged page in frame body", at);
+    body_crc = crc32c_extend(body_crc, &crc, sizeof(crc));
+    at += size;
+  }
+  if (body_crc != r->body_checksum) return fail("frame body checksum mismatch", offset);
+  head->seq = r->seq;
+  head->record_offset = offset;
+  head->record_checksum = r->checksum;
+  head->end_offset = end;
+  return Status::Ok();
+}
+
+void Log::scan(LogHead* head, uint64_t creation_tag, uint64_t seq_max, uint64_t* scanned, std::string* why,
+               uint64_t* dropped_bytes) const {
+  *scanned = 0;
+  *dropped_bytes = 0;
+  while (head->seq < seq_max) {
+    LogHead next;
+    std::string reason;
+    uint64_t at = head->end_offset;
+    Status s = validate_frame(at, head->seq, head->record_checksum, creation_tag, &next, &reason);
+    if (!s.ok() && at % segment_size_bytes_ != 0) {
+      // A frame that did not fit in the rest of a segment starts at the next boundary.
+      uint64_t boundary = (at / segment_size_bytes_ + 1) * segment_size_bytes_;
+      std::string reason2;
+      s = validate_frame(boundary, head->seq, head->record_checksum, creation_tag, &next, &reason2);
+    }
+    if (!s.ok()) {
+      *why = reason;
+      // Report how far past the end bytes look written (bounded look: 1 MiB).
+      uint64_t look = std::min<uint64_t>(1 << 20, segment_size_bytes_ - at % segment_size_bytes_);
+      const uint8_t* p = map_ptr(at, look);
+      if (p != nullptr) {
+        for (uint64_t i = look; i > 0; i--) {
+          if (p[i - 1] != 0) {
+            *dropped_bytes = i;
+            break;
+          }
+        }
+      }
+      return;
+    }
+    *head = next;
+    (*scanned)++;
+  }
+  why->clear();
+}
+
+}  // namespace ved

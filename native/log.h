@@ -1,0 +1,86 @@
+// The log: fixed-size segment files in order, addressed by log offset
+// (segment index * segment size + offset in segment), plus the recovery scan.
+//
+// Threads: the flusher creates segments (create, zero-fill, fdatasync, directory fsync, map)
+// and only then publishes the mapping with a release store; the JS thread reads mappings
+// with acquire loads. A segment, once mapped, stays mapped until the store closes, so a
+// pointer into the map is valid for the store's lifetime. Bytes are read through the map
+// only after checking them against the mapped size: a truncated file must give ECORRUPT,
+// never SIGBUS.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "format.h"
+#include "status.h"
+
+namespace ved {
+
+struct Segment {
+  std::atomic<const uint8_t*> base{nullptr};
+  std::atomic<uint64_t> mapped_size_bytes{0};
+  int fd = -1;              // writer only: owned by the flusher after open
+  uint64_t file_size_bytes = 0;
+  std::vector<uint64_t> verified;  // JS thread only: one bit per page checked once
+};
+
+// What recovery found at the head of the log.
+struct LogHead {
+  uint64_t seq = 0;
+  uint64_t record_offset = kNoPage;
+  uint32_t record_checksum = 0;
+  uint64_t end_offset = 0;  // where the next frame may start
+};
+
+class Log {
+ public:
+  Log(std::string dir, uint64_t segment_size_bytes, uint64_t segment_count_max, bool writable);
+  ~Log();
+
+  uint64_t segment_size_bytes() const { return segment_size_bytes_; }
+  uint64_t segment_count_max() const { return segment_count_max_; }
+  std::string segment_path(uint64_t index) const;
+
+  // Maps every segment file present (read-only opens map what is there; a short file is
+  // mapped up to its size and anything past it reads as missing).
+  Status open_segments();
+  // Writer: makes segment `index` exist at full size, zero-filled and durable, and maps it.
+  Status ensure_segment(uint64_t index);
+  // Read-only opens: maps segments that appeared since the last look.
+  Status map_new_segments();
+  int fd(uint64_t index) const;
+  uint64_t segments_present() const;
+  uint64_t file_bytes() const;
+
+  // A pointer to [offset, offset + size) if it lies inside one mapped segment, else null.
+  const uint8_t* map_ptr(uint64_t offset, uint64_t size_bytes) const;
+  // Copies bytes that may cross segments; ECORRUPT when any part is not mapped.
+  Status read(uint64_t offset, uint64_t size_bytes, uint8_t* dst) const;
+  // CRC32C over bytes that may cross segments.
+  Status checksum(uint64_t offset, uint64_t size_bytes, uint32_t* crc_out) const;
+  // JS thread: checks a tree page's checksum, kind and own offset the first time it is read.
+  Status fetch_verified(uint64_t offset, const uint8_t** out);
+
+  // Validates the frame whose record is at `offset`: record checksum, offset, seq > seq_after, chain,
+  // creation tag and body checksum. On success fills *head with its end.
+  Status validate_frame(uint64_t offset, uint64_t seq_after, uint32_t expect_prev, uint64_t creation_tag,
+                        LogHead* head, std::string* why) const;
+  // From `from` (a validated head), follows the chain as far as it validates, stopping at
+  // seq `seq_max`. Reports why it stopped and how many bytes past the end look written.
+  void scan(LogHead* head, uint64_t creation_tag, uint64_t seq_max, uint64_t* scanned, std::string* why,
+            uint64_t* dropped_bytes) const;
+
+ private:
+  Status map_segment(uint64_t index, int fd, uint64_t size_bytes);
+  std::string dir_;
+  uint64_t segment_size_bytes_;
+  uint64_t segment_count_max_;
+  bool writable_;
+  std::unique_ptr<Segment[]> segments_;
+  std::atomic<uint64_t> segment_end_{0};  // one past the highest mapped index
+};
+
+}  // namespace ved

@@ -1,0 +1,112 @@
+// A store: one directory, one engine instance. Owns the lock, the log, the checkpoint, the
+// flusher and the JS thread's view of versions.
+//
+// Threads: every public method runs on the JS thread that opened the store (the binding
+// guarantees it). The flusher thread touches only Log segment creation, the queue and its
+// own atomics. A version sealed by commit() is readable at once (its pages are served from
+// the pending frame until the flusher has written them, then from the map).
+//
+// Lifecycle: open (lock, header, recovery) -> commits and reads -> close (drain, unlock).
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "btree.h"
+#include "checkpoint.h"
+#include "flusher.h"
+#include "log.h"
+#include "status.h"
+#include "version.h"
+
+namespace ved {
+
+struct OpenOptions {
+  bool read_only = false;
+  bool sync = true;
+  bool create = true;
+  uint64_t segment_size_bytes = 64ull << 20;
+  uint64_t store_size_bytes_max = 1ull << 40;
+  uint64_t checkpoint_interval_commits = 1024;
+};
+
+struct RecoveryReport {
+  uint64_t recovered_seq = 0;
+  uint64_t scanned_commits = 0;
+  bool started_from_checkpoint = false;
+  uint64_t dropped_bytes = 0;
+  std::string tail_reason;
+  double open_ms = 0;
+};
+
+struct StoreStats {
+  uint64_t seq, durable_seq, file_bytes, live_bytes, segments, segment_size_bytes, pending_commits, log_end_offset;
+  bool poisoned;
+};
+
+class Store final : public PageSource {
+ public:
+  static Status Open(const std::string& dir, const OpenOptions& options, Flusher::CompletionFn on_complete,
+                     std::unique_ptr<Store>* out);
+  ~Store() override;
+
+  // Commits the encoded ops (format in lib/native.ts) and returns the new seq.
+  Status commit(const uint8_t* ops, uint64_t ops_length, uint64_t* seq_out);
+  Status get(int64_t snapshot, uint32_t tree, const uint8_t* key, uint32_t key_length, ValueRef* out);
+  Status read_value(const ValueRef& ref, uint8_t* dst);
+  // Fills `out` with up to `limit` pairs of [start, end) (flags per lib/native.ts) that fit in
+  // `out_capacity` bytes. `need_bytes` > 0 when even the first pair does not fit.
+  Status scan(int64_t snapshot, uint32_t tree, uint32_t flags, const uint8_t* start, uint32_t start_length,
+              const uint8_t* end, uint32_t end_length, uint32_t limit, uint8_t* out, uint64_t out_capacity,
+              uint32_t* count, uint64_t* need_bytes, bool* done);
+  // Tree id for a name; registers it on writable stores. -1 when absent (read-only).
+  Status tree_id(const std::string& name, int32_t* id);
+  Status snapshot(uint32_t* id);
+  Status snapshot_seq(uint32_t id, uint64_t* seq);
+  Status snapshot_close(uint32_t id);
+  Status refresh();
+  StoreStats stats();
+  const RecoveryReport& recovery() const { return recovery_; }
+  void close();
+
+  Status fetch(uint64_t offset, const uint8_t** out) override;
+  Status read_blob(uint64_t offset, uint32_t length, uint8_t* dst) override;
+
+ private:
+  Store(std::string dir, const OpenOptions& options);
+  Status open_writer(Flusher::CompletionFn on_complete);
+  Status open_reader();
+  Status read_header(bool* missing);
+  Status create_header();
+  Status recover();
+  Status load_version(const LogHead& head, Version* v);
+  Status seal(TreeWriter& writer, Version& next, uint64_t* seq_out);
+  Status write_initial_commit();
+  void drop_written();
+  void roll_back_if_needed();
+  const Version* view(int64_t snapshot);
+
+  std::string dir_;
+  OpenOptions options_;
+  uint64_t creation_tag_ = 0;
+  int lock_fd_ = -1;
+  uint8_t* shared_map_ = nullptr;
+  std::unique_ptr<Log> log_;
+  std::unique_ptr<Checkpoint> checkpoint_;
+  std::unique_ptr<Flusher> flusher_;
+  std::vector<std::string> tree_names_;
+  Version current_;
+  uint64_t next_seq_ = 1;         // seqs are never reused, even after a rollback
+  uint64_t generation_ = 0;       // the flusher generation this thread seals for
+  std::deque<std::shared_ptr<Frame>> pending_;  // sealed, not yet written; ascending offsets
+  std::unordered_map<uint32_t, Version> snapshots_;
+  uint32_t next_snapshot_id_ = 1;
+  RecoveryReport recovery_;
+  bool closed_ = false;
+};
+
+}  // namespace ved

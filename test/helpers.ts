@@ -1,0 +1,94 @@
+// Shared test helpers: temporary store directories, error assertions, a CRC32C, byte order.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, expect } from 'vitest'
+import { VedError, type VedErrorCode } from '../lib/index.js'
+
+/** Small segments keep tests fast and make commits cross segment boundaries. */
+export const SEGMENT_SIZE_BYTES_TEST = 1024 * 1024
+export const SMALL = { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST } as const
+
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures')
+
+/** Returns a maker of fresh temporary directories, all removed after the file's tests. */
+export function tempDirs(): () => string {
+  const made: string[] = []
+  afterAll(() => {
+    for (const dir of made) rmSync(dir, { recursive: true, force: true })
+  })
+  return () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ved-test-'))
+    made.push(dir)
+    return dir
+  }
+}
+
+/** Asserts that `fn` throws (or that the promise rejects with) a VedError with `code`. */
+export async function expectVedError(action: (() => unknown) | Promise<unknown>, code: VedErrorCode): Promise<VedError> {
+  let error: unknown
+  try {
+    if (typeof action === 'function') {
+      const result = action()
+      if (result instanceof Promise) await result
+    } else {
+      await action
+    }
+  } catch (caught) {
+    error = caught
+  }
+  if (error === undefined) throw new Error(`expected a VedError ${code}, nothing was thrown`)
+  if (!(error instanceof VedError)) throw new Error(`expected a VedError ${code}, got ${String(error)}`, { cause: error })
+  expect(error.code).toBe(code)
+  expect(error.message.length).toBeGreaterThan(0)
+  return error
+}
+
+/** Synchronous variant for methods that must throw rather than return a rejected promise. */
+export function expectVedErrorSync(fn: () => unknown, code: VedErrorCode): VedError {
+  try {
+    fn()
+  } catch (error) {
+    if (!(error instanceof VedError)) throw new Error(`expected a VedError ${code}, got ${String(error)}`, { cause: error })
+    expect(error.code).toBe(code)
+    return error
+  }
+  throw new Error(`expected a VedError ${code}, nothing was thrown`)
+}
+
+const CRC32C_TABLE = (() => {
+  const table = new Uint32Array(256)
+  for (let i = 0; i < 256; i++) {
+    let crc = i
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1
+    table[i] = crc >>> 0
+  }
+  return table
+})()
+
+/** CRC32C (Castagnoli, reflected, init and final xor 0xffffffff). */
+export function crc32c(bytes: Uint8Array): number {
+  let crc = 0xffffffff
+  for (const byte of bytes) crc = (CRC32C_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8)) >>> 0
+  return (crc ^ 0xffffffff) >>> 0
+}
+
+/** memcmp order of two keys as the store orders them (strings by their UTF-8 bytes). */
+export function compareKeys(a: string | Uint8Array, b: string | Uint8Array): number {
+  const left = typeof a === 'string' ? Buffer.from(a, 'utf8') : Buffer.from(a)
+  const right = typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b)
+  return Buffer.compare(left, right)
+}
+
+/** A small deterministic PRNG (mulberry32) for tests that need reproducible randomness. */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

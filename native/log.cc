@@ -32,6 +32,7 @@ Log::~Log() {
     if (base != nullptr) io::unmap(base, s.mapped_size_bytes.load());
     io::close_file(s.fd);
   }
+  for (const auto& m : retired_) io::unmap(m.first, m.second);
 }
 
 std::string Log::segment_path(uint64_t index) const {
@@ -88,25 +89,39 @@ Status Log::open_segments() {
 }
 
 Status Log::map_new_segments() {
-  for (uint64_t index = segment_end_.load(); index < segment_count_max_; index++) {
+  uint64_t first = segment_end_.load();
+  // The last mapped segment may have been mapped short while the writer was filling it.
+  if (first > 0 && segments_[first - 1].mapped_size_bytes.load() < segment_size_bytes_) first--;
+  for (uint64_t index = first; index < segment_count_max_; index++) {
     std::string path = segment_path(index);
     if (!io::exists(path)) return Status::Ok();
-    int fd;
-    VED_TRY(io::open_file(path, O_RDONLY, &fd));
+    Segment& seg = segments_[index];
+    int fd = seg.fd;
+    if (fd < 0) VED_TRY(io::open_file(path, O_RDONLY, &fd));
     uint64_t size;
     Status s = io::file_size(fd, path, &size);
     // A segment still being zero-filled by the writer is not ready: look again next time.
     if (s.ok() && size < segment_size_bytes_) {
-      io::close_file(fd);
+      if (seg.fd < 0) io::close_file(fd);
       return Status::Ok();
     }
-    if (s.ok()) s = map_segment(index, fd, size);
+    if (s.ok()) {
+      retire_map(index);
+      s = map_segment(index, fd, size);
+    }
     if (!s.ok()) {
-      io::close_file(fd);
+      if (seg.fd < 0) io::close_file(fd);
       return s;
     }
   }
   return Status::Ok();
+}
+
+// A replaced mapping stays mapped until close: pointers into it may still be in use.
+void Log::retire_map(uint64_t index) {
+  Segment& s = segments_[index];
+  const uint8_t* base = s.base.load(std::memory_order_acquire);
+  if (base != nullptr) retired_.emplace_back(base, s.mapped_size_bytes.load());
 }
 
 Status Log::ensure_segment(uint64_t index) {
@@ -142,6 +157,7 @@ Status Log::ensure_segment(uint64_t index) {
   const uint8_t* old_base = s.base.load(std::memory_order_acquire);
   if (old_base != nullptr && s.mapped_size_bytes.load() == segment_size_bytes_) return Status::Ok();
   // Remap at full size. The short map (if any) stays valid until close: readers may hold it.
+  retire_map(index);
   const uint8_t* base;
   VED_TRY(io::map_read_only(s.fd, path, segment_size_bytes_, &base));
   if (s.verified.size() * 64 < segment_size_bytes_ / kPageSizeBytes) {

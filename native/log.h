@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "format.h"
@@ -75,6 +76,8 @@ class Log {
 
  private:
   Status map_segment(uint64_t index, int fd, uint64_t size_bytes);
+  void retire_map(uint64_t index);
+  std::vector<std::pair<const uint8_t*, uint64_t>> retired_;  // replaced maps, unmapped at close
   std::string dir_;
   uint64_t segment_size_bytes_;
   uint64_t segment_count_max_;

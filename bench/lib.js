@@ -33,15 +33,19 @@ export function readConfig(argv = process.argv.slice(2), env = process.env) {
     seed,
     /** Parent of the temp directory; must be a real disk for the durability figures to mean anything. */
     tmpRoot: env.BENCH_DIR ?? os.tmpdir(),
-    /** Time budget (ms) of each throughput task (random get, batched puts). */
-    throughputTimeMs: quick ? 700 : 3000,
+    /** Time budget (ms) of each throughput task (random get, batched puts), over all rounds. */
+    throughputTimeMs: quick ? 900 : 6000,
     /** Full scans per store. */
-    scanIterations: quick ? 2 : 5,
-    /** Samples per durable-latency task, split over `latencyRounds` interleaved rounds. */
+    scanIterations: quick ? 3 : 5,
+    /** Interleaved rounds (ved, lmdb, ved, lmdb, ...) each comparison is split into. */
+    rounds: 3,
+    /** Samples per durable-latency task, over all rounds. */
     latencyIterations: quick ? 600 : 3000,
-    latencyRounds: 3,
-    /** Samples per store size of the commit-cost workload. */
+    /** Hard stop of each latency task (all rounds), in case a store is far slower than expected. */
+    latencyCapMs: quick ? 10_000 : 30_000,
+    /** Samples per store size of the commit-cost workload, and the hard stop per size. */
     commitIterations: quick ? 500 : 2000,
+    commitCapMs: quick ? 10_000 : 30_000,
     /** Commits in the log of the open-time store, and open runs measured. */
     openCommitCount: env.BENCH_OPEN_COMMITS ? Number(env.BENCH_OPEN_COMMITS) : 100_000,
     openRuns: quick ? 7 : 21,
@@ -100,26 +104,44 @@ export function gc() {
   globalThis.gc?.()
 }
 
-function newBench(name, { iterations, timeMs, warmupIterations = 16, warmupTimeMs = 250, retainSamples = false }) {
+/**
+ * tinybench (sequential mode) keeps iterating until BOTH `iterations` and `timeMs` are
+ * reached, so each is a minimum; `capMs` is the hard stop that keeps a slow store from
+ * stretching the run (the task then ends 'aborted-with-statistics' and its samples count).
+ */
+function newBench(name, { iterations = 0, timeMs = 0, warmupIterations = 16, warmupTimeMs = 250, retainSamples = false, capMs = 0 }) {
   return new Bench({
     name,
     iterations,
     time: timeMs,
+    warmup: warmupIterations > 0 || warmupTimeMs > 0,
     warmupIterations,
     warmupTime: warmupTimeMs,
     throws: true,
     retainSamples,
     timestampProvider: 'performanceNow',
+    ...(capMs ? { signal: AbortSignal.timeout(capMs) } : {}),
   })
 }
 
-/** Says whether fn is async up front, so tinybench makes no extra detection call. */
-function fnOptions(fn) {
-  return { async: fn.constructor.name === 'AsyncFunction' }
+/**
+ * A task is a function or `{ fn, beforeAll }` (beforeAll gets 'warmup' or 'run', so a task
+ * can tell its warmup calls from the measured ones). Says whether fn is async up front, so
+ * tinybench makes no extra detection call.
+ */
+function taskParts(task) {
+  const { fn, beforeAll } = typeof task === 'function' ? { fn: task } : task
+  const options = { async: fn.constructor.name === 'AsyncFunction' }
+  if (beforeAll) options.beforeAll = beforeAll
+  return { fn, options }
 }
 
 function resultOf(task) {
   const result = task.result
+  if (result.state === 'aborted-with-statistics') {
+    log(`  note: ${task.name} hit its time cap after ${result.latency.samplesCount} samples`)
+    return result
+  }
   if (result.state !== 'completed') {
     throw result.error ?? new Error(`task ${task.name} ended in state ${result.state}`)
   }
@@ -128,37 +150,52 @@ function resultOf(task) {
 
 /**
  * Runs one task alone and returns its latency statistics (ms per iteration).
- * Stops at whichever of `iterations` and `timeMs` comes first (0 disables a limit).
+ * Runs at least `iterations` times and for at least `timeMs` (0 disables either), at most `capMs`.
  */
-export async function measure(name, fn, options) {
+export async function measure(name, task, options) {
   const bench = newBench(name, options)
-  bench.add(name, fn, fnOptions(fn))
+  const { fn, options: fnOptions } = taskParts(task)
+  bench.add(name, fn, fnOptions)
   await bench.run()
   return resultOf(bench.tasks[0]).latency
 }
 
 /**
  * Runs several tasks in `rounds` interleaved rounds (a, b, c, a, b, c, ...), so that a slow
- * phase of a shared virtual disk hits all of them alike, and returns each task's samples
- * (ms) merged over the rounds, keyed by name.
+ * phase of a shared virtual disk, a GC or a cache effect of the order hits all of them
+ * alike, and returns each task's samples (ms per iteration) merged over the rounds, keyed
+ * by name. `iterations`, `timeMs` and `capMs` are totals per task, split over the rounds;
+ * the warmup runs in the first round only unless `warmupEveryRound`.
  */
-export async function measureInterleaved(tasks, { iterations, rounds, timeMs }) {
+export async function measureInterleaved(tasks, options) {
+  const { rounds, iterations = 0, timeMs = 0, capMs = 0, warmupIterations = 16, warmupTimeMs = 250 } = options
   const samples = Object.fromEntries(Object.keys(tasks).map((name) => [name, []]))
-  const iterationsPerRound = Math.ceil(iterations / rounds)
   for (let round = 0; round < rounds; round++) {
-    for (const [name, fn] of Object.entries(tasks)) {
+    const warmup = round === 0 || options.warmupEveryRound === true
+    for (const [name, task] of Object.entries(tasks)) {
+      gc()
       const bench = newBench(name, {
-        iterations: iterationsPerRound,
-        timeMs: Math.ceil(timeMs / rounds),
-        warmupIterations: round === 0 ? 50 : 10,
+        iterations: Math.ceil(iterations / rounds),
+        timeMs: timeMs / rounds,
+        capMs: Math.ceil(capMs / rounds),
+        warmupIterations: warmup ? warmupIterations : 0,
+        warmupTimeMs: warmup ? warmupTimeMs : 0,
         retainSamples: true,
       })
-      bench.add(name, fn, fnOptions(fn))
+      const { fn, options: fnOptions } = taskParts(task)
+      bench.add(name, fn, fnOptions)
       await bench.run()
       samples[name].push(...resultOf(bench.tasks[0]).latency.samples)
     }
   }
   return samples
+}
+
+export function mean(samples) {
+  assert(samples.length > 0, 'mean of no samples')
+  let sum = 0
+  for (const sample of samples) sum += sample
+  return sum / samples.length
 }
 
 /** Linear-interpolated percentile, the same rule tinybench uses. */

@@ -6,8 +6,10 @@
 //     (target 1.5x).
 // (c) Full ordered scan: iterate `getRange({})` over every key, reading key and value, and
 //     check the count. Units: pairs per second (keyCount / median scan time). Goal: ved >= lmdb.
+// Both run ved and lmdb alternately in rounds (ved, lmdb, ved, lmdb, ...), so neither
+// always goes first.
 // Machine: as printed in the report header (see lib.js machineInfo).
-import { assert, fmtOps, fmtRatio, gc, measure, met } from './lib.js'
+import { assert, fmtOps, fmtRatio, mean, measureInterleaved, met, percentile } from './lib.js'
 
 /** Batches gets so one sample (~100 us or more) sits far above the timer's resolution. */
 const GETS_PER_ITERATION = 1000
@@ -23,12 +25,16 @@ function randomGetTask(name, get, keys, { order, mask }) {
 }
 
 export async function benchRandomGet({ ved, lmdb, keys, order, config }) {
-  const options = { iterations: 0, timeMs: config.throughputTimeMs }
-  const opsPerSecond = {}
-  for (const [name, get] of [['ved', (k) => ved.get(k)], ['lmdb', (k) => lmdb.get(k)]]) {
-    gc()
-    const latency = await measure(`random get ${name}`, randomGetTask(name, get, keys, order), options)
-    opsPerSecond[name] = (GETS_PER_ITERATION * 1000) / latency.mean
+  const samples = await measureInterleaved(
+    {
+      ved: randomGetTask('ved', (k) => ved.get(k), keys, order),
+      lmdb: randomGetTask('lmdb', (k) => lmdb.get(k), keys, order),
+    },
+    { rounds: config.rounds, timeMs: config.throughputTimeMs, warmupTimeMs: 500 },
+  )
+  const opsPerSecond = {
+    ved: (GETS_PER_ITERATION * 1000) / mean(samples.ved),
+    lmdb: (GETS_PER_ITERATION * 1000) / mean(samples.lmdb),
   }
   const ratio = opsPerSecond.ved / opsPerSecond.lmdb
   return [
@@ -58,16 +64,16 @@ function scanTask(name, getRange, keyCount) {
 }
 
 export async function benchScan({ ved, lmdb, keys, config }) {
-  const options = { iterations: config.scanIterations, timeMs: 0, warmupIterations: 1, warmupTimeMs: 0 }
-  const pairsPerSecond = {}
-  const stores = [
-    ['ved', () => ved.getRange({})],
-    ['lmdb', () => lmdb.getRange({})],
-  ]
-  for (const [name, getRange] of stores) {
-    gc()
-    const latency = await measure(`scan ${name}`, scanTask(name, getRange, keys.length), options)
-    pairsPerSecond[name] = (keys.length * 1000) / latency.p50
+  const samples = await measureInterleaved(
+    {
+      ved: scanTask('ved', () => ved.getRange({}), keys.length),
+      lmdb: scanTask('lmdb', () => lmdb.getRange({}), keys.length),
+    },
+    { rounds: config.scanIterations, iterations: config.scanIterations, warmupIterations: 1, warmupTimeMs: 0 },
+  )
+  const pairsPerSecond = {
+    ved: (keys.length * 1000) / percentile(samples.ved, 0.5),
+    lmdb: (keys.length * 1000) / percentile(samples.lmdb, 0.5),
   }
   assert(pairsPerSecond.ved > 0, 'scan measured')
   const ratio = pairsPerSecond.ved / pairsPerSecond.lmdb

@@ -33,7 +33,7 @@ import {
   markdownTable,
   readConfig,
 } from './lib.js'
-import { checkLoaded, fillLmdb, fillVed, openLmdbStore, openVedStore } from './stores.js'
+import { checkLoaded, fillBoth, openLmdbStore, openVedStore } from './stores.js'
 import { benchRandomGet, benchScan } from './reads.js'
 import { benchBatchedPuts, benchCommitCost, benchDurableLatency } from './writes.js'
 import { benchOpen } from './open.js'
@@ -43,8 +43,7 @@ const RESULTS_FILE = path.join(here, 'results.md')
 
 async function load(context) {
   const { ved, lmdb, keys, values } = context
-  const vedMs = await fillVed(ved, keys, values, keys.length)
-  const lmdbMs = await fillLmdb(lmdb, keys, values, keys.length)
+  const { vedMs, lmdbMs } = await fillBoth(ved, lmdb, keys, values)
   checkLoaded('ved', (k) => ved.get(k), keys, values, keys.length)
   checkLoaded('lmdb', (k) => lmdb.get(k), keys, values, keys.length)
   const vedRate = (keys.length * 1000) / vedMs

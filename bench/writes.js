@@ -7,13 +7,14 @@
 // (d) Sequential awaited durable single-put transactions, one at a time, on the loaded
 //     stores: ved `await store.transaction(txn => txn.put(k, v))`, lmdb `await db.put(k, v)`
 //     (its fastest durable single write), and a raw baseline: `fs.writeSync` of 4 KiB over a
-//     pre-written file + `fs.fdatasyncSync`. The three run interleaved in rounds in the same
-//     process. Units: microseconds per transaction, p50 and p99.
+//     pre-written file + `fs.fdatasyncSync`, all in the same process. Units: microseconds per transaction, p50 and p99.
 //     Goals: ved p50 <= 0.6x lmdb's, and <= 1.3x the raw write + fdatasync.
 // (e) Commit cost of a one-key transaction on stores holding 1K, 100K and 1M keys (sizes
 //     above BENCH_KEYS are skipped): the time `transaction()` takes to return (the work on
 //     the calling thread: run the callback, encode, seal), and the time until its promise
 //     resolves (durable). Units: microseconds, p50. Goal: flat, largest/smallest <= 1.5x.
+// Every comparison runs its contenders alternately in rounds (see lib.js measureInterleaved)
+// so that drift of a shared virtual disk does not favour whichever ran first.
 // Machine: as printed in the report header (see lib.js machineInfo).
 import fs from 'node:fs'
 import path from 'node:path'
@@ -23,9 +24,8 @@ import {
   fmtOps,
   fmtRatio,
   fmtUs,
-  gc,
   log,
-  measure,
+  mean,
   measureInterleaved,
   met,
   percentile,
@@ -39,30 +39,34 @@ const RAW_FILE_SIZE_BYTES = 16 * 1024 * 1024
 
 export async function benchBatchedPuts({ ved, lmdb, keys, values, order, config }) {
   const { order: indexes, mask } = order
-  const options = { iterations: 0, timeMs: config.throughputTimeMs, warmupIterations: 4 }
+  // Starts past the random-get region of the order table so the keys are not all cached.
+  let vedCursor = 1 << 19
+  let lmdbCursor = 1 << 19
   const tasks = {
-    ved: (cursor) => async () => {
+    ved: async () => {
       await ved.transaction((txn) => {
-        for (let j = 0; j < BATCH_SIZE; j++, cursor++) {
-          txn.put(keys[indexes[cursor & mask]], valueOf(values, cursor))
+        for (let j = 0; j < BATCH_SIZE; j++, vedCursor++) {
+          txn.put(keys[indexes[vedCursor & mask]], valueOf(values, vedCursor))
         }
       })
     },
-    lmdb: (cursor) => async () => {
+    lmdb: async () => {
       await lmdb.transaction(() => {
-        for (let j = 0; j < BATCH_SIZE; j++, cursor++) {
-          lmdb.put(keys[indexes[cursor & mask]], valueOf(values, cursor))
+        for (let j = 0; j < BATCH_SIZE; j++, lmdbCursor++) {
+          lmdb.put(keys[indexes[lmdbCursor & mask]], valueOf(values, lmdbCursor))
         }
       })
       await lmdb.flushed
     },
   }
-  const putsPerSecond = {}
-  for (const [name, task] of Object.entries(tasks)) {
-    gc()
-    // Starts past the random-get region of the order table so the keys are not all cached.
-    const latency = await measure(`batched puts ${name}`, task(1 << 19), options)
-    putsPerSecond[name] = (BATCH_SIZE * 1000) / latency.mean
+  const samples = await measureInterleaved(tasks, {
+    rounds: config.rounds,
+    timeMs: config.throughputTimeMs,
+    warmupIterations: 4,
+  })
+  const putsPerSecond = {
+    ved: (BATCH_SIZE * 1000) / mean(samples.ved),
+    lmdb: (BATCH_SIZE * 1000) / mean(samples.lmdb),
   }
   const ratio = putsPerSecond.ved / putsPerSecond.lmdb
   return [
@@ -114,13 +118,13 @@ export async function benchDurableLatency({ ved, lmdb, keys, values, order, conf
       rawOffset = (rawOffset + RAW_WRITE_SIZE_BYTES) % RAW_FILE_SIZE_BYTES
     },
   }
-  gc()
   let samples
   try {
     samples = await measureInterleaved(tasks, {
+      rounds: config.rounds,
       iterations: config.latencyIterations,
-      rounds: config.latencyRounds,
-      timeMs: config.latencyIterations * 5,
+      capMs: config.latencyCapMs,
+      warmupIterations: 50,
     })
   } finally {
     fs.closeSync(raw.fd)
@@ -164,48 +168,86 @@ function commitSizes(keyCount) {
   return sizes
 }
 
-async function measureCommitCost(store, keys, values, keyCount, iterations) {
-  let cursor = 0x9e37
-  const durable = []
-  const fn = async () => {
-    const i = (cursor = (Math.imul(cursor, 1103515245) + 12345) >>> 0) % keyCount
-    const started = performance.now()
-    const promise = store.transaction((txn) => {
-      txn.put(keys[i], valueOf(values, cursor))
-    })
-    const sealed = performance.now()
-    await promise
-    durable.push(performance.now() - started)
-    return { overriddenDuration: sealed - started }
+/** One-key commits on `store`; the sample is the seal, `durable` gets the time to durable. */
+function commitTask(store, keys, values, keyCount, durable) {
+  let cursor = 0x9e37 ^ keyCount
+  let recording = false
+  return {
+    // Warmup calls are not recorded, so both figures cover the same commits.
+    beforeAll: (mode) => {
+      recording = mode === 'run'
+    },
+    fn: async () => {
+      cursor = (Math.imul(cursor, 1103515245) + 12345) >>> 0
+      const i = cursor % keyCount
+      const started = performance.now()
+      const promise = store.transaction((txn) => {
+        txn.put(keys[i], valueOf(values, cursor))
+      })
+      const sealed = performance.now()
+      await promise
+      const finished = performance.now()
+      if (recording) durable.push(finished - started)
+      return { overriddenDuration: sealed - started, overriddenIterationCost: finished - started }
+    },
   }
-  const latency = await measure(`commit cost ${keyCount}`, fn, {
-    iterations,
-    timeMs: iterations * 5,
-    warmupIterations: 50,
-  })
-  // `durable` also holds the warmup's samples; drop them so both figures cover the same runs.
-  const measured = durable.slice(durable.length - latency.samplesCount)
-  return { sealP50: latency.p50, durableP50: percentile(measured, 0.5) }
+}
+
+async function openCommitStores(ved, keys, values, dir) {
+  const stores = new Map()
+  try {
+    for (const size of commitSizes(keys.length)) {
+      if (size === keys.length) {
+        stores.set(size, ved)
+        continue
+      }
+      const store = await openVedStore(path.join(dir, `commit-${size}`))
+      stores.set(size, store)
+      await fillVed(store, keys, values, size)
+      checkLoaded(`ved ${size}`, (k) => store.get(k), keys, values, size)
+    }
+    return stores
+  } catch (error) {
+    await closeCommitStores(stores, ved, dir)
+    throw error
+  }
+}
+
+async function closeCommitStores(stores, ved, dir) {
+  for (const [size, store] of stores) {
+    if (store === ved) continue
+    await store.close()
+    fs.rmSync(path.join(dir, `commit-${size}`), { recursive: true, force: true })
+  }
 }
 
 export async function benchCommitCost({ ved, keys, values, config, dir }) {
-  const results = []
-  for (const size of commitSizes(keys.length)) {
-    gc()
-    if (size === keys.length) {
-      results.push({ size, ...(await measureCommitCost(ved, keys, values, size, config.commitIterations)) })
-      continue
+  // Untimed commits first, so the JIT is warm before the smallest store is measured;
+  // otherwise the first size would look slow and the ratio flatter than it is.
+  for (let i = 0; i < 300; i++) await ved.transaction((txn) => txn.put(keys[i], valueOf(values, i + 1)))
+  const stores = await openCommitStores(ved, keys, values, dir)
+  let results
+  try {
+    const tasks = {}
+    const durable = {}
+    for (const [size, store] of stores) {
+      durable[size] = []
+      tasks[size] = commitTask(store, keys, values, size, durable[size])
     }
-    const storeDir = path.join(dir, `commit-${size}`)
-    const store = await openVedStore(storeDir)
-    try {
-      await fillVed(store, keys, values, size)
-      checkLoaded(`ved ${size}`, (k) => store.get(k), keys, values, size)
-      results.push({ size, ...(await measureCommitCost(store, keys, values, size, config.commitIterations)) })
-    } finally {
-      await store.close()
-      fs.rmSync(storeDir, { recursive: true, force: true })
-    }
+    const seal = await measureInterleaved(tasks, {
+      rounds: config.rounds,
+      iterations: config.commitIterations,
+      capMs: config.commitCapMs,
+      warmupIterations: 50,
+      warmupTimeMs: 0,
+    })
+    results = [...stores.keys()].map((size) => ({
+      size,
+      sealP50: percentile(seal[size], 0.5),
+      durableP50: percentile(durable[size], 0.5),
+    }))
+  } finally {
+    await closeCommitStores(stores, ved, dir)
   }
   assert(results.length >= 2, 'commit cost needs two sizes')
   const first = results[0]

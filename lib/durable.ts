@@ -46,13 +46,6 @@ export class DurableQueue {
   #head = 0
   #waiters: SettleWaiter[] = []
 
-  /** Commits sealed but not yet durable or failed. */
-  get size(): number {
-    let size = 0
-    for (let i = this.#head; i < this.#pending.length; i++) if (!this.#pending[i]!.settled) size++
-    return size
-  }
-
   /** The promise of the commit `seq`, settled by a later onDurable. */
   add(seq: number): Promise<number> {
     const last = this.#pending[this.#pending.length - 1]

@@ -67,3 +67,24 @@ export function errorFromStatus(status: number, message: string): VedError {
   }
   return new VedError(name, message)
 }
+
+/** A short description of a value for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (value instanceof Uint8Array) return `a ${value.constructor.name}`
+  switch (typeof value) {
+    case 'string':
+      return value.length > 40 ? `a string "${value.slice(0, 40)}..."` : `"${value}"`
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return `${typeof value} ${String(value)}`
+    case 'undefined':
+      return 'undefined'
+    case 'object':
+      return 'an object'
+    default:
+      return `a ${typeof value}`
+  }
+}

@@ -11,8 +11,8 @@
 //   written to it must be valid UTF-8 (EENCODE otherwise); reading with any byte key works.
 import { isUtf8 } from 'node:buffer'
 import { limits } from './addon.js'
-import { VedError } from './errors.js'
-import { describe, type KeyEncoding } from './options.js'
+import { describeValue, VedError } from './errors.js'
+import type { KeyEncoding } from './options.js'
 
 /** A key as users pass it. */
 export type Key = string | Uint8Array
@@ -32,7 +32,7 @@ declare global {
 export function writeKey(buf: Buffer, offset: number, key: unknown, mustDecode: boolean): number {
   if (typeof key === 'string') return writeStringKey(buf, offset, key)
   if (key instanceof Uint8Array) return writeBytesKey(buf, offset, key, mustDecode)
-  throw new VedError('EINVAL', `a key must be a string or a Uint8Array, got ${describe(key)}`)
+  throw new VedError('EINVAL', `a key must be a string or a Uint8Array, got ${describeValue(key)}`)
 }
 
 function writeStringKey(buf: Buffer, offset: number, key: string): number {

@@ -8,7 +8,7 @@
 // - A key whose value is `undefined` counts as absent and takes its default.
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { VedError } from './errors.js'
+import { describeValue, VedError } from './errors.js'
 
 /** How values are encoded. */
 export type Encoding = 'msgpack' | 'binary' | 'string' | 'json'
@@ -87,7 +87,7 @@ const OPTION_NAMES = Object.keys(DEFAULT_OPTIONS) as (keyof ResolvedOptions)[]
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) return { ...DEFAULT_OPTIONS }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new VedError('EINVAL', `options must be an object, got ${describe(options)}`)
+    throw new VedError('EINVAL', `options must be an object, got ${describeValue(options)}`)
   }
   const input = options as Record<string, unknown>
   for (const name of Object.keys(input)) {
@@ -122,7 +122,7 @@ export function resolveDirectory(dir: unknown): string {
   } else if (typeof dir === 'string') {
     path = dir
   } else {
-    throw new VedError('EINVAL', `directory must be a string or a file: URL, got ${describe(dir)}`)
+    throw new VedError('EINVAL', `directory must be a string or a file: URL, got ${describeValue(dir)}`)
   }
   if (path.length === 0) throw new VedError('EINVAL', 'directory must not be empty')
   if (path.includes('\0')) throw new VedError('EINVAL', 'directory must not contain NUL characters')
@@ -141,7 +141,7 @@ function booleanOption(input: Record<string, unknown>, name: 'sync' | 'readOnly'
   const value = input[name]
   if (value === undefined) return fallback ?? (DEFAULT_OPTIONS[name] as boolean)
   if (typeof value !== 'boolean') {
-    throw new VedError('EINVAL', `option ${name} must be a boolean, got ${describe(value)}`)
+    throw new VedError('EINVAL', `option ${name} must be a boolean, got ${describeValue(value)}`)
   }
   return value
 }
@@ -151,7 +151,7 @@ function enumOption<T extends string>(input: Record<string, unknown>, name: 'enc
   if (value === undefined) return DEFAULT_OPTIONS[name] as T
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
     const list = allowed.map((a) => `'${a}'`).join(', ')
-    throw new VedError('EINVAL', `option ${name} must be one of ${list}, got ${describe(value)}`)
+    throw new VedError('EINVAL', `option ${name} must be one of ${list}, got ${describeValue(value)}`)
   }
   return value as T
 }
@@ -165,7 +165,7 @@ function integerOption(
   const value = input[name]
   if (value === undefined) return DEFAULT_OPTIONS[name]
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new VedError('EINVAL', `option ${name} must be an integer, got ${describe(value)}`)
+    throw new VedError('EINVAL', `option ${name} must be an integer, got ${describeValue(value)}`)
   }
   if (value < min || value > max) {
     throw new VedError('EINVAL', `option ${name} must be in [${min}, ${max}], got ${value}`)
@@ -207,25 +207,4 @@ function editDistance(a: string, b: string): number {
     previous = current
   }
   return previous[b.length] ?? 0
-}
-
-/** A short description of a value for error messages. */
-export function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (value instanceof Uint8Array) return `a ${value.constructor.name}`
-  switch (typeof value) {
-    case 'string':
-      return value.length > 40 ? `a string "${value.slice(0, 40)}..."` : `"${value}"`
-    case 'number':
-    case 'boolean':
-    case 'bigint':
-      return `${typeof value} ${String(value)}`
-    case 'undefined':
-      return 'undefined'
-    case 'object':
-      return 'an object'
-    default:
-      return `a ${typeof value}`
-  }
 }

@@ -16,11 +16,10 @@
 //   an error) or, for an abandoned iterator, by the FinalizationRegistry, or at store close.
 // - A snapshot-level iteration reads its snapshot's version and pins nothing.
 import { limits } from './addon.js'
-import { VedError } from './errors.js'
+import { describeValue, VedError } from './errors.js'
 import type { RangeEntry, StoreCore } from './core.js'
 import { TREE_MISSING } from './core.js'
 import type { Key } from './keys.js'
-import { describe } from './options.js'
 
 export interface RangeOptions {
   /** Smallest key returned (inclusive). Default: the first key. */
@@ -52,7 +51,7 @@ export interface ParsedRange {
 export function parseRange(core: StoreCore, options: unknown): ParsedRange {
   if (options === undefined) return { start: null, end: null, reverse: false, limit: Infinity, empty: false }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new VedError('EINVAL', `range options must be an object, got ${describe(options)}`)
+    throw new VedError('EINVAL', `range options must be an object, got ${describeValue(options)}`)
   }
   const input = options as Record<string, unknown>
   for (const name of Object.keys(input)) {
@@ -61,10 +60,10 @@ export function parseRange(core: StoreCore, options: unknown): ParsedRange {
     }
   }
   const reverse = input['reverse'] ?? false
-  if (typeof reverse !== 'boolean') throw new VedError('EINVAL', `range option reverse must be a boolean, got ${describe(reverse)}`)
+  if (typeof reverse !== 'boolean') throw new VedError('EINVAL', `range option reverse must be a boolean, got ${describeValue(reverse)}`)
   const limit = input['limit'] ?? Infinity
   if (typeof limit !== 'number' || !(limit === Infinity || (Number.isInteger(limit) && limit >= 0))) {
-    throw new VedError('EINVAL', `range option limit must be a non-negative integer, got ${describe(limit)}`)
+    throw new VedError('EINVAL', `range option limit must be a non-negative integer, got ${describeValue(limit)}`)
   }
   const start = input['start'] === undefined ? null : core.boundBytes(input['start'], 'start')
   const endGiven = input['end'] !== undefined
@@ -150,7 +149,13 @@ export class RangeIterator<V = any, K = string> implements IterableIterator<Rang
         this.#release()
         return DONE
       }
-      this.#fetch()
+      try {
+        this.#fetch()
+      } catch (error) {
+        // for...of does not call return() when next() throws: release the pin here.
+        this.#finish()
+        throw error
+      }
     }
     const entry = this.#batch[this.#index]!
     this.#batch[this.#index++] = undefined as unknown as RangeEntry<unknown, string | Buffer>

@@ -13,10 +13,10 @@
 import { addon, limits, type Limits } from './addon.js'
 import { SNAPSHOT_NEWEST, StoreCore, TREE_MISSING, type RangeEntry } from './core.js'
 import { DurableQueue } from './durable.js'
-import { VedError } from './errors.js'
+import { describeValue, VedError } from './errors.js'
 import type { Key } from './keys.js'
 import type { NativeOpenOptions, NativeStats } from './native.js'
-import { describe, resolveDirectory, resolveOptions, type Encoding, type KeyEncoding, type ResolvedOptions, type StoreOptions } from './options.js'
+import { resolveDirectory, resolveOptions, type Encoding, type KeyEncoding, type ResolvedOptions, type StoreOptions } from './options.js'
 import { parseRange, RangeIterable, type RangeOptions, type RangeSource } from './range.js'
 import { Snapshot } from './snapshot.js'
 import { endTransaction, OpsWriter, Transaction, type TransactionContext } from './transaction.js'
@@ -44,6 +44,12 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
   readonly #txnContext: TransactionContext | null
   readonly #reads: RangeSource
   readonly #trees = new Map<string, TreeView<any, K>>()
+  /** Sequence number of the newest commit this store sealed (writable stores). */
+  #sealedSeq: number
+  /** True while a transaction callback runs. */
+  #inTransaction = false
+  #closing: Promise<void> | null = null
+
   static {
     internals = {
       core: (store) => store.#core,
@@ -52,12 +58,6 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
       writeOne: (store, treeName, key, value, isDelete) => store.#writeOne(treeName, key, value, isDelete),
     }
   }
-
-  /** Sequence number of the newest commit this store sealed (writable stores). */
-  #sealedSeq: number
-  /** True while a transaction callback runs. */
-  #inTransaction = false
-  #closing: Promise<void> | null = null
 
   /**
    * Opens (or creates) the store in directory `dir`. Rejects with ELOCKED when another writer
@@ -146,7 +146,7 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
   transaction(fn: (txn: Transaction<V>) => void): Promise<number> {
     try {
       const writer = this.#beginWrite()
-      if (typeof fn !== 'function') throw new VedError('EINVAL', `transaction needs a function, got ${describe(fn)}`)
+      if (typeof fn !== 'function') throw new VedError('EINVAL', `transaction needs a function, got ${describeValue(fn)}`)
       if (isAsyncFunction(fn)) throw asyncCallbackError()
       const txn = new Transaction<V>(this.#txnContext!)
       let result: unknown
@@ -204,7 +204,7 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
   /** The named tree `name`: its own key space, committed atomically with the rest via txn.tree(name). */
   tree<T = V>(name: string): TreeView<T, K> {
     this.#core.check()
-    if (typeof name !== 'string') throw new VedError('EINVAL', `a tree name must be a string, got ${describe(name)}`)
+    if (typeof name !== 'string') throw new VedError('EINVAL', `a tree name must be a string, got ${describeValue(name)}`)
     let view = this.#trees.get(name)
     if (view === undefined) {
       // Writable stores create the tree now, so a bad name fails here rather than at first use.
@@ -242,7 +242,7 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
   #writeOne(treeName: string, key: Key, value: unknown, isDelete: boolean): Promise<number> {
     try {
       const writer = this.#beginWrite()
-      const tree = this.#writeTree(treeName)
+      const tree = treeName === '' ? this.#txnContext!.defaultTree : this.#writeTree(treeName)
       if (isDelete) writer.del(tree, key)
       else writer.put(tree, key, value)
       return this.#commit(writer)

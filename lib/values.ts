@@ -11,8 +11,8 @@
 // - msgpack uses msgpackr without records (useRecords: false): each value is self-describing,
 //   there is no shared structure table that would itself need persisting.
 import { Packr } from 'msgpackr'
-import { VedError } from './errors.js'
-import { describe, type Encoding } from './options.js'
+import { describeValue, VedError } from './errors.js'
+import type { Encoding } from './options.js'
 
 export interface ValueCodec {
   readonly encoding: Encoding
@@ -38,7 +38,7 @@ export function createCodec(encoding: Encoding): ValueCodec {
 function refuseUnencodable(value: unknown, encoding: Encoding): void {
   if (value === undefined) throw new VedError('EENCODE', `undefined cannot be stored (encoding '${encoding}'); use del() to remove a key`)
   if (typeof value === 'function' || typeof value === 'symbol') {
-    throw new VedError('EENCODE', `${describe(value)} cannot be stored (encoding '${encoding}')`)
+    throw new VedError('EENCODE', `${describeValue(value)} cannot be stored (encoding '${encoding}')`)
   }
 }
 
@@ -76,7 +76,7 @@ const jsonCodec: ValueCodec = {
       throw encodeError('json', error)
     }
     // JSON.stringify returns undefined for values it skips (e.g. an object with toJSON() returning undefined).
-    if (text === undefined) throw new VedError('EENCODE', `${describe(value)} has no JSON representation`)
+    if (text === undefined) throw new VedError('EENCODE', `${describeValue(value)} has no JSON representation`)
     return text
   },
   decode(buf: Buffer, start: number, end: number): unknown {
@@ -92,7 +92,7 @@ const stringCodec: ValueCodec = {
   encoding: 'string',
   encode(value: unknown): string {
     if (typeof value !== 'string') {
-      throw new VedError('EENCODE', `encoding 'string' stores strings only, got ${describe(value)}`)
+      throw new VedError('EENCODE', `encoding 'string' stores strings only, got ${describeValue(value)}`)
     }
     if (!value.isWellFormed()) throw new VedError('EENCODE', 'a string value must not contain lone surrogates')
     return value
@@ -106,7 +106,7 @@ const binaryCodec: ValueCodec = {
   encoding: 'binary',
   encode(value: unknown): Uint8Array {
     if (!(value instanceof Uint8Array)) {
-      throw new VedError('EENCODE', `encoding 'binary' stores Uint8Arrays (or Buffers) only, got ${describe(value)}`)
+      throw new VedError('EENCODE', `encoding 'binary' stores Uint8Arrays (or Buffers) only, got ${describeValue(value)}`)
     }
     return value
   },

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "format.h"
+#include "io.h"
 #include "status.h"
 #include "store.h"
 
@@ -135,7 +136,21 @@ Napi::Value Limits(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value IsFaultBuild(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), false); }
+Napi::Value IsFaultBuild(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), ved::io::fault_plan() != nullptr);
+}
+
+// Test builds only: { syncsToFail?: number, outOfSpace?: boolean }.
+Napi::Value FaultSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ved::io::FaultPlan* plan = ved::io::fault_plan();
+  if (plan == nullptr) throw_invalid(env, "fault injection is not compiled into this build");
+  if (info.Length() < 1 || !info[0].IsObject()) throw_invalid(env, "faultSet(plan)");
+  Napi::Object o = info[0].As<Napi::Object>();
+  if (o.Has("syncsToFail")) plan->syncs_to_fail.store(o.Get("syncsToFail").ToNumber().Uint32Value());
+  if (o.Has("outOfSpace")) plan->out_of_space.store(o.Get("outOfSpace").ToBoolean());
+  return env.Undefined();
+}
 
 void on_js_completion(Napi::Env env, Napi::Function callback, StoreHandle* h) {
   ved::Completion c;
@@ -177,7 +192,9 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   }
   if (!(store_max >= segment)) throw_invalid(env, "maxStoreSizeBytes must be at least segmentSizeBytes");
   if (!(interval >= 1)) throw_invalid(env, "checkpointIntervalCommits must be >= 1");
-  if (fault_seed != 0) throw_invalid(env, "fault injection is not compiled into this build");
+  if (fault_seed != 0 && ved::io::fault_plan() == nullptr) {
+    throw_invalid(env, "fault injection is not compiled into this build");
+  }
   options.segment_size_bytes = static_cast<uint64_t>(segment);
   options.store_size_bytes_max = static_cast<uint64_t>(store_max);
   options.checkpoint_interval_commits = static_cast<uint64_t>(interval);
@@ -378,6 +395,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("statusNames", Napi::Function::New(env, StatusNames));
   exports.Set("limits", Napi::Function::New(env, Limits));
   exports.Set("isFaultBuild", Napi::Function::New(env, IsFaultBuild));
+  exports.Set("faultSet", Napi::Function::New(env, FaultSet));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("setBuffers", Napi::Function::New(env, SetBuffers));
   exports.Set("treeId", Napi::Function::New(env, TreeId));

@@ -16,6 +16,45 @@
 namespace ved {
 namespace io {
 
+#ifdef VED_FAULT_INJECTION
+FaultPlan* fault_plan() {
+  static FaultPlan plan;
+  return &plan;
+}
+#define VED_FAULT(plan_field_check, err) \
+  do {                                   \
+    if (plan_field_check) {              \
+      errno = (err);                     \
+      return -1;                         \
+    }                                    \
+  } while (0)
+#else
+FaultPlan* fault_plan() { return nullptr; }
+#endif
+
+// The system calls that change store files, with their test-build fault hooks.
+static ssize_t sys_pwritev(int fd, const struct iovec* iov, int count, off_t offset) {
+#ifdef VED_FAULT_INJECTION
+  VED_FAULT(fault_plan()->out_of_space.load(), ENOSPC);
+#endif
+  return ::pwritev(fd, iov, count, offset);
+}
+
+static int sys_fdatasync(int fd) {
+#ifdef VED_FAULT_INJECTION
+  FaultPlan* plan = fault_plan();
+  uint32_t n = plan->syncs_to_fail.load();
+  while (n > 0 && !plan->syncs_to_fail.compare_exchange_weak(n, n - 1)) {
+  }
+  VED_FAULT(n > 0, EIO);
+#endif
+#ifdef __APPLE__
+  return ::fcntl(fd, F_FULLFSYNC);
+#else
+  return ::fdatasync(fd);
+#endif
+}
+
 Status open_file(const std::string& path, int flags, int* fd_out) {
   int fd;
   do {
@@ -60,7 +99,7 @@ Status write_all(int fd, const std::string& path, const struct iovec* iov_in, in
   size_t index = 0;
   while (index < iov.size()) {
     int batch = static_cast<int>(std::min<size_t>(iov.size() - index, IOV_MAX));
-    ssize_t n = ::pwritev(fd, iov.data() + index, batch, static_cast<off_t>(offset));
+    ssize_t n = sys_pwritev(fd, iov.data() + index, batch, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::FromErrno(errno, "pwritev", path);
     if (n == 0) return Status::FromErrno(EIO, "pwritev (no progress)", path);
@@ -83,11 +122,7 @@ Status write_all(int fd, const std::string& path, const struct iovec* iov_in, in
 Status sync_data(int fd, const std::string& path) {
   int rc;
   do {
-#ifdef __APPLE__
-    rc = ::fcntl(fd, F_FULLFSYNC);
-#else
-    rc = ::fdatasync(fd);
-#endif
+    rc = sys_fdatasync(fd);
   } while (rc != 0 && errno == EINTR);
   if (rc != 0) {
     int err = errno;

@@ -4,6 +4,7 @@
 #pragma once
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -33,6 +34,15 @@ void unmap(const uint8_t* base, uint64_t size_bytes);
 Status lock_exclusive(int fd, const std::string& path);
 Status map_shared(int fd, const std::string& path, uint64_t size_bytes, bool writable, uint8_t** out);
 bool exists(const std::string& path);
+
+// Fault injection, compiled only into test builds (VED_FAULT_INJECTION): the production
+// build has no such code and its binding rejects any attempt to enable it. The plan is
+// process-wide; fault tests run one store per process.
+struct FaultPlan {
+  std::atomic<uint32_t> syncs_to_fail{0};   // the next n fdatasync calls fail with EIO
+  std::atomic<bool> out_of_space{false};    // while set, every write fails with ENOSPC
+};
+FaultPlan* fault_plan();  // null in production builds
 Status make_dir(const std::string& path);
 Status write_new_file_durably(const std::string& dir, const std::string& name, const void* data,
                               size_t size_bytes);

@@ -91,6 +91,8 @@ export interface NativeAddon {
   statusNames(): string[]
   limits(): { keySizeBytesMax: number; valueSizeBytesMax: number; txnSizeBytesMax: number; treeCountMax: number; treeNameBytesMax: number }
   isFaultBuild(): boolean
+  /** Fault builds only (EINVAL otherwise): fail the next n fdatasyncs with EIO; fail writes with ENOSPC while set. */
+  faultSet(plan: { syncsToFail?: number; outOfSpace?: boolean }): void
   open(path: string, options: NativeOpenOptions, onDurable: DurableCallback): StoreHandle
   setBuffers(h: StoreHandle, keyBuf: Uint8Array, valueBuf: Uint8Array): void
   /** Tree id for a name; -1 when it does not exist and the store is read-only. */
@@ -116,7 +118,14 @@ export interface NativeAddon {
 const here = dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
 
+/**
+ * Loads the addon with node-gyp-build (a prebuild for this platform, else the local build).
+ * VED_ADDON_PATH names another binary instead: the test suite uses it to load the
+ * fault-injection build. Production builds refuse to enable faults whatever loads them.
+ */
 export function loadAddon(): NativeAddon {
+  const override = process.env['VED_ADDON_PATH']
+  if (override !== undefined && override !== '') return require(override) as NativeAddon
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon
   return nodeGypBuild(join(here, '..'))
 }

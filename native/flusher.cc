@@ -10,6 +10,8 @@ namespace ved {
 // Bound on sealed-but-unwritten bytes: enough for many large batches, small enough that a
 // runaway producer waits instead of exhausting memory.
 constexpr uint64_t kQueueBytesMax = 256ull << 20;
+// How far ahead of the log's end segments are kept zero-filled.
+constexpr uint64_t kZeroAheadBytes = 2 * kZeroChunkBytes;
 // Recovery validates every page after the checkpoint: 16 MiB is a few milliseconds of CRC.
 constexpr uint64_t kCheckpointIntervalBytes = 16ull << 20;
 
@@ -74,9 +76,9 @@ void Flusher::run() {
       work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) {
         // Stopping and drained: a final checkpoint makes the next open's scan empty.
-        if (sync_ && !poisoned_.load() && durable_version_.seq > checkpoint_seq_) {
+        if (!poisoned_.load() && durable_version_.seq > checkpoint_seq_) {
           (void)checkpoint_.write(durable_version_.seq, durable_version_.record_offset,
-                                  durable_version_.record_checksum);
+                                  durable_version_.record_checksum, sync_);
         }
         return;
       }
@@ -96,7 +98,7 @@ Status Flusher::write_frame(const Frame& frame) {
     uint64_t index = offset / segment_size;
     uint64_t within = offset % segment_size;
     uint64_t n = std::min(frame.size_bytes - done, segment_size - within);
-    VED_TRY(log_.ensure_segment(index));
+    VED_TRY(log_.prepare(index, within + n));
     struct iovec iov = {frame.bytes.get() + done, static_cast<size_t>(n)};
     VED_TRY(io::write_all(log_.fd(index), log_.segment_path(index), &iov, 1, within));
     offset += n;
@@ -130,6 +132,12 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
       continue;
     }
     Status s = write_frame(*frame);
+    if (!s.ok() && s.code != Code::ENOSPC_) {
+      // EIO while writing or while syncing a freshly zeroed chunk: the device lost data we
+      // cannot name. Poison, like a failed commit sync.
+      poisoned_.store(true, std::memory_order_release);
+      s.message += "; the store is poisoned (reopen it to recover)";
+    }
     if (!s.ok()) {
       failed_current = true;
       reject(*frame, s.code, s.message);
@@ -171,8 +179,9 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
     // Checkpoint by commits and by bytes, so recovery's scan stays short either way.
     bool due = last_good->seq - checkpoint_seq_ >= checkpoint_interval_commits_ ||
                last_good->version.end_offset - checkpoint_end_offset_ >= kCheckpointIntervalBytes;
-    if (sync_ && due) {
-      Status c = checkpoint_.write(last_good->seq, last_good->version.record_offset, last_good->version.record_checksum);
+    if (due) {
+      Status c = checkpoint_.write(last_good->seq, last_good->version.record_offset, last_good->version.record_checksum,
+                                   sync_);
       if (c.ok()) {
         checkpoint_seq_ = last_good->seq;
         checkpoint_end_offset_ = last_good->version.end_offset;
@@ -186,7 +195,7 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
   }
   done.durable_seq = durable_seq_.load();
   on_complete_(done);
-  if (last_good != nullptr) precreate_next_segment(last_good->version.end_offset);
+  if (last_good != nullptr) zero_ahead(last_good->version.end_offset);
 }
 
 void Flusher::publish(const Version& v) {
@@ -201,14 +210,14 @@ void Flusher::publish(const Version& v) {
   __atomic_store_n(&shared_->version, start + 2, __ATOMIC_RELEASE);
 }
 
-// Segments are zero-filled ahead of need, so a commit rarely waits for one.
-void Flusher::precreate_next_segment(uint64_t end_offset) {
-  uint64_t segment_size = log_.segment_size_bytes();
-  if (end_offset % segment_size < segment_size / 2) return;
-  uint64_t next = end_offset / segment_size + 1;
-  if (next >= log_.segment_count_max()) return;
-  // Best effort: a failure here (ENOSPC) surfaces, if it persists, on the commit that needs it.
-  (void)log_.ensure_segment(next);
+// Segments are zero-filled ahead of the log's end, one chunk per batch, so a commit rarely
+// waits for zeroing and a batch is never held up by more than one chunk of it.
+void Flusher::zero_ahead(uint64_t end_offset) {
+  uint64_t limit = log_.segment_count_max() * log_.segment_size_bytes();
+  if (end_offset >= limit) return;
+  // ENOSPC here is left for the commit that needs the space; anything else poisons.
+  Status s = log_.prepare_range(end_offset, std::min(kZeroAheadBytes, limit - end_offset));
+  if (!s.ok() && s.code != Code::ENOSPC_ && s.code != Code::ESTORESIZE) poisoned_.store(true, std::memory_order_release);
 }
 
 }  // namespace ved

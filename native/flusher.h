@@ -72,7 +72,7 @@ class Flusher {
   void flush_batch(std::deque<std::shared_ptr<Frame>>& batch);
   Status write_frame(const Frame& frame);
   void publish(const Version& v);
-  void precreate_next_segment(uint64_t end_offset);
+  void zero_ahead(uint64_t end_offset);
 
   Log& log_;
   Checkpoint& checkpoint_;

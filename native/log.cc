@@ -29,10 +29,9 @@ Log::~Log() {
   for (uint64_t i = 0; i < segment_count_max_; i++) {
     Segment& s = segments_[i];
     const uint8_t* base = s.base.load(std::memory_order_acquire);
-    if (base != nullptr) io::unmap(base, s.mapped_size_bytes.load());
+    if (base != nullptr) io::unmap(base, segment_size_bytes_);
     io::close_file(s.fd);
   }
-  for (const auto& m : retired_) io::unmap(m.first, m.second);
 }
 
 std::string Log::segment_path(uint64_t index) const {
@@ -41,19 +40,21 @@ std::string Log::segment_path(uint64_t index) const {
   return dir_ + "/" + name;
 }
 
-Status Log::map_segment(uint64_t index, int fd, uint64_t size_bytes) {
+// Maps a segment at its full size once (a map may extend past the end of the file; bytes
+// there are never touched) and publishes how many bytes of it exist.
+Status Log::map_segment(uint64_t index, int fd, uint64_t file_size_bytes) {
   Segment& s = segments_[index];
-  uint64_t mapped = std::min(size_bytes, segment_size_bytes_) / kPageSizeBytes * kPageSizeBytes;
-  s.fd = fd;
-  s.file_size_bytes = size_bytes;
-  if (mapped == 0) return Status::Ok();
+  VED_ASSERT(s.base.load() == nullptr);
   const uint8_t* base;
-  VED_TRY(io::map_read_only(fd, segment_path(index), mapped, &base));
-  s.verified.assign((mapped / kPageSizeBytes + 63) / 64, 0);
-  s.mapped_size_bytes.store(mapped, std::memory_order_release);
+  VED_TRY(io::map_read_only(fd, segment_path(index), segment_size_bytes_, &base));
+  s.fd = fd;
+  s.verified.assign((segment_size_bytes_ / kPageSizeBytes + 63) / 64, 0);
+  uint64_t valid = std::min(file_size_bytes, segment_size_bytes_) / kPageSizeBytes * kPageSizeBytes;
+  s.valid_size_bytes.store(valid, std::memory_order_release);
   s.base.store(base, std::memory_order_release);
-  uint64_t end = segment_end_.load(std::memory_order_relaxed);
-  if (index + 1 > end) segment_end_.store(index + 1, std::memory_order_release);
+  if (index + 1 > segment_end_.load(std::memory_order_relaxed)) {
+    segment_end_.store(index + 1, std::memory_order_release);
+  }
   return Status::Ok();
 }
 
@@ -88,85 +89,80 @@ Status Log::open_segments() {
   return Status::Ok();
 }
 
-Status Log::map_new_segments() {
-  uint64_t first = segment_end_.load();
-  // The last mapped segment may have been mapped short while the writer was filling it.
-  if (first > 0 && segments_[first - 1].mapped_size_bytes.load() < segment_size_bytes_) first--;
-  for (uint64_t index = first; index < segment_count_max_; index++) {
+Status Log::follow_segments() {
+  VED_ASSERT(!writable_);
+  uint64_t end = segment_end_.load();
+  // Segments grow as the writer zero-fills them: re-read the sizes of the last two.
+  for (uint64_t index = end >= 2 ? end - 2 : 0; index < end; index++) {
+    Segment& seg = segments_[index];
+    if (seg.fd < 0 || seg.valid_size_bytes.load() == segment_size_bytes_) continue;
+    uint64_t size;
+    VED_TRY(io::file_size(seg.fd, segment_path(index), &size));
+    uint64_t valid = std::min(size, segment_size_bytes_) / kPageSizeBytes * kPageSizeBytes;
+    if (valid > seg.valid_size_bytes.load()) seg.valid_size_bytes.store(valid, std::memory_order_release);
+  }
+  for (uint64_t index = end; index < segment_count_max_; index++) {
     std::string path = segment_path(index);
     if (!io::exists(path)) return Status::Ok();
-    Segment& seg = segments_[index];
-    int fd = seg.fd;
-    if (fd < 0) VED_TRY(io::open_file(path, O_RDONLY, &fd));
+    int fd;
+    VED_TRY(io::open_file(path, O_RDONLY, &fd));
     uint64_t size;
     Status s = io::file_size(fd, path, &size);
-    // A segment still being zero-filled by the writer is not ready: look again next time.
-    if (s.ok() && size < segment_size_bytes_) {
-      if (seg.fd < 0) io::close_file(fd);
-      return Status::Ok();
-    }
-    if (s.ok()) {
-      retire_map(index);
-      s = map_segment(index, fd, size);
-    }
+    if (s.ok()) s = map_segment(index, fd, size);
     if (!s.ok()) {
-      if (seg.fd < 0) io::close_file(fd);
+      io::close_file(fd);
       return s;
     }
   }
   return Status::Ok();
 }
 
-// A replaced mapping stays mapped until close: pointers into it may still be in use.
-void Log::retire_map(uint64_t index) {
-  Segment& s = segments_[index];
-  const uint8_t* base = s.base.load(std::memory_order_acquire);
-  if (base != nullptr) retired_.emplace_back(base, s.mapped_size_bytes.load());
-}
-
-Status Log::ensure_segment(uint64_t index) {
+Status Log::prepare(uint64_t index, uint64_t within_end) {
   VED_ASSERT(writable_);
+  VED_ASSERT(within_end <= segment_size_bytes_);
   if (index >= segment_count_max_) {
     return Status::Error(Code::ESTORESIZE, "the log would grow past maxStoreSizeBytes");
   }
   Segment& s = segments_[index];
-  if (s.fd >= 0 && s.file_size_bytes >= segment_size_bytes_) return Status::Ok();
   std::string path = segment_path(index);
-  bool created = s.fd < 0;
-  if (created) VED_TRY(io::open_file(path, O_RDWR | O_CREAT, &s.fd));
-  // A short file (new, or cut short by damage) is zero-filled past its valid prefix. Only
-  // bytes at or beyond the recovered end are rewritten; durable bytes are never touched.
-  uint64_t size = s.file_size_bytes;
-  if (size < segment_size_bytes_) {
-    if (size == 0) {
-      VED_TRY(io::zero_fill(s.fd, path, segment_size_bytes_));
-    } else {
-      static const std::vector<uint8_t> zeros(1 << 20, 0);
-      uint64_t at = size / kPageSizeBytes * kPageSizeBytes;
-      while (at < segment_size_bytes_) {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), segment_size_bytes_ - at));
-        struct iovec iov = {const_cast<uint8_t*>(zeros.data()), n};
-        VED_TRY(io::write_all(s.fd, path, &iov, 1, at));
-        at += n;
-      }
+  bool created = false;
+  if (s.base.load() == nullptr) {
+    int fd;
+    VED_TRY(io::open_file(path, O_RDWR | O_CREAT, &fd));
+    Status st = map_segment(index, fd, 0);
+    if (!st.ok()) {
+      io::close_file(fd);
+      return st;
     }
-    VED_TRY(io::sync_data(s.fd, path));
-    s.file_size_bytes = segment_size_bytes_;
+    created = true;
   }
+  uint64_t valid = s.valid_size_bytes.load();
+  if (valid >= within_end) return Status::Ok();
+  // Zero whole chunks: a later commit then overwrites written blocks, and its fdatasync
+  // journals neither a size change nor an extent conversion.
+  uint64_t target = std::min(segment_size_bytes_, (within_end + kZeroChunkBytes - 1) / kZeroChunkBytes * kZeroChunkBytes);
+  static const std::vector<uint8_t> zeros(kZeroChunkBytes, 0);
+  for (uint64_t at = valid; at < target;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), target - at));
+    struct iovec iov = {const_cast<uint8_t*>(zeros.data()), n};
+    VED_TRY(io::write_all(s.fd, path, &iov, 1, at));
+    at += n;
+  }
+  VED_TRY(io::sync_data(s.fd, path));
   if (created) VED_TRY(io::sync_dir(dir_));
-  const uint8_t* old_base = s.base.load(std::memory_order_acquire);
-  if (old_base != nullptr && s.mapped_size_bytes.load() == segment_size_bytes_) return Status::Ok();
-  // Remap at full size. The short map (if any) stays valid until close: readers may hold it.
-  retire_map(index);
-  const uint8_t* base;
-  VED_TRY(io::map_read_only(s.fd, path, segment_size_bytes_, &base));
-  if (s.verified.size() * 64 < segment_size_bytes_ / kPageSizeBytes) {
-    // Only grown before the map is published; the JS thread reads it after the release.
-    s.verified.resize((segment_size_bytes_ / kPageSizeBytes + 63) / 64, 0);
+  s.valid_size_bytes.store(target, std::memory_order_release);
+  return Status::Ok();
+}
+
+Status Log::prepare_range(uint64_t offset, uint64_t size_bytes) {
+  uint64_t end = offset + size_bytes;
+  while (offset < end) {
+    uint64_t index = offset / segment_size_bytes_;
+    uint64_t segment_end = (index + 1) * segment_size_bytes_;
+    uint64_t part_end = std::min(end, segment_end);
+    VED_TRY(prepare(index, part_end - index * segment_size_bytes_));
+    offset = part_end;
   }
-  s.mapped_size_bytes.store(segment_size_bytes_, std::memory_order_release);
-  s.base.store(base, std::memory_order_release);
-  if (index + 1 > segment_end_.load()) segment_end_.store(index + 1, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -185,7 +181,7 @@ uint64_t Log::segments_present() const {
 uint64_t Log::file_bytes() const {
   uint64_t n = 0;
   uint64_t end = segment_end_.load(std::memory_order_acquire);
-  for (uint64_t i = 0; i < end; i++) n += segments_[i].mapped_size_bytes.load(std::memory_order_acquire);
+  for (uint64_t i = 0; i < end; i++) n += segments_[i].valid_size_bytes.load(std::memory_order_acquire);
   return n;
 }
 
@@ -196,8 +192,8 @@ const uint8_t* Log::map_ptr(uint64_t offset, uint64_t size_bytes) const {
   const Segment& s = segments_[index];
   const uint8_t* base = s.base.load(std::memory_order_acquire);
   if (base == nullptr) return nullptr;
-  uint64_t mapped = s.mapped_size_bytes.load(std::memory_order_acquire);
-  if (within > mapped || size_bytes > mapped - within) return nullptr;
+  uint64_t valid = s.valid_size_bytes.load(std::memory_order_acquire);
+  if (within > valid || size_bytes > valid - within) return nullptr;
   return base + within;
 }
 

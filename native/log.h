@@ -21,10 +21,9 @@
 namespace ved {
 
 struct Segment {
-  std::atomic<const uint8_t*> base{nullptr};
-  std::atomic<uint64_t> mapped_size_bytes{0};
-  int fd = -1;              // writer only: owned by the flusher after open
-  uint64_t file_size_bytes = 0;
+  std::atomic<const uint8_t*> base{nullptr};     // the whole segment's map, set once
+  std::atomic<uint64_t> valid_size_bytes{0};     // bytes of the file that exist; only grows
+  int fd = -1;
   std::vector<uint64_t> verified;  // JS thread only: one bit per page checked once
 };
 
@@ -36,6 +35,10 @@ struct LogHead {
   uint64_t end_offset = 0;  // where the next frame may start
 };
 
+// Segments grow in chunks of this size ahead of the log's end: small enough that growing
+// one never stalls the flusher for long, large enough that its sync is rare.
+constexpr uint64_t kZeroChunkBytes = 1ull << 20;
+
 class Log {
  public:
   Log(std::string dir, uint64_t segment_size_bytes, uint64_t segment_count_max, bool writable);
@@ -45,13 +48,16 @@ class Log {
   uint64_t segment_count_max() const { return segment_count_max_; }
   std::string segment_path(uint64_t index) const;
 
-  // Maps every segment file present (read-only opens map what is there; a short file is
-  // mapped up to its size and anything past it reads as missing).
+  // Maps every segment file present. A short file (one the writer is still growing, or one
+  // cut short by damage) is valid up to its size; anything past that reads as missing.
   Status open_segments();
-  // Writer: makes segment `index` exist at full size, zero-filled and durable, and maps it.
-  Status ensure_segment(uint64_t index);
-  // Read-only opens: maps segments that appeared since the last look.
-  Status map_new_segments();
+  // Writer: makes bytes [0, within_end) of segment `index` exist, zero-filled (in whole
+  // chunks) and durable, creating the file (and syncing the directory) when needed. Bytes
+  // already present are never rewritten.
+  Status prepare(uint64_t index, uint64_t within_end);
+  Status prepare_range(uint64_t offset, uint64_t size_bytes);
+  // Read-only opens: picks up segments that appeared and growth of the last ones.
+  Status follow_segments();
   int fd(uint64_t index) const;
   uint64_t segments_present() const;
   uint64_t file_bytes() const;
@@ -76,8 +82,7 @@ class Log {
 
  private:
   Status map_segment(uint64_t index, int fd, uint64_t size_bytes);
-  void retire_map(uint64_t index);
-  std::vector<std::pair<const uint8_t*, uint64_t>> retired_;  // replaced maps, unmapped at close
+
   std::string dir_;
   uint64_t segment_size_bytes_;
   uint64_t segment_count_max_;

@@ -113,7 +113,7 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
   }
   VED_TRY(recover());
   // Cut-short or missing tail segment: restore it to full size before anything lands there.
-  VED_TRY(log_->ensure_segment(current_.end_offset / options_.segment_size_bytes));
+  VED_TRY(log_->prepare_range(current_.end_offset, kPageSizeBytes));
   VED_TRY(checkpoint_->open_for_write());
   SharedState* shared = reinterpret_cast<SharedState*>(shared_map_);
   shared->magic = kSharedMagic;
@@ -139,7 +139,7 @@ Status Store::open_reader() {
 // The first commit of a new store (seq 1, no trees), written and synced before open returns,
 // so that a store with no valid commit is always damage, never "not yet written".
 Status Store::write_initial_commit() {
-  VED_TRY(log_->ensure_segment(0));
+  VED_TRY(log_->prepare(0, kPageSizeBytes));
   std::unique_ptr<uint8_t[]> bytes(new uint8_t[kPageSizeBytes]);
   std::memset(bytes.get(), 0, kPageSizeBytes);
   RecordDisk* r = reinterpret_cast<RecordDisk*>(bytes.get());
@@ -276,14 +276,15 @@ void Store::roll_back_if_needed() {
 }
 
 Status Store::fetch(uint64_t offset, const uint8_t** out) {
-  if (!pending_.empty() && offset >= pending_.front()->offset) {
-    // Binary search the pending frames (ascending offsets) for the one holding `offset`.
-    size_t lo = 0, hi = pending_.size();
+  const Frames& frames = *reading_;
+  if (!frames.empty() && offset >= frames.front()->offset) {
+    // Binary search the unwritten frames (ascending offsets) for the one holding `offset`.
+    size_t lo = 0, hi = frames.size();
     while (lo + 1 < hi) {
       size_t mid = (lo + hi) / 2;
-      if (pending_[mid]->offset <= offset) lo = mid; else hi = mid;
+      if (frames[mid]->offset <= offset) lo = mid; else hi = mid;
     }
-    const Frame& f = *pending_[lo];
+    const Frame& f = *frames[lo];
     if (offset + kPageSizeBytes <= f.offset + f.size_bytes) {
       *out = f.bytes.get() + (offset - f.offset);
       return Status::Ok();
@@ -293,7 +294,7 @@ Status Store::fetch(uint64_t offset, const uint8_t** out) {
 }
 
 Status Store::read_blob(uint64_t offset, uint32_t length, uint8_t* dst) {
-  for (const auto& f : pending_) {
+  for (const auto& f : *reading_) {
     if (offset >= f->offset && offset + kPageHeaderSizeBytes + length <= f->offset + f->size_bytes) {
       std::memcpy(dst, f->bytes.get() + (offset - f->offset) + kPageHeaderSizeBytes, length);
       return Status::Ok();
@@ -317,9 +318,12 @@ Status Store::read_blob(uint64_t offset, uint32_t length, uint8_t* dst) {
 }
 
 const Version* Store::view(int64_t snapshot) {
+  reading_ = &pending_;
   if (snapshot < 0) return &current_;
   auto it = snapshots_.find(static_cast<uint32_t>(snapshot));
-  return it == snapshots_.end() ? nullptr : &it->second;
+  if (it == snapshots_.end()) return nullptr;
+  reading_ = &it->second.frames;
+  return &it->second.version;
 }
 
 Status Store::get(int64_t snapshot, uint32_t tree, const uint8_t* key, uint32_t key_length, ValueRef* out) {
@@ -425,14 +429,15 @@ Status Store::snapshot(uint32_t* id) {
   roll_back_if_needed();
   if (snapshots_.size() >= kSnapshotCountMax) return Status::Error(Code::EINVAL_, "too many open snapshots");
   *id = next_snapshot_id_++;
-  snapshots_.emplace(*id, current_);
+  drop_written();
+  snapshots_.emplace(*id, Pinned{current_, pending_});
   return Status::Ok();
 }
 
 Status Store::snapshot_seq(uint32_t id, uint64_t* seq) {
   auto it = snapshots_.find(id);
   if (it == snapshots_.end()) return Status::Error(Code::ECLOSED, "the snapshot is closed");
-  *seq = it->second.seq;
+  *seq = it->second.version.seq;
   return Status::Ok();
 }
 
@@ -453,6 +458,7 @@ Status Store::commit(const uint8_t* ops, uint64_t ops_length, uint64_t* seq_out)
   }
   roll_back_if_needed();
   drop_written();
+  reading_ = &pending_;
   Version next = current_;
   next.tree_count = static_cast<uint32_t>(tree_names_.size());
   TreeWriter writer(*this);
@@ -580,7 +586,7 @@ Status Store::refresh() {
     if (__atomic_load_n(&shared->version, __ATOMIC_RELAXED) == v1) break;
   }
   if (shared->magic != kSharedMagic || durable_seq <= current_.seq) return Status::Ok();
-  VED_TRY(log_->map_new_segments());
+  VED_TRY(log_->follow_segments());
   LogHead head;
   head.seq = current_.seq;
   head.record_offset = current_.record_offset;

@@ -88,6 +88,7 @@ class Store final : public PageSource {
   Status write_initial_commit();
   void drop_written();
   void roll_back_if_needed();
+  // Selects the version (and its unwritten frames) a read uses; null when closed.
   const Version* view(int64_t snapshot);
 
   std::string dir_;
@@ -102,8 +103,16 @@ class Store final : public PageSource {
   Version current_;
   uint64_t next_seq_ = 1;         // seqs are never reused, even after a rollback
   uint64_t generation_ = 0;       // the flusher generation this thread seals for
-  std::deque<std::shared_ptr<Frame>> pending_;  // sealed, not yet written; ascending offsets
-  std::unordered_map<uint32_t, Version> snapshots_;
+  using Frames = std::deque<std::shared_ptr<Frame>>;
+  // A pinned version and the frames that were unwritten when it was pinned: if a rollback
+  // (ENOSPC) rejects them and their log space is reused, the snapshot still reads them.
+  struct Pinned {
+    Version version;
+    Frames frames;
+  };
+  Frames pending_;  // sealed, not yet written; ascending offsets
+  const Frames* reading_ = &pending_;  // the frames the current read consults first
+  std::unordered_map<uint32_t, Pinned> snapshots_;
   uint32_t next_snapshot_id_ = 1;
   RecoveryReport recovery_;
   bool closed_ = false;

@@ -12,6 +12,9 @@ export const SMALL = { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST } as const
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures')
 
+/** The fault-injection build of the addon, made by test/global-setup.ts (same path there). */
+export const FAULT_ADDON = join(dirname(fileURLToPath(import.meta.url)), '..', 'build-fault', 'Release', 'ved.node')
+
 /** Returns a maker of fresh temporary directories, all removed after the file's tests. */
 export function tempDirs(): () => string {
   const made: string[] = []

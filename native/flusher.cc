@@ -98,9 +98,13 @@ Status Flusher::write_frame(const Frame& frame) {
     uint64_t index = offset / segment_size;
     uint64_t within = offset % segment_size;
     uint64_t n = std::min(frame.size_bytes - done, segment_size - within);
-    VED_TRY(log_.prepare(index, within + n));
+    VED_TRY(log_.open_for_append(index));
+    // Bytes must be contiguous with what the file holds; zero any gap first (rare: only
+    // after damage cut a segment short).
+    if (log_.valid_size_bytes(index) < within) VED_TRY(log_.prepare(index, within));
     struct iovec iov = {frame.bytes.get() + done, static_cast<size_t>(n)};
     VED_TRY(io::write_all(log_.fd(index), log_.segment_path(index), &iov, 1, within));
+    log_.mark_written(index, within + n);
     offset += n;
     done += n;
   }
@@ -195,7 +199,9 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
   }
   done.durable_seq = durable_seq_.load();
   on_complete_(done);
-  if (last_good != nullptr) zero_ahead(last_good->version.end_offset);
+  // Zero-filling ahead only pays when commits are synced (it spares their fdatasync the
+  // metadata journal); with sync: false it would only double the writes.
+  if (last_good != nullptr && sync_) zero_ahead(last_good->version.end_offset);
 }
 
 void Flusher::publish(const Version& v) {

@@ -117,29 +117,34 @@ Status Log::follow_segments() {
   return Status::Ok();
 }
 
-Status Log::prepare(uint64_t index, uint64_t within_end) {
+Status Log::open_for_append(uint64_t index) {
   VED_ASSERT(writable_);
-  VED_ASSERT(within_end <= segment_size_bytes_);
   if (index >= segment_count_max_) {
     return Status::Error(Code::ESTORESIZE, "the log would grow past maxStoreSizeBytes");
   }
   Segment& s = segments_[index];
+  if (s.base.load() != nullptr) return Status::Ok();
   std::string path = segment_path(index);
-  bool created = false;
-  if (s.base.load() == nullptr) {
-    int fd;
-    VED_TRY(io::open_file(path, O_RDWR | O_CREAT, &fd));
-    Status st = map_segment(index, fd, 0);
-    if (!st.ok()) {
-      io::close_file(fd);
-      return st;
-    }
-    created = true;
+  int fd;
+  VED_TRY(io::open_file(path, O_RDWR | O_CREAT, &fd));
+  Status st = map_segment(index, fd, 0);
+  if (!st.ok()) {
+    io::close_file(fd);
+    return st;
   }
+  // The new name must be durable before any commit stored in the file is acknowledged.
+  return io::sync_dir(dir_);
+}
+
+Status Log::prepare(uint64_t index, uint64_t within_end) {
+  VED_ASSERT(within_end <= segment_size_bytes_);
+  VED_TRY(open_for_append(index));
+  Segment& s = segments_[index];
+  std::string path = segment_path(index);
   uint64_t valid = s.valid_size_bytes.load();
   if (valid >= within_end) return Status::Ok();
-  // Zero whole chunks: a later commit then overwrites written blocks, and its fdatasync
-  // journals neither a size change nor an extent conversion.
+  // Zero whole chunks: a later small commit then overwrites written blocks, and its
+  // fdatasync journals neither a size change nor an extent conversion.
   uint64_t target = std::min(segment_size_bytes_, (within_end + kZeroChunkBytes - 1) / kZeroChunkBytes * kZeroChunkBytes);
   static const std::vector<uint8_t> zeros(kZeroChunkBytes, 0);
   for (uint64_t at = valid; at < target;) {
@@ -149,9 +154,15 @@ Status Log::prepare(uint64_t index, uint64_t within_end) {
     at += n;
   }
   VED_TRY(io::sync_data(s.fd, path));
-  if (created) VED_TRY(io::sync_dir(dir_));
   s.valid_size_bytes.store(target, std::memory_order_release);
   return Status::Ok();
+}
+
+void Log::mark_written(uint64_t index, uint64_t within_end) {
+  VED_ASSERT(within_end % kPageSizeBytes == 0);
+  VED_ASSERT(within_end <= segment_size_bytes_);
+  Segment& s = segments_[index];
+  if (within_end > s.valid_size_bytes.load()) s.valid_size_bytes.store(within_end, std::memory_order_release);
 }
 
 Status Log::prepare_range(uint64_t offset, uint64_t size_bytes) {

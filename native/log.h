@@ -55,10 +55,16 @@ class Log {
   // chunks) and durable, creating the file (and syncing the directory) when needed. Bytes
   // already present are never rewritten.
   Status prepare(uint64_t index, uint64_t within_end);
+  // Writer: creates and maps segment `index` if needed (syncing the directory), without
+  // zero-filling: the caller writes bytes itself, contiguous with what exists, then calls
+  // mark_written. Large frames go this way: zeroing first would write them twice.
+  Status open_for_append(uint64_t index);
+  void mark_written(uint64_t index, uint64_t within_end);
   Status prepare_range(uint64_t offset, uint64_t size_bytes);
   // Read-only opens: picks up segments that appeared and growth of the last ones.
   Status follow_segments();
   int fd(uint64_t index) const;
+  uint64_t valid_size_bytes(uint64_t index) const { return segments_[index].valid_size_bytes.load(); }
   uint64_t segments_present() const;
   uint64_t file_bytes() const;
 

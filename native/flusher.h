@@ -69,6 +69,7 @@ class Flusher {
 
  private:
   void run();
+  void spin_for_work();
   void flush_batch(std::deque<std::shared_ptr<Frame>>& batch);
   Status write_frame(const Frame& frame);
   void publish(const Version& v);
@@ -87,6 +88,8 @@ class Flusher {
   std::deque<std::shared_ptr<Frame>> queue_;
   uint64_t queued_bytes_ = 0;
   bool stopping_ = false;
+  bool sleeping_ = false;  // the flusher waits on work_cv_ (guarded by mutex_)
+  std::atomic<size_t> queued_count_{0};
   Version durable_version_;  // guarded by mutex_
   uint64_t checkpoint_seq_ = 0;
   uint64_t checkpoint_end_offset_ = 0;

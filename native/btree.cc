@@ -171,24 +171,29 @@ Status TreeWriter::page(uint64_t addr, const uint8_t** out) {
   VED_ASSERT(addr != kNoPage);
   if (is_dirty(addr)) {
     VED_ASSERT(!is_dirty_blob(addr));
-    *out = dirty_[dirty_index(addr)].get();
+    *out = dirty_[dirty_index(addr)];
     return Status::Ok();
   }
   return src_.fetch(addr, out);
 }
 
 uint64_t TreeWriter::new_page(uint8_t page_kind, uint8_t** out) {
-  std::unique_ptr<uint8_t[]> p(new uint8_t[kPageSizeBytes]);
-  init(p.get(), page_kind);
-  *out = p.get();
-  dirty_.push_back(std::move(p));
+  // Dirty pages come from chunks of kArenaPages: one allocation per many copied pages.
+  if (arena_.empty() || arena_used_ == kArenaPages) {
+    arena_.emplace_back(new uint8_t[kArenaPages * kPageSizeBytes]);
+    arena_used_ = 0;
+  }
+  uint8_t* p = arena_.back().get() + arena_used_++ * kPageSizeBytes;
+  init(p, page_kind);
+  *out = p;
+  dirty_.push_back(p);
   final_offsets_.push_back(kNoPage);
   return kDirtyBit | (dirty_.size() - 1);
 }
 
 Status TreeWriter::writable(uint64_t* addr, uint8_t** out) {
   if (is_dirty(*addr)) {
-    *out = dirty_[dirty_index(*addr)].get();
+    *out = dirty_[dirty_index(*addr)];
     return Status::Ok();
   }
   const uint8_t* published;
@@ -220,7 +225,8 @@ Status TreeWriter::put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, 
   VED_ASSERT(key_length <= kKeySizeBytesMax);
   VED_ASSERT(value_length <= kValueSizeBytesMax);
   bool inline_value = key_length + value_length <= kInlineCellBytesMax;
-  std::vector<uint8_t> cell(kLeafCellHeaderBytes + key_length + (inline_value ? value_length : 8));
+  std::vector<uint8_t>& cell = cell_scratch_;  // reused: no allocation per put
+  cell.resize(kLeafCellHeaderBytes + key_length + (inline_value ? value_length : 8));
   store16(cell.data(), static_cast<uint16_t>(key_length));
   cell[2] = inline_value ? 0 : kCellBlob;
   cell[3] = 0;
@@ -418,7 +424,7 @@ Status TreeWriter::del_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, u
 uint64_t TreeWriter::count_rec(uint64_t addr) {
   if (!is_dirty(addr)) return 0;
   if (is_dirty_blob(addr)) return blob_size_bytes(blobs_[dirty_index(addr)].bytes.size());
-  const uint8_t* p = dirty_[dirty_index(addr)].get();
+  const uint8_t* p = dirty_[dirty_index(addr)];
   uint64_t total = kPageSizeBytes;
   uint32_t n = count(p);
   for (uint32_t i = 0; i < n; i++) {
@@ -464,7 +470,7 @@ uint64_t TreeWriter::lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uin
     return blob.final_offset;
   }
   if (final_offsets_[index] != kNoPage) return final_offsets_[index];
-  uint8_t* p = dirty_[index].get();
+  uint8_t* p = dirty_[index];
   uint32_t n = count(p);
   for (uint32_t i = 0; i < n; i++) {
     uint8_t* c = const_cast<uint8_t*>(page::cell(p, i));

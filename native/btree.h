@@ -113,7 +113,11 @@ class TreeWriter {
   uint64_t lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uint64_t body_offset, uint64_t* next);
 
   PageSource& src_;
-  std::vector<std::unique_ptr<uint8_t[]>> dirty_;
+  static constexpr size_t kArenaPages = 64;
+  std::vector<std::unique_ptr<uint8_t[]>> arena_;  // owns every dirty page
+  size_t arena_used_ = 0;                          // pages taken from arena_.back()
+  std::vector<uint8_t*> dirty_;                    // dirty page index -> its bytes
+  std::vector<uint8_t> cell_scratch_;
   std::vector<uint64_t> final_offsets_;
   std::vector<DirtyBlob> blobs_;
   uint64_t superseded_bytes_ = 0;

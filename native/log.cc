@@ -243,6 +243,17 @@ Status Log::checksum(uint64_t offset, uint64_t size_bytes, uint32_t* crc_out) co
   return Status::Ok();
 }
 
+void Log::mark_verified(uint64_t offset, uint64_t size_bytes) {
+  VED_ASSERT(offset % kPageSizeBytes == 0);
+  for (uint64_t at = offset; at < offset + size_bytes; at += kPageSizeBytes) {
+    uint64_t index = at / segment_size_bytes_;
+    Segment& s = segments_[index];
+    if (s.base.load(std::memory_order_acquire) == nullptr) continue;
+    uint64_t bit = (at % segment_size_bytes_) / kPageSizeBytes;
+    s.verified[bit / 64] |= 1ull << (bit % 64);
+  }
+}
+
 Status Log::fetch_verified(uint64_t offset, const uint8_t** out) {
   uint64_t index = offset / segment_size_bytes_;
   uint64_t within = offset % segment_size_bytes_;

@@ -76,6 +76,8 @@ class Log {
   Status checksum(uint64_t offset, uint64_t size_bytes, uint32_t* crc_out) const;
   // JS thread: checks a tree page's checksum, kind and own offset the first time it is read.
   Status fetch_verified(uint64_t offset, const uint8_t** out);
+  // JS thread: pages this process sealed itself and has written need no verification.
+  void mark_verified(uint64_t offset, uint64_t size_bytes);
 
   // Validates the frame whose record is at `offset`: record checksum, offset, seq > seq_after, chain,
   // creation tag and body checksum. On success fills *head with its end.

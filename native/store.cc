@@ -264,7 +264,11 @@ void Store::close() {
 void Store::drop_written() {
   if (!flusher_) return;
   uint64_t written = flusher_->written_seq();
-  while (!pending_.empty() && pending_.front()->seq <= written) pending_.pop_front();
+  while (!pending_.empty() && pending_.front()->seq <= written) {
+    // This thread built these bytes: reading them back from the map needs no checksum pass.
+    log_->mark_verified(pending_.front()->offset, pending_.front()->size_bytes);
+    pending_.pop_front();
+  }
 }
 
 void Store::roll_back_if_needed() {

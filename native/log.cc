@@ -208,7 +208,10 @@ const uint8_t* Log::map_ptr(uint64_t offset, uint64_t size_bytes) const {
   return base + within;
 }
 
-Status Log::read(uint64_t offset, uint64_t size_bytes, uint8_t* dst) const {
+// Calls fn(bytes, n) for each piece of [offset, offset + size) in turn: a range may cross
+// segment boundaries (blobs do). ECORRUPT when any piece is not present.
+template <typename Fn>
+Status Log::for_each_piece(uint64_t offset, uint64_t size_bytes, Fn fn) const {
   while (size_bytes > 0) {
     uint64_t within = offset % segment_size_bytes_;
     uint64_t n = std::min(size_bytes, segment_size_bytes_ - within);
@@ -217,28 +220,23 @@ Status Log::read(uint64_t offset, uint64_t size_bytes, uint8_t* dst) const {
       return Status::Corrupt("log bytes missing (segment absent or cut short)",
                              static_cast<int64_t>(offset / segment_size_bytes_), static_cast<int64_t>(within));
     }
-    std::memcpy(dst, src, n);
-    dst += n;
+    fn(src, n);
     offset += n;
     size_bytes -= n;
   }
   return Status::Ok();
 }
 
+Status Log::read(uint64_t offset, uint64_t size_bytes, uint8_t* dst) const {
+  return for_each_piece(offset, size_bytes, [&](const uint8_t* src, uint64_t n) {
+    std::memcpy(dst, src, n);
+    dst += n;
+  });
+}
+
 Status Log::checksum(uint64_t offset, uint64_t size_bytes, uint32_t* crc_out) const {
   uint32_t crc = 0;
-  while (size_bytes > 0) {
-    uint64_t within = offset % segment_size_bytes_;
-    uint64_t n = std::min(size_bytes, segment_size_bytes_ - within);
-    const uint8_t* src = map_ptr(offset, n);
-    if (src == nullptr) {
-      return Status::Corrupt("log bytes missing (segment absent or cut short)",
-                             static_cast<int64_t>(offset / segment_size_bytes_), static_cast<int64_t>(within));
-    }
-    crc = crc32c_extend(crc, src, n);
-    offset += n;
-    size_bytes -= n;
-  }
+  VED_TRY(for_each_piece(offset, size_bytes, [&](const uint8_t* src, uint64_t n) { crc = crc32c_extend(crc, src, n); }));
   *crc_out = crc;
   return Status::Ok();
 }

@@ -90,6 +90,8 @@ class Log {
 
  private:
   Status map_segment(uint64_t index, int fd, uint64_t size_bytes);
+  template <typename Fn>
+  Status for_each_piece(uint64_t offset, uint64_t size_bytes, Fn fn) const;
 
   std::string dir_;
   uint64_t segment_size_bytes_;

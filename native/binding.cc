@@ -7,6 +7,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <new>
 #include <mutex>
 
 #include "format.h"
@@ -223,7 +224,12 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
       tsfn.NonBlockingCall(h, on_js_completion);
     }
   };
-  Status s = ved::Store::Open(path, options, on_complete, &h->store);
+  Status s;
+  try {
+    s = ved::Store::Open(path, options, on_complete, &h->store);
+  } catch (const std::bad_alloc&) {
+    s = Status::Error(Code::EIO_, "out of memory while opening the store");
+  }
   if (!s.ok()) {
     delete h;
     throw_status(env, s);
@@ -263,7 +269,13 @@ Napi::Value Commit(const Napi::CallbackInfo& info) {
   Napi::Uint8Array ops = info[1].As<Napi::Uint8Array>();
   uint32_t length = uint_arg(info, 2, "ops length", ops.ByteLength());
   uint64_t seq;
-  check(env, h->store->commit(ops.Data(), length, &seq));
+  Status s;
+  try {
+    s = h->store->commit(ops.Data(), length, &seq);
+  } catch (const std::bad_alloc&) {
+    s = Status::Error(Code::EIO_, "out of memory while sealing the transaction; nothing was committed");
+  }
+  check(env, s);
   h->last_seq = seq;
   if (!h->tsfn_refed) {
     h->tsfn.Ref(env);  // keep the process alive until this commit is settled

@@ -168,7 +168,7 @@ static bool is_dirty_blob(uint64_t addr) { return is_dirty(addr) && (addr & kBlo
 static uint64_t dirty_index(uint64_t addr) { return addr & ~(kDirtyBit | kBlobBit); }
 
 Status TreeWriter::page(uint64_t addr, const uint8_t** out) {
-  VED_ASSERT(addr != kNoPage);
+  if (addr == kNoPage) return Status::Error(Code::ECORRUPT, "a tree references no page");
   if (is_dirty(addr)) {
     VED_ASSERT(!is_dirty_blob(addr));
     *out = dirty_[dirty_index(addr)];
@@ -361,8 +361,8 @@ Status TreeWriter::del(TreeRoot* tree, const uint8_t* key, uint32_t key_length) 
   bool found = false, now_empty = false;
   VED_TRY(del_rec(&tree->root, 0, key, key_length, &found, &now_empty));
   if (!found) return Status::Ok();
-  VED_ASSERT(tree->entry_count > 0);
-  tree->entry_count--;
+  // The count comes from disk: a damaged one must not underflow.
+  if (tree->entry_count > 0) tree->entry_count--;
   if (now_empty) {
     tree->root = kNoPage;
     return Status::Ok();

@@ -64,8 +64,6 @@ Status Checkpoint::write(uint64_t seq, uint64_t record_offset, uint32_t record_c
   d.checksum = crc32c(reinterpret_cast<uint8_t*>(&d) + 4, sizeof(d) - 4);
   struct iovec iov = {&d, sizeof(d)};
   VED_TRY(io::write_all(fd_, path(), &iov, 1, (generation_ % 2) * kSlotStrideBytes));
-  // Unsynced (sync: false), a slot may name a commit a power cut loses; recovery then finds
-  // that slot's record invalid and falls back to the other slot or the start of the log.
   return sync ? io::sync_data(fd_, path()) : Status::Ok();
 }
 

@@ -64,6 +64,14 @@ void Flusher::enqueue(std::shared_ptr<Frame> frame) {
   if (wake) work_cv_.notify_one();
 }
 
+// After a failed sync nothing sealed since the last durable commit will ever be durable:
+// reject everything from now on, and make the JS thread roll back its view to the durable
+// version (reads must not keep returning commits that were rejected).
+void Flusher::poison() {
+  poisoned_.store(true, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
 Version Flusher::durable_version() {
   std::lock_guard<std::mutex> lock(mutex_);
   return durable_version_;
@@ -86,8 +94,14 @@ void Flusher::run() {
       if (queue_.empty()) {
         // Stopping and drained: a final checkpoint makes the next open's scan empty.
         if (!poisoned_.load() && durable_version_.seq > checkpoint_seq_) {
-          (void)checkpoint_.write(durable_version_.seq, durable_version_.record_offset,
-                                  durable_version_.record_checksum, sync_);
+          Status c = Status::Ok();
+          for (uint64_t index : unsynced_) {
+            if (c.ok()) c = io::sync_data(log_.fd(index), log_.segment_path(index));
+          }
+          if (c.ok()) {
+            (void)checkpoint_.write(durable_version_.seq, durable_version_.record_offset,
+                                    durable_version_.record_checksum, true);
+          }
         }
         return;
       }
@@ -161,7 +175,7 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
     if (!s.ok() && s.code != Code::ENOSPC_) {
       // EIO while writing or while syncing a freshly zeroed chunk: the device lost data we
       // cannot name. Poison, like a failed commit sync.
-      poisoned_.store(true, std::memory_order_release);
+      poison();
       s.message += "; the store is poisoned (reopen it to recover)";
     }
     if (!s.ok()) {
@@ -172,6 +186,7 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
     uint64_t segment_size = log_.segment_size_bytes();
     for (uint64_t i = frame->offset / segment_size; i <= (frame->offset + frame->size_bytes - 1) / segment_size; i++) {
       touched.insert(i);
+      if (!sync_) unsynced_.insert(i);
     }
     last_good = frame.get();
   }
@@ -186,7 +201,7 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
     }
     if (!s.ok()) {
       // Nothing in this batch is known durable, and nothing ever will be: poison.
-      poisoned_.store(true, std::memory_order_release);
+      poison();
       Completion failed;
       failed.code = Code::EIO_;
       failed.message = s.message + "; the store is poisoned (reopen it to recover)";
@@ -206,13 +221,19 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
     bool due = last_good->seq - checkpoint_seq_ >= checkpoint_interval_commits_ ||
                last_good->version.end_offset - checkpoint_end_offset_ >= kCheckpointIntervalBytes;
     if (due) {
-      Status c = checkpoint_.write(last_good->seq, last_good->version.record_offset, last_good->version.record_checksum,
-                                   sync_);
+      // A checkpoint must name a durable commit whose predecessors are durable too. With
+      // sync: false, sync every segment written since the last checkpoint first.
+      Status c = Status::Ok();
+      for (uint64_t index : unsynced_) {
+        if (c.ok()) c = io::sync_data(log_.fd(index), log_.segment_path(index));
+      }
+      if (c.ok()) unsynced_.clear();
+      if (c.ok()) c = checkpoint_.write(last_good->seq, last_good->version.record_offset, last_good->version.record_checksum, true);
       if (c.ok()) {
         checkpoint_seq_ = last_good->seq;
         checkpoint_end_offset_ = last_good->version.end_offset;
       } else if (c.code == Code::EIO_) {
-        poisoned_.store(true, std::memory_order_release);
+        poison();
       }
     }
   }
@@ -245,7 +266,7 @@ void Flusher::zero_ahead(uint64_t end_offset) {
   if (end_offset >= limit) return;
   // ENOSPC here is left for the commit that needs the space; anything else poisons.
   Status s = log_.prepare_range(end_offset, std::min(kZeroAheadBytes, limit - end_offset));
-  if (!s.ok() && s.code != Code::ENOSPC_ && s.code != Code::ESTORESIZE) poisoned_.store(true, std::memory_order_release);
+  if (!s.ok() && s.code != Code::ENOSPC_ && s.code != Code::ESTORESIZE) poison();
 }
 
 }  // namespace ved

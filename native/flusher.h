@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -70,6 +71,7 @@ class Flusher {
  private:
   void run();
   void spin_for_work();
+  void poison();
   void flush_batch(std::deque<std::shared_ptr<Frame>>& batch);
   Status write_frame(const Frame& frame);
   void publish(const Version& v);
@@ -93,6 +95,7 @@ class Flusher {
   Version durable_version_;  // guarded by mutex_
   uint64_t checkpoint_seq_ = 0;
   uint64_t checkpoint_end_offset_ = 0;
+  std::set<uint64_t> unsynced_;  // sync: false: segments written since the last checkpoint
   std::thread thread_;
 
   std::atomic<uint64_t> written_seq_{0};

@@ -40,6 +40,13 @@ constexpr uint32_t kKeySizeBytesMax = 1024;
 constexpr uint32_t kInlineCellBytesMax = 1280;               // key + inline value
 constexpr uint64_t kValueSizeBytesMax = 64ull << 20;         // 64 MiB
 constexpr uint64_t kTxnSizeBytesMax = 256ull << 20;          // encoded ops of one commit
+// What a commit may write (pages it copies, blobs): checked when sealing and by recovery,
+// with the same constant, so a commit that was acknowledged always validates.
+constexpr uint64_t kFrameBodySizeBytesMax = 1ull << 30;
+// Segments a store may have: bounds the segment table (48 bytes each) allocated at open.
+// The store size limit is the smaller of maxStoreSizeBytes and this many segments.
+constexpr uint64_t kSegmentCountMax = 1ull << 16;
+constexpr uint64_t kSegmentSizeBytesMin = 64ull << 10;
 constexpr uint32_t kTreeCountMax = 64;
 constexpr uint32_t kTreeNameBytesMax = 31;
 constexpr uint32_t kTreeDepthMax = 32;

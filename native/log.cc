@@ -123,17 +123,23 @@ Status Log::open_for_append(uint64_t index) {
     return Status::Error(Code::ESTORESIZE, "the log would grow past maxStoreSizeBytes");
   }
   Segment& s = segments_[index];
-  if (s.base.load() != nullptr) return Status::Ok();
-  std::string path = segment_path(index);
-  int fd;
-  VED_TRY(io::open_file(path, O_RDWR | O_CREAT, &fd));
-  Status st = map_segment(index, fd, 0);
-  if (!st.ok()) {
-    io::close_file(fd);
-    return st;
+  if (s.base.load() == nullptr) {
+    int fd;
+    VED_TRY(io::open_file(segment_path(index), O_RDWR | O_CREAT, &fd));
+    Status st = map_segment(index, fd, 0);
+    if (!st.ok()) {
+      io::close_file(fd);
+      return st;
+    }
+    s.dir_synced = false;
   }
-  // The new name must be durable before any commit stored in the file is acknowledged.
-  return io::sync_dir(dir_);
+  // The new name must be durable before any commit stored in the file is acknowledged; a
+  // failed directory sync is retried by the next commit that lands here.
+  if (!s.dir_synced) {
+    VED_TRY(io::sync_dir(dir_));
+    s.dir_synced = true;
+  }
+  return Status::Ok();
 }
 
 Status Log::prepare(uint64_t index, uint64_t within_end) {
@@ -300,7 +306,7 @@ Status Log::validate_frame(uint64_t offset, uint64_t seq_after, uint32_t expect_
   if (r->seq <= seq_after) return fail("record out of sequence", offset);
   if (r->prev_record_checksum != expect_prev) return fail("record does not chain to its predecessor", offset);
   if (r->tree_count > kTreeCountMax) return fail("record names too many trees", offset);
-  if (r->body_size_bytes % kPageSizeBytes != 0 || r->body_size_bytes > 4 * kTxnSizeBytesMax) {
+  if (r->body_size_bytes % kPageSizeBytes != 0 || r->body_size_bytes > kFrameBodySizeBytesMax) {
     return fail("record has an impossible body size", offset);
   }
   // The body checksum is the CRC32C of the body's page and blob checksums in order; each of
@@ -344,20 +350,27 @@ void Log::scan(LogHead* head, uint64_t creation_tag, uint64_t seq_max, uint64_t*
   *dropped_bytes = 0;
   while (head->seq < seq_max) {
     LogHead next;
-    std::string reason;
+    std::string reason, reason2;
     uint64_t at = head->end_offset;
     Status s = validate_frame(at, head->seq, head->record_checksum, creation_tag, &next, &reason);
     if (!s.ok() && at % segment_size_bytes_ != 0) {
       // A frame that did not fit in the rest of a segment starts at the next boundary.
       uint64_t boundary = (at / segment_size_bytes_ + 1) * segment_size_bytes_;
-      std::string reason2;
       s = validate_frame(boundary, head->seq, head->record_checksum, creation_tag, &next, &reason2);
     }
     if (!s.ok()) {
-      *why = reason;
-      // Report how far past the end bytes look written (bounded look: 1 MiB).
-      uint64_t look = std::min<uint64_t>(1 << 20, segment_size_bytes_ - at % segment_size_bytes_);
-      const uint8_t* p = map_ptr(at, look);
+      // A record at the boundary whose own checksum holds but that fails otherwise (torn
+      // body, broken chain) says more than whatever lies at the old end.
+      bool boundary_record = !reason2.empty() && reason2.rfind("record checksum mismatch", 0) != 0 &&
+                             reason2.rfind("no record", 0) != 0;
+      *why = boundary_record ? reason2 : reason;
+      if (boundary_record) at = (at / segment_size_bytes_ + 1) * segment_size_bytes_;
+      // Report how far past the end bytes look written (bounded look: 1 MiB of what exists).
+      uint64_t index = at / segment_size_bytes_;
+      uint64_t within = at % segment_size_bytes_;
+      uint64_t valid = index < segment_count_max_ ? segments_[index].valid_size_bytes.load() : 0;
+      uint64_t look = valid > within ? std::min<uint64_t>(1 << 20, valid - within) : 0;
+      const uint8_t* p = look > 0 ? map_ptr(at, look) : nullptr;
       if (p != nullptr) {
         for (uint64_t i = look; i > 0; i--) {
           if (p[i - 1] != 0) {

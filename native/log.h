@@ -24,6 +24,7 @@ struct Segment {
   std::atomic<const uint8_t*> base{nullptr};     // the whole segment's map, set once
   std::atomic<uint64_t> valid_size_bytes{0};     // bytes of the file that exist; only grows
   int fd = -1;
+  bool dir_synced = true;  // writer only: false until a new file's name is durable
   std::vector<uint64_t> verified;  // JS thread only: one bit per page checked once
 };
 

@@ -1,5 +1,6 @@
 #include "page.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace ved {
@@ -101,24 +102,70 @@ bool make_room(uint8_t* p, uint32_t size) {
   return true;
 }
 
+// A page reference read from disk: page-aligned, and never one of the in-memory tags.
+static bool plausible_offset(uint64_t offset) {
+  return offset != kNoPage && (offset >> 62) == 0 && offset % kPageSizeBytes == 0;
+}
+
+bool plausible_root(uint64_t offset) { return offset == kNoPage || plausible_offset(offset); }
+
 bool well_formed(const uint8_t* p) {
   uint8_t k = kind(p);
   if (k != kLeaf && k != kBranch) return false;
-  uint32_t n = count(p);
-  uint32_t u = upper(p);
+  uint64_t n = count(p);
+  uint64_t u = upper(p);
   if (u > kPageSizeBytes || kPageHeaderSizeBytes + 2 * n > u) return false;
   if (k == kBranch && n == 0) return false;
-  for (uint32_t i = 0; i < n; i++) {
-    uint32_t s = slot(p, i);
-    uint32_t header_bytes = k == kLeaf ? kLeafCellHeaderBytes : kBranchCellHeaderBytes;
+  // Cells must lie in [upper, end), not overlap, and keys must strictly increase: the
+  // writer's split arithmetic and every search rely on it. All sums in 64 bits.
+  uint16_t starts[(kPageSizeBytes - kPageHeaderSizeBytes) / 2];
+  uint64_t total = 2 * n;
+  const uint8_t* prev_key = nullptr;
+  uint64_t prev_key_length = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t s = slot(p, static_cast<uint32_t>(i));
+    uint64_t header_bytes = k == kLeaf ? kLeafCellHeaderBytes : kBranchCellHeaderBytes;
     if (s < u || s + header_bytes > kPageSizeBytes) return false;
     const uint8_t* c = p + s;
-    uint32_t size = cell_size(p, c);
-    if (s + size > kPageSizeBytes) return false;
+    uint64_t size;
+    const uint8_t* key;
+    uint64_t key_length;
     if (k == kLeaf) {
-      if (leaf_key_length(c) > kKeySizeBytesMax) return false;
-      if ((leaf_flags(c) & kCellBlob) && leaf_value_length(c) > kValueSizeBytesMax) return false;
+      key_length = leaf_key_length(c);
+      key = leaf_key(c);
+      uint64_t value_length = leaf_value_length(c);
+      if (key_length > kKeySizeBytesMax) return false;
+      if (leaf_flags(c) & kCellBlob) {
+        if (value_length > kValueSizeBytesMax) return false;
+        size = kLeafCellHeaderBytes + key_length + 8;
+        if (s + size > kPageSizeBytes || !plausible_offset(leaf_blob(c))) return false;
+      } else {
+        if (key_length + value_length > kInlineCellBytesMax) return false;
+        size = kLeafCellHeaderBytes + key_length + value_length;
+      }
+    } else {
+      key_length = branch_key_length(c);
+      key = branch_key(c);
+      if (key_length > kKeySizeBytesMax) return false;
+      size = kBranchCellHeaderBytes + key_length;
+      if (s + size > kPageSizeBytes || !plausible_offset(branch_child(c))) return false;
     }
+    if (s + size > kPageSizeBytes) return false;
+    total += size;
+    starts[i] = static_cast<uint16_t>(s);
+    bool compared = k == kLeaf ? i > 0 : i > 1;  // a branch's first key stands for -inf
+    if (compared && compare(prev_key, static_cast<uint32_t>(prev_key_length), key, static_cast<uint32_t>(key_length)) >= 0) {
+      return false;
+    }
+    prev_key = key;
+    prev_key_length = key_length;
+  }
+  if (total > kPageSizeBytes - kPageHeaderSizeBytes) return false;
+  // No two cells overlap: sorted by start, each ends before the next begins.
+  std::sort(starts, starts + n);
+  for (uint64_t i = 0; i + 1 < n; i++) {
+    const uint8_t* c = p + starts[i];
+    if (starts[i] + static_cast<uint64_t>(cell_size(p, c)) > starts[i + 1]) return false;
   }
   return true;
 }

@@ -87,8 +87,12 @@ void remove_cell(uint8_t* p, uint32_t index);
 bool make_room(uint8_t* p, uint32_t size);
 // Bytes the cells and slots use (without holes).
 uint32_t used_bytes(const uint8_t* p);
-// Cheap structural check of a page read from disk (bounds of every slot and cell).
+// Structural check of a page read from disk, once per page: every slot and cell in bounds,
+// no overlap, sizes within the limits, keys increasing, child and blob offsets plausible.
+// A page that passes cannot make the writer's split arithmetic or any search misbehave.
 bool well_formed(const uint8_t* p);
+// A tree root from a commit record: empty, or a page-aligned log offset.
+bool plausible_root(uint64_t offset);
 
 }  // namespace page
 }  // namespace ved

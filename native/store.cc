@@ -59,7 +59,8 @@ Status Store::read_header(bool* missing) {
   if (h.page_size_bytes != kPageSizeBytes) {
     return Status::Error(Code::EFORMAT, "store page size " + std::to_string(h.page_size_bytes) + " is not supported");
   }
-  if (h.segment_size_bytes == 0 || h.segment_size_bytes % kPageSizeBytes != 0 || h.segment_size_bytes > (1ull << 32)) {
+  if (h.segment_size_bytes < kSegmentSizeBytesMin || h.segment_size_bytes % kPageSizeBytes != 0 ||
+      h.segment_size_bytes > (1ull << 32)) {
     return Status::Corrupt("HEADER names an impossible segment size", -1, 16);
   }
   options_.segment_size_bytes = h.segment_size_bytes;
@@ -86,6 +87,11 @@ static bool dir_has_foreign_files(const std::string& dir) {
   return io::exists(dir + "/CHECKPOINT") || io::exists(dir + "/0000000000000000.seg");
 }
 
+uint64_t Store::segment_count_max() const {
+  uint64_t by_size = std::max<uint64_t>(1, options_.store_size_bytes_max / options_.segment_size_bytes);
+  return std::min(by_size, kSegmentCountMax);
+}
+
 Status Store::open_writer(Flusher::CompletionFn on_complete) {
   if (!io::exists(dir_)) {
     if (!options_.create) return Status::Error(Code::ENOTSTORE, "no store at " + dir_);
@@ -104,16 +110,27 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
     VED_TRY(create_header());
     fresh = true;
   }
-  uint64_t count_max = std::max<uint64_t>(1, options_.store_size_bytes_max / options_.segment_size_bytes);
-  log_.reset(new Log(dir_, options_.segment_size_bytes, count_max, true));
+  log_.reset(new Log(dir_, options_.segment_size_bytes, segment_count_max(), true));
   checkpoint_.reset(new Checkpoint(dir_, creation_tag_));
   VED_TRY(log_->open_segments());
   if (fresh || log_->segments_present() == 0) {
+    if (!fresh) {
+      // HEADER but no segment: new only if creation never got this far. A checkpoint means
+      // commits existed and their segments are gone.
+      CheckpointSlot slots[2];
+      VED_TRY(checkpoint_->read(slots));
+      if (slots[0].valid || slots[1].valid) {
+        return Status::Corrupt("segment files are missing (CHECKPOINT names commit " + std::to_string(slots[0].seq) + ")", 0, 0);
+      }
+    }
     VED_TRY(write_initial_commit());
   }
   VED_TRY(recover());
-  // Cut-short or missing tail segment: restore it to full size before anything lands there.
-  VED_TRY(log_->prepare_range(current_.end_offset, kPageSizeBytes));
+  // Make sure the tail is contiguous and zeroed before anything lands there (a cut-short
+  // segment), unless the store is exactly full.
+  if (current_.end_offset < log_->segment_count_max() * options_.segment_size_bytes) {
+    VED_TRY(log_->prepare_range(current_.end_offset, kPageSizeBytes));
+  }
   VED_TRY(checkpoint_->open_for_write());
   SharedState* shared = reinterpret_cast<SharedState*>(shared_map_);
   shared->magic = kSharedMagic;
@@ -128,8 +145,7 @@ Status Store::open_reader() {
   bool missing;
   VED_TRY(read_header(&missing));
   if (missing) return Status::Error(Code::ENOTSTORE, "not a Ved store (HEADER missing): " + dir_);
-  uint64_t count_max = std::max<uint64_t>(1, options_.store_size_bytes_max / options_.segment_size_bytes);
-  log_.reset(new Log(dir_, options_.segment_size_bytes, count_max, false));
+  log_.reset(new Log(dir_, options_.segment_size_bytes, segment_count_max(), false));
   checkpoint_.reset(new Checkpoint(dir_, creation_tag_));
   VED_TRY(log_->open_segments());
   VED_TRY(recover());
@@ -172,6 +188,10 @@ Status Store::load_version(const LogHead& head, Version* v) {
     const TreeEntryDisk& e = r->trees[t];
     if (e.name_length > kTreeNameBytesMax) {
       return Status::Corrupt("record names a tree with a bad name", static_cast<int64_t>(head.record_offset / options_.segment_size_bytes),
+                             static_cast<int64_t>(head.record_offset % options_.segment_size_bytes));
+    }
+    if (!page::plausible_root(e.root)) {
+      return Status::Corrupt("record names an impossible tree root", static_cast<int64_t>(head.record_offset / options_.segment_size_bytes),
                              static_cast<int64_t>(head.record_offset % options_.segment_size_bytes));
     }
     names.emplace_back(e.name, e.name_length);
@@ -503,6 +523,10 @@ Status Store::commit(const uint8_t* ops, uint64_t ops_length, uint64_t* seq_out)
 Status Store::seal(TreeWriter& writer, Version& next, uint64_t* seq_out) {
   uint64_t segment_size = options_.segment_size_bytes;
   uint64_t body = writer.body_size_bytes(next.trees, next.tree_count);
+  if (body > kFrameBodySizeBytesMax) {
+    return Status::Error(Code::ETXNSIZE, "the transaction would write " + std::to_string(body) +
+                                             " bytes of pages, more than " + std::to_string(kFrameBodySizeBytesMax));
+  }
   uint64_t frame_size = kPageSizeBytes + body;
   uint64_t offset = current_.end_offset;
   if (offset % segment_size != 0 && offset % segment_size + frame_size > segment_size) {

@@ -78,6 +78,7 @@ class Store final : public PageSource {
 
  private:
   Store(std::string dir, const OpenOptions& options);
+  uint64_t segment_count_max() const;
   Status open_writer(Flusher::CompletionFn on_complete);
   Status open_reader();
   Status read_header(bool* missing);

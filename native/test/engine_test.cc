@@ -7,12 +7,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "../checksum.h"
+#include "../page.h"
 #include "../store.h"
 
 namespace {
@@ -167,6 +169,94 @@ void test_torn_tail() {
   CHECK(std::system(cmd.c_str()) == 0);
 }
 
+// Rewrites the last frame of segment 0 through `mutate`, then restores every checksum, so the
+// damage is structural, not a checksum mismatch: the kind a buggy writer would leave.
+void refit_last_frame(const std::string& dir, const std::function<void(uint8_t*, uint64_t)>& mutate) {
+  std::string path = dir + "/0000000000000000.seg";
+  int fd = ::open(path.c_str(), O_RDWR);
+  CHECK(fd >= 0);
+  off_t size = ::lseek(fd, 0, SEEK_END);
+  std::vector<uint8_t> b(static_cast<size_t>(size));
+  CHECK(::pread(fd, b.data(), b.size(), 0) == size);
+  uint64_t off = 0, last = 0;
+  while (off + ved::kPageSizeBytes <= b.size()) {
+    auto* r = reinterpret_cast<ved::RecordDisk*>(b.data() + off);
+    if (r->kind != ved::kRecord || r->magic != ved::kRecordMagic || r->log_offset != off) break;
+    last = off;
+    off += ved::kPageSizeBytes + r->body_size_bytes;
+  }
+  mutate(b.data(), last);
+  auto* r = reinterpret_cast<ved::RecordDisk*>(b.data() + last);
+  uint32_t body_crc = 0;
+  for (uint64_t at = last + ved::kPageSizeBytes; at < last + ved::kPageSizeBytes + r->body_size_bytes;) {
+    auto* h = reinterpret_cast<ved::PageHeader*>(b.data() + at);
+    uint64_t page_bytes = ved::kPageSizeBytes;
+    if (h->kind == ved::kBlob) {
+      page_bytes = ved::blob_size_bytes(h->blob_length_bytes);
+      h->checksum = ved::crc32c(b.data() + at + 4, 28 + h->blob_length_bytes);
+    } else {
+      h->checksum = ved::crc32c(b.data() + at + 4, ved::kPageSizeBytes - 4);
+    }
+    body_crc = ved::crc32c_extend(body_crc, &h->checksum, 4);
+    at += page_bytes;
+  }
+  r->body_checksum = body_crc;
+  r->checksum = ved::crc32c(b.data() + last + 4, ved::kPageSizeBytes - 4);
+  CHECK(::pwrite(fd, b.data(), b.size(), 0) == size);
+  ::close(fd);
+  ::unlink((dir + "/CHECKPOINT").c_str());
+}
+
+// Damaged pages whose checksums hold (an inline value length that wraps the page bounds,
+// slots that all point at one cell, child references that are in-memory tags or "none")
+// give ECORRUPT on read and on write: never an abort, never an out-of-bounds access.
+void test_structurally_damaged_pages() {
+  enum Damage { kWrapLength, kDuplicateSlots, kDirtyChild, kNoChild };
+  for (Damage damage : {kWrapLength, kDuplicateSlots, kDirtyChild, kNoChild}) {
+    std::string dir = temp_dir();
+    bool branch = damage == kDirtyChild || damage == kNoChild;
+    {
+      auto s = open_store(dir);
+      std::vector<uint8_t> ops;
+      for (int i = 0; i < (branch ? 12 : 3); i++) encode_op(ops, 1, "k" + std::to_string(10 + i), std::string(1000, 'a'));
+      uint64_t seq;
+      CHECK(s->commit(ops.data(), ops.size(), &seq).ok());
+      s->close();
+    }
+    refit_last_frame(dir, [&](uint8_t* b, uint64_t record) {
+      uint8_t* p = b + reinterpret_cast<ved::RecordDisk*>(b + record)->trees[0].root;
+      CHECK(ved::page::kind(p) == (branch ? ved::kBranch : ved::kLeaf));
+      if (damage == kWrapLength) {
+        uint8_t* c = p + ved::page::slot(p, 0);
+        ved::page::store32(c + 4, 0u - 24 - ved::page::leaf_key_length(c));
+      } else if (damage == kDuplicateSlots) {
+        uint16_t first = ved::page::slot(p, 0);
+        ved::page::set_count(p, 60);
+        for (int i = 0; i < 60; i++) ved::page::store16(p + ved::kPageHeaderSizeBytes + 2 * i, first);
+      } else {
+        for (uint32_t i = 1; i < ved::page::count(p); i++) {
+          ved::page::store64(p + ved::page::slot(p, i), damage == kNoChild ? ved::kNoPage : (ved::kDirtyBit | 1000000));
+        }
+      }
+    });
+    auto s = open_store(dir);
+    std::string key = branch ? "k21" : "k10";
+    ved::ValueRef ref;
+    ved::Status got = s->get(-1, 0, reinterpret_cast<const uint8_t*>(key.data()), static_cast<uint32_t>(key.size()), &ref);
+    CHECK(got.code == ved::Code::ECORRUPT);
+    std::vector<uint8_t> ops;
+    encode_op(ops, 1, key, "x");
+    uint64_t seq;
+    CHECK(s->commit(ops.data(), ops.size(), &seq).code == ved::Code::ECORRUPT);
+    ops.clear();
+    encode_op(ops, 2, key, "");
+    CHECK(s->commit(ops.data(), ops.size(), &seq).code == ved::Code::ECORRUPT);
+    s->close();
+    std::string cmd = "rm -rf " + dir;
+    CHECK(std::system(cmd.c_str()) == 0);
+  }
+}
+
 void test_crc32c() {
   // Known answer: CRC32C("123456789") = 0xE3069283.
   CHECK(ved::crc32c("123456789", 9) == 0xE3069283u);
@@ -179,6 +269,7 @@ int main() {
   test_crc32c();
   test_model_and_reopen();
   test_torn_tail();
+  test_structurally_damaged_pages();
   std::printf("%d passed, %d failed\n", checks - failures, failures);
   return failures == 0 ? 0 : 1;
 }

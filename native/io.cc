@@ -133,6 +133,15 @@ Status sync_data(int fd, const std::string& path) {
   return Status::Ok();
 }
 
+Status start_writeback(int fd, const std::string& path, uint64_t offset, uint64_t size_bytes) {
+#ifdef __linux__
+  if (::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(size_bytes), SYNC_FILE_RANGE_WRITE) != 0) {
+    return Status::FromErrno(errno, "sync_file_range", path);
+  }
+#endif
+  return Status::Ok();
+}
+
 Status sync_dir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open directory", dir);

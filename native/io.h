@@ -22,6 +22,9 @@ Status read_exact(int fd, const std::string& path, void* buf, size_t size_bytes,
 Status write_all(int fd, const std::string& path, const struct iovec* iov, int iov_count,
                  uint64_t offset);
 Status sync_data(int fd, const std::string& path);
+// Starts writing back [offset, offset + size) of a file without waiting (Linux
+// sync_file_range; a no-op elsewhere). It promises nothing about durability.
+Status start_writeback(int fd, const std::string& path, uint64_t offset, uint64_t size_bytes);
 // Makes a directory's entries (a new file's name) durable.
 Status sync_dir(const std::string& dir);
 // Writes zeros over [0, size_bytes) so that later commits overwrite allocated, written blocks

@@ -38,7 +38,7 @@ struct LogHead {
 
 // Segments grow in chunks of this size ahead of the log's end: small enough that growing
 // one never stalls the flusher for long, large enough that its sync is rare.
-constexpr uint64_t kZeroChunkBytes = 1ull << 20;
+constexpr uint64_t kZeroChunkBytes = 4ull << 20;
 
 class Log {
  public:

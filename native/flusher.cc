@@ -77,11 +77,6 @@ Version Flusher::durable_version() {
   return durable_version_;
 }
 
-size_t Flusher::queued_frames() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return queue_.size();
-}
-
 void Flusher::run() {
   while (true) {
     std::deque<std::shared_ptr<Frame>> batch;

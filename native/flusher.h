@@ -66,7 +66,6 @@ class Flusher {
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   bool poisoned() const { return poisoned_.load(std::memory_order_acquire); }
   Version durable_version();
-  size_t queued_frames();
 
  private:
   void run();

@@ -152,19 +152,6 @@ Status sync_dir(const std::string& dir) {
   return Status::Ok();
 }
 
-Status zero_fill(int fd, const std::string& path, uint64_t size_bytes) {
-  constexpr size_t kChunkBytes = 1 << 20;
-  static const std::vector<uint8_t> zeros(kChunkBytes, 0);
-  uint64_t offset = 0;
-  while (offset < size_bytes) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(kChunkBytes, size_bytes - offset));
-    struct iovec iov = {const_cast<uint8_t*>(zeros.data()), n};
-    VED_TRY(write_all(fd, path, &iov, 1, offset));
-    offset += n;
-  }
-  return Status::Ok();
-}
-
 Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out) {
   VED_ASSERT(size_bytes > 0);
   void* p = ::mmap(nullptr, size_bytes, PROT_READ, MAP_SHARED, fd, 0);

@@ -27,9 +27,6 @@ Status sync_data(int fd, const std::string& path);
 Status start_writeback(int fd, const std::string& path, uint64_t offset, uint64_t size_bytes);
 // Makes a directory's entries (a new file's name) durable.
 Status sync_dir(const std::string& dir);
-// Writes zeros over [0, size_bytes) so that later commits overwrite allocated, written blocks
-// and their fdatasync does not also journal an extent conversion or a size change.
-Status zero_fill(int fd, const std::string& path, uint64_t size_bytes);
 Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out);
 void unmap(const uint8_t* base, uint64_t size_bytes);
 // Non-blocking exclusive flock; another holder (any process, or another open file description

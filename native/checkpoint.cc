@@ -52,7 +52,7 @@ Status Checkpoint::open_for_write() {
   return Status::Ok();
 }
 
-Status Checkpoint::write(uint64_t seq, uint64_t record_offset, uint32_t record_checksum, bool sync) {
+Status Checkpoint::write(uint64_t seq, uint64_t record_offset, uint32_t record_checksum) {
   CheckpointDisk d;
   std::memset(&d, 0, sizeof(d));
   d.magic = kCheckpointMagic;
@@ -64,7 +64,7 @@ Status Checkpoint::write(uint64_t seq, uint64_t record_offset, uint32_t record_c
   d.checksum = crc32c(reinterpret_cast<uint8_t*>(&d) + 4, sizeof(d) - 4);
   struct iovec iov = {&d, sizeof(d)};
   VED_TRY(io::write_all(fd_, path(), &iov, 1, (generation_ % 2) * kSlotStrideBytes));
-  return sync ? io::sync_data(fd_, path()) : Status::Ok();
+  return io::sync_data(fd_, path());
 }
 
 }  // namespace ved

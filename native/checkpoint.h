@@ -29,8 +29,8 @@ class Checkpoint {
   Status read(CheckpointSlot slots[2]);
   // Writer: opens (creating) the file for writing.
   Status open_for_write();
-  // Writes the next slot, and syncs it when `sync`.
-  Status write(uint64_t seq, uint64_t record_offset, uint32_t record_checksum, bool sync);
+  // Writes the next slot and syncs it.
+  Status write(uint64_t seq, uint64_t record_offset, uint32_t record_checksum);
 
  private:
   std::string path() const { return dir_ + "/CHECKPOINT"; }

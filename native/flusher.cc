@@ -64,6 +64,17 @@ void Flusher::enqueue(std::shared_ptr<Frame> frame) {
   if (wake) work_cv_.notify_one();
 }
 
+// A checkpoint must name a durable commit whose predecessors are durable too: with
+// sync: false, every segment written since the last checkpoint is synced first.
+Status Flusher::write_checkpoint(const Version& v) {
+  for (uint64_t index : unsynced_) VED_TRY(io::sync_data(log_.fd(index), log_.segment_path(index)));
+  unsynced_.clear();
+  VED_TRY(checkpoint_.write(v.seq, v.record_offset, v.record_checksum));
+  checkpoint_seq_ = v.seq;
+  checkpoint_end_offset_ = v.end_offset;
+  return Status::Ok();
+}
+
 // After a failed sync nothing sealed since the last durable commit will ever be durable:
 // reject everything from now on, and make the JS thread roll back its view to the durable
 // version (reads must not keep returning commits that were rejected).
@@ -88,16 +99,7 @@ void Flusher::run() {
       sleeping_ = false;
       if (queue_.empty()) {
         // Stopping and drained: a final checkpoint makes the next open's scan empty.
-        if (!poisoned_.load() && durable_version_.seq > checkpoint_seq_) {
-          Status c = Status::Ok();
-          for (uint64_t index : unsynced_) {
-            if (c.ok()) c = io::sync_data(log_.fd(index), log_.segment_path(index));
-          }
-          if (c.ok()) {
-            (void)checkpoint_.write(durable_version_.seq, durable_version_.record_offset,
-                                    durable_version_.record_checksum, true);
-          }
-        }
+        if (!poisoned_.load() && durable_version_.seq > checkpoint_seq_) (void)write_checkpoint(durable_version_);
         return;
       }
       batch.swap(queue_);
@@ -216,20 +218,8 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
     bool due = last_good->seq - checkpoint_seq_ >= checkpoint_interval_commits_ ||
                last_good->version.end_offset - checkpoint_end_offset_ >= kCheckpointIntervalBytes;
     if (due) {
-      // A checkpoint must name a durable commit whose predecessors are durable too. With
-      // sync: false, sync every segment written since the last checkpoint first.
-      Status c = Status::Ok();
-      for (uint64_t index : unsynced_) {
-        if (c.ok()) c = io::sync_data(log_.fd(index), log_.segment_path(index));
-      }
-      if (c.ok()) unsynced_.clear();
-      if (c.ok()) c = checkpoint_.write(last_good->seq, last_good->version.record_offset, last_good->version.record_checksum, true);
-      if (c.ok()) {
-        checkpoint_seq_ = last_good->seq;
-        checkpoint_end_offset_ = last_good->version.end_offset;
-      } else if (c.code == Code::EIO_) {
-        poison();
-      }
+      Status c = write_checkpoint(last_good->version);
+      if (c.code == Code::EIO_) poison();
     }
   }
   if (failed_current) {

@@ -71,6 +71,7 @@ class Flusher {
   void run();
   void spin_for_work();
   void poison();
+  Status write_checkpoint(const Version& v);
   void flush_batch(std::deque<std::shared_ptr<Frame>>& batch);
   Status write_frame(const Frame& frame);
   void publish(const Version& v);

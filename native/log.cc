@@ -288,18 +288,14 @@ Status Log::fetch_verified(uint64_t offset, const uint8_t** out) {
   return Status::Ok();
 }
 
-Status Log::validate_frame(uint64_t offset, uint64_t seq_after, uint32_t expect_prev, uint64_t creation_tag,
+Status Log::validate_frame(uint64_t offset, uint64_t seq_after, std::optional<uint32_t> expect_prev, uint64_t creation_tag,
                            LogHead* head, std::string* why) const {
-  uint64_t index = offset / segment_size_bytes_;
-  uint64_t within = offset % segment_size_bytes_;
   auto fail = [&](const char* reason, uint64_t at) {
     *why = std::string(reason) + " at segment " + std::to_string(at / segment_size_bytes_) + " offset " +
            std::to_string(at % segment_size_bytes_);
     return Status::Corrupt(reason, static_cast<int64_t>(at / segment_size_bytes_),
                            static_cast<int64_t>(at % segment_size_bytes_));
   };
-  (void)index;
-  (void)within;
   const uint8_t* p = map_ptr(offset, kPageSizeBytes);
   if (p == nullptr) return fail("no record (end of the mapped log)", offset);
   const RecordDisk* r = reinterpret_cast<const RecordDisk*>(p);
@@ -308,7 +304,7 @@ Status Log::validate_frame(uint64_t offset, uint64_t seq_after, uint32_t expect_
   if (r->log_offset != offset) return fail("record at the wrong offset", offset);
   if (r->creation_tag != creation_tag) return fail("record of another store", offset);
   if (r->seq <= seq_after) return fail("record out of sequence", offset);
-  if (r->prev_record_checksum != expect_prev) return fail("record does not chain to its predecessor", offset);
+  if (expect_prev && r->prev_record_checksum != *expect_prev) return fail("record does not chain to its predecessor", offset);
   if (r->tree_count > kTreeCountMax) return fail("record names too many trees", offset);
   if (r->body_size_bytes % kPageSizeBytes != 0 || r->body_size_bytes > kFrameBodySizeBytesMax) {
     return fail("record has an impossible body size", offset);
@@ -383,6 +379,8 @@ void Log::scan(LogHead* head, uint64_t creation_tag, uint64_t seq_max, uint64_t*
           }
         }
       }
+      // Nothing but zeros (or no bytes at all) past the end: the normal end of the log.
+      if (*dropped_bytes == 0) why->clear();
       return;
     }
     *head = next;

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,7 +83,9 @@ class Log {
 
   // Validates the frame whose record is at `offset`: record checksum, offset, seq > seq_after, chain,
   // creation tag and body checksum. On success fills *head with its end.
-  Status validate_frame(uint64_t offset, uint64_t seq_after, uint32_t expect_prev, uint64_t creation_tag,
+  // `expect_prev` is the predecessor's record checksum; none skips the chain check (a
+  // checkpoint names a record, not its predecessor).
+  Status validate_frame(uint64_t offset, uint64_t seq_after, std::optional<uint32_t> expect_prev, uint64_t creation_tag,
                         LogHead* head, std::string* why) const;
   // From `from` (a validated head), follows the chain as far as it validates, stopping at
   // seq `seq_max`. Reports why it stopped and how many bytes past the end look written.

@@ -220,13 +220,7 @@ Status Store::recover() {
     if (!slot.valid) continue;
     LogHead h;
     std::string reason;
-    Status s = log_->validate_frame(slot.record_offset, slot.seq - 1, 0, creation_tag_, &h, &reason);
-    // The chain check needs the predecessor's checksum, which the slot does not hold: check
-    // the record's own claim instead, then the checksum the slot recorded.
-    if (!s.ok() && reason.rfind("record does not chain", 0) == 0) {
-      const RecordDisk* r = reinterpret_cast<const RecordDisk*>(log_->map_ptr(slot.record_offset, kPageSizeBytes));
-      s = log_->validate_frame(slot.record_offset, slot.seq - 1, r->prev_record_checksum, creation_tag_, &h, &reason);
-    }
+    Status s = log_->validate_frame(slot.record_offset, slot.seq - 1, std::nullopt, creation_tag_, &h, &reason);
     if (s.ok() && h.seq == slot.seq && h.record_checksum == slot.record_checksum) {
       head = h;
       found = true;
@@ -247,18 +241,6 @@ Status Store::recover() {
   recovery_.scanned_commits = scanned + 1;
   recovery_.dropped_bytes = dropped;
   recovery_.recovered_seq = head.seq;
-  if (dropped == 0 && recovery_.tail_reason.rfind("no record", 0) != 0) {
-    // Zeros past the end are the normal end of the log, not a torn tail.
-    const uint8_t* p = log_->map_ptr(head.end_offset, kPageSizeBytes);
-    bool zero = p == nullptr;
-    if (p != nullptr) {
-      zero = true;
-      for (uint32_t i = 0; i < kPageSizeBytes; i++) zero = zero && p[i] == 0;
-    }
-    if (zero) recovery_.tail_reason.clear();
-  } else if (dropped == 0) {
-    recovery_.tail_reason.clear();
-  }
   VED_TRY(load_version(head, &current_));
   next_seq_ = head.seq + 1;
   return Status::Ok();
@@ -299,30 +281,33 @@ void Store::roll_back_if_needed() {
   pending_.clear();
 }
 
-Status Store::fetch(uint64_t offset, const uint8_t** out) {
+// The bytes [offset, offset + size) in an unwritten frame of the current read, or null.
+const uint8_t* Store::unwritten(uint64_t offset, uint64_t size_bytes) const {
   const Frames& frames = *reading_;
-  if (!frames.empty() && offset >= frames.front()->offset) {
-    // Binary search the unwritten frames (ascending offsets) for the one holding `offset`.
-    size_t lo = 0, hi = frames.size();
-    while (lo + 1 < hi) {
-      size_t mid = (lo + hi) / 2;
-      if (frames[mid]->offset <= offset) lo = mid; else hi = mid;
-    }
-    const Frame& f = *frames[lo];
-    if (offset + kPageSizeBytes <= f.offset + f.size_bytes) {
-      *out = f.bytes.get() + (offset - f.offset);
-      return Status::Ok();
-    }
+  if (frames.empty() || offset < frames.front()->offset) return nullptr;
+  // Binary search the unwritten frames (ascending offsets) for the one holding `offset`.
+  size_t lo = 0, hi = frames.size();
+  while (lo + 1 < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (frames[mid]->offset <= offset) lo = mid; else hi = mid;
+  }
+  const Frame& f = *frames[lo];
+  if (offset + size_bytes > f.offset + f.size_bytes) return nullptr;
+  return f.bytes.get() + (offset - f.offset);
+}
+
+Status Store::fetch(uint64_t offset, const uint8_t** out) {
+  if (const uint8_t* p = unwritten(offset, kPageSizeBytes)) {
+    *out = p;
+    return Status::Ok();
   }
   return log_->fetch_verified(offset, out);
 }
 
 Status Store::read_blob(uint64_t offset, uint32_t length, uint8_t* dst) {
-  for (const auto& f : *reading_) {
-    if (offset >= f->offset && offset + kPageHeaderSizeBytes + length <= f->offset + f->size_bytes) {
-      std::memcpy(dst, f->bytes.get() + (offset - f->offset) + kPageHeaderSizeBytes, length);
-      return Status::Ok();
-    }
+  if (const uint8_t* p = unwritten(offset, kPageHeaderSizeBytes + uint64_t{length})) {
+    std::memcpy(dst, p + kPageHeaderSizeBytes, length);
+    return Status::Ok();
   }
   uint64_t segment_size = options_.segment_size_bytes;
   auto corrupt = [&](const char* why) {

@@ -88,6 +88,7 @@ class Store final : public PageSource {
   Status seal(TreeWriter& writer, Version& next, uint64_t* seq_out);
   Status write_initial_commit();
   void drop_written();
+  const uint8_t* unwritten(uint64_t offset, uint64_t size_bytes) const;
   void roll_back_if_needed();
   // Selects the version (and its unwritten frames) a read uses; null when closed.
   const Version* view(int64_t snapshot);

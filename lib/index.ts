@@ -1,5 +1,5 @@
 // Ved's public API. Everything else in lib/ is internal.
-export { Store, TreeView, type StoreStats } from './store.js'
+export { Store, TreeView, type CompactResult, type StoreStats } from './store.js'
 export { Snapshot, SnapshotTree } from './snapshot.js'
 export { Transaction, TransactionTree } from './transaction.js'
 export { RangeIterable } from './range.js'

@@ -38,6 +38,8 @@ export interface NativeOpenOptions {
   segmentSizeBytes: number
   maxStoreSizeBytes: number
   checkpointIntervalCommits: number
+  /** 0: no background cleaning; else clean when fileBytes > this * liveBytes + one segment. */
+  maxSpaceAmplification: number
   /** Test builds only: the fault layer's seed; production builds reject anything but 0. */
   faultSeed: number
 }
@@ -77,6 +79,35 @@ export interface NativeStats {
   logEndOffset: number
   poisoned: boolean
   recovery: NativeRecovery
+  cleaner: NativeCleanerStats
+}
+
+export interface NativeCleanerStats {
+  /** Cleaner passes run (each walks the newest durable version). */
+  passes: number
+  segmentsDeleted: number
+  /** File bytes of the deleted segments. */
+  bytesReclaimed: number
+  /** Keys whose pages or blobs were rewritten to empty a segment. */
+  relocatedKeys: number
+  /** Relocations found by the last pass and not yet committed. */
+  backlogKeys: number
+  /** Segments found free, waiting for a checkpoint or for an older snapshot to close. */
+  segmentsWaiting: number
+  /** The version the last pass walked, and its live bytes. */
+  walkedSeq: number
+  walkedLiveBytes: number
+  /** Why cleaning stopped ('' while it runs): damage found by a walk, or a failed delete. */
+  error: string
+}
+
+export interface NativeCleanStep {
+  /** The commit that carried relocations or let a checkpoint move (0: none). */
+  seq: number
+  /** A cleaner pass is running. */
+  busy: boolean
+  relocationsLeft: number
+  segmentsWaiting: number
 }
 
 export interface NativeScanResult {
@@ -109,6 +140,10 @@ export interface NativeAddon {
   snapshotSeq(h: StoreHandle, snapshot: number): number
   snapshotClose(h: StoreHandle, snapshot: number): void
   stats(h: StoreHandle): NativeStats
+  /** One step of compaction; `start` asks for a forced pass. */
+  cleanStep(h: StoreHandle, start: boolean): NativeCleanStep
+  /** [segment index, live bytes] at the cleaner's last pass. */
+  segmentUsage(h: StoreHandle): [number, number][]
   /** Read-only stores: pick up commits the writer made durable since the last call. */
   refresh(h: StoreHandle): void
   /** Blocks until the flusher drained its queue, stops it and releases files and lock. */

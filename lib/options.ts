@@ -32,6 +32,11 @@ export interface StoreOptions {
   maxStoreSizeBytes?: number
   /** Commits between two checkpoints (bounds the recovery scan). Default 1024. */
   checkpointIntervalCommits?: number
+  /**
+   * Background cleaning keeps file bytes under this multiple of live bytes plus one segment.
+   * 0 turns background cleaning off (compact() still cleans). Default 2.
+   */
+  maxSpaceAmplification?: number
   /** Internal: seed of the fault-injection layer of test builds. Default 0 (off). */
   faultSeed?: number
 }
@@ -45,6 +50,7 @@ export interface ResolvedOptions {
   segmentSizeBytes: number
   maxStoreSizeBytes: number
   checkpointIntervalCommits: number
+  maxSpaceAmplification: number
   faultSeed: number
 }
 
@@ -61,6 +67,9 @@ export const SEGMENT_SIZE_BYTES_MIN = 256 * KIB
 export const SEGMENT_SIZE_BYTES_MAX = 1 * GIB
 /** The checkpoint interval is stored as a u32 natively; 2^31 - 1 keeps it a positive int32 too. */
 export const CHECKPOINT_INTERVAL_COMMITS_MAX = 2 ** 31 - 1
+/** Below 1.1 the cleaner would rewrite nearly everything it reads. */
+export const SPACE_AMPLIFICATION_MIN = 1.1
+export const SPACE_AMPLIFICATION_MAX = 1000
 /** The fault seed is a u32 natively. */
 export const FAULT_SEED_MAX = 2 ** 32 - 1
 
@@ -76,6 +85,9 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   maxStoreSizeBytes: 1 * TIB,
   // 1024 commits: recovery scans at most this many commit records past the checkpoint.
   checkpointIntervalCommits: 1024,
+  // 2: the log may hold as much dead data as live before cleaning moves any (LFS-style
+  // cleaners are cheap at this utilization; tighter targets cost write amplification).
+  maxSpaceAmplification: 2,
   faultSeed: 0,
 })
 
@@ -109,6 +121,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     segmentSizeBytes,
     maxStoreSizeBytes,
     checkpointIntervalCommits: integerOption(input, 'checkpointIntervalCommits', 1, CHECKPOINT_INTERVAL_COMMITS_MAX),
+    maxSpaceAmplification: amplificationOption(input),
     faultSeed: integerOption(input, 'faultSeed', 0, FAULT_SEED_MAX),
   }
 }
@@ -135,6 +148,18 @@ function segmentSizeOption(input: Record<string, unknown>): number {
     throw new VedError('EINVAL', `option segmentSizeBytes must be a multiple of ${SEGMENT_SIZE_ALIGN_BYTES}, got ${size}`)
   }
   return size
+}
+
+function amplificationOption(input: Record<string, unknown>): number {
+  const value = input['maxSpaceAmplification']
+  if (value === undefined) return DEFAULT_OPTIONS.maxSpaceAmplification
+  if (typeof value !== 'number' || !(value === 0 || (value >= SPACE_AMPLIFICATION_MIN && value <= SPACE_AMPLIFICATION_MAX))) {
+    throw new VedError(
+      'EINVAL',
+      `option maxSpaceAmplification must be 0 (no background cleaning) or in [${SPACE_AMPLIFICATION_MIN}, ${SPACE_AMPLIFICATION_MAX}], got ${describeValue(value)}`,
+    )
+  }
+  return value
 }
 
 function booleanOption(input: Record<string, unknown>, name: 'sync' | 'readOnly' | 'create', fallback?: boolean): boolean {

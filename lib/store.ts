@@ -24,6 +24,25 @@ import { endTransaction, OpsWriter, Transaction, type TransactionContext } from 
 /** What store.stats() returns: the native figures, unchanged. */
 export type StoreStats = NativeStats
 
+/** What store.compact() reclaimed. */
+export interface CompactResult {
+  /** File bytes of the segments deleted during this call. */
+  reclaimedBytes: number
+  segmentsDeleted: number
+  /** Keys rewritten to empty segments. */
+  relocatedKeys: number
+  fileBytesBefore: number
+  fileBytesAfter: number
+  liveBytes: number
+  /** Free segments still kept, because an open snapshot may read them. */
+  segmentsWaiting: number
+}
+
+/** Steps one compact() call may take: each is a commit or a wait for a cleaner pass. */
+const COMPACT_STEPS_MAX = 100_000
+/** While a cleaner pass runs, compact() checks back this often. */
+const COMPACT_POLL_MS = 1
+
 /** Guards the constructor: stores are made by Store.open only. */
 const CONSTRUCT = Symbol('Store.construct')
 
@@ -201,6 +220,49 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
     return this.#core.stats()
   }
 
+  /**
+   * Cleans now, whatever the space target: walks the newest durable version, rewrites the live
+   * pages of every segment worth emptying (ordinary commits), and deletes the segments that
+   * hold nothing reachable once a checkpoint covers them. Segments an open snapshot may still
+   * read are kept (counted in segmentsWaiting). Resolves with what was reclaimed.
+   */
+  async compact(): Promise<CompactResult> {
+    this.#beginWrite()
+    const core = this.#core
+    const before = core.stats()
+    let idleSteps = 0
+    let start = true
+    for (let i = 0; i < COMPACT_STEPS_MAX; i++) {
+      const step = core.cleanStep(start)
+      start = false
+      if (step.seq > 0) {
+        this.#sealedSeq = step.seq
+        await this.#queue.add(step.seq)
+        idleSteps = 0
+        continue
+      }
+      if (step.busy) {
+        await new Promise((resolve) => setTimeout(resolve, COMPACT_POLL_MS))
+        continue
+      }
+      // The pass found nothing to move and nothing waits on a checkpoint: one more forced
+      // pass confirms (the last relocations' segments become free only in the next one).
+      if (++idleSteps >= 2) break
+      start = true
+      continue
+    }
+    const after = core.stats()
+    return {
+      reclaimedBytes: after.cleaner.bytesReclaimed - before.cleaner.bytesReclaimed,
+      segmentsDeleted: after.cleaner.segmentsDeleted - before.cleaner.segmentsDeleted,
+      relocatedKeys: after.cleaner.relocatedKeys - before.cleaner.relocatedKeys,
+      fileBytesBefore: before.fileBytes,
+      fileBytesAfter: after.fileBytes,
+      liveBytes: after.liveBytes,
+      segmentsWaiting: after.cleaner.segmentsWaiting,
+    }
+  }
+
   /** The named tree `name`: its own key space, committed atomically with the rest via txn.tree(name). */
   tree<T = V>(name: string): TreeView<T, K> {
     this.#core.check()
@@ -333,6 +395,7 @@ function nativeOpenOptions(options: ResolvedOptions): NativeOpenOptions {
     segmentSizeBytes: options.segmentSizeBytes,
     maxStoreSizeBytes: options.maxStoreSizeBytes,
     checkpointIntervalCommits: options.checkpointIntervalCommits,
+    maxSpaceAmplification: options.maxSpaceAmplification,
     faultSeed: options.faultSeed,
   }
 }

@@ -188,6 +188,11 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   double store_max = o.Get("maxStoreSizeBytes").ToNumber().DoubleValue();
   double interval = o.Get("checkpointIntervalCommits").ToNumber().DoubleValue();
   double fault_seed = o.Get("faultSeed").ToNumber().DoubleValue();
+  double amplification = o.Get("maxSpaceAmplification").ToNumber().DoubleValue();
+  if (!(amplification == 0 || (amplification >= 1.1 && amplification <= 1000))) {
+    throw_invalid(env, "maxSpaceAmplification must be 0 (no background cleaning) or between 1.1 and 1000");
+  }
+  options.max_space_amplification = amplification;
   if (!(segment >= 65536) || segment > 4294967296.0 || static_cast<uint64_t>(segment) % ved::kPageSizeBytes != 0) {
     throw_invalid(env, "segmentSizeBytes must be a multiple of 4096 between 64 KiB and 4 GiB");
   }
@@ -262,6 +267,15 @@ Napi::Value TreeId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), id);
 }
 
+// A commit was sealed: its promise is settled by the flusher's completion.
+void note_commit(Napi::Env env, StoreHandle* h, uint64_t seq) {
+  h->last_seq = seq;
+  if (!h->tsfn_refed) {
+    h->tsfn.Ref(env);  // keep the process alive until this commit is settled
+    h->tsfn_refed = true;
+  }
+}
+
 Napi::Value Commit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StoreHandle* h = handle_of(info);
@@ -276,12 +290,47 @@ Napi::Value Commit(const Napi::CallbackInfo& info) {
     s = Status::Error(Code::EIO_, "out of memory while sealing the transaction; nothing was committed");
   }
   check(env, s);
-  h->last_seq = seq;
-  if (!h->tsfn_refed) {
-    h->tsfn.Ref(env);  // keep the process alive until this commit is settled
-    h->tsfn_refed = true;
-  }
+  note_commit(env, h, seq);
   return Napi::Number::New(env, static_cast<double>(seq));
+}
+
+// cleanStep(h, start) -> { seq, busy, relocationsLeft, segmentsWaiting }: one step of
+// compaction (seq > 0 when it committed relocations; await it like any commit).
+Napi::Value CleanStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoreHandle* h = handle_of(info);
+  bool start = info.Length() > 1 && info[1].ToBoolean();
+  ved::CleanStep step;
+  Status s;
+  try {
+    s = h->store->clean_step(start, &step);
+  } catch (const std::bad_alloc&) {
+    s = Status::Error(Code::EIO_, "out of memory while relocating; nothing was committed");
+  }
+  check(env, s);
+  if (step.seq != 0) note_commit(env, h, step.seq);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("seq", static_cast<double>(step.seq));
+  o.Set("busy", step.busy);
+  o.Set("relocationsLeft", static_cast<double>(step.relocations_left));
+  o.Set("segmentsWaiting", static_cast<double>(step.segments_waiting));
+  return o;
+}
+
+// segmentUsage(h) -> [[segment, liveBytes], ...] at the cleaner's last pass.
+Napi::Value SegmentUsage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoreHandle* h = handle_of(info);
+  std::map<uint64_t, uint64_t> usage = h->store->segment_usage();
+  Napi::Array a = Napi::Array::New(env, usage.size());
+  uint32_t i = 0;
+  for (const auto& entry : usage) {
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, static_cast<double>(entry.first));
+    pair.Set(1u, static_cast<double>(entry.second));
+    a.Set(i++, pair);
+  }
+  return a;
 }
 
 int64_t snapshot_arg(const Napi::CallbackInfo& info, size_t i) {
@@ -366,6 +415,17 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   o.Set("pendingCommits", static_cast<double>(s.pending_commits));
   o.Set("logEndOffset", static_cast<double>(s.log_end_offset));
   o.Set("poisoned", s.poisoned);
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("passes", static_cast<double>(s.cleaner.passes));
+  c.Set("segmentsDeleted", static_cast<double>(s.cleaner.segments_deleted));
+  c.Set("bytesReclaimed", static_cast<double>(s.cleaner.bytes_reclaimed));
+  c.Set("relocatedKeys", static_cast<double>(s.cleaner.relocated_keys));
+  c.Set("backlogKeys", static_cast<double>(s.relocations_queued));
+  c.Set("segmentsWaiting", static_cast<double>(s.segments_waiting));
+  c.Set("walkedSeq", static_cast<double>(s.cleaner.walked_seq));
+  c.Set("walkedLiveBytes", static_cast<double>(s.cleaner.walked_live_bytes));
+  c.Set("error", s.cleaner.error);
+  o.Set("cleaner", c);
   Napi::Object rec = Napi::Object::New(env);
   rec.Set("recoveredSeq", static_cast<double>(r.recovered_seq));
   rec.Set("scannedCommits", static_cast<double>(r.scanned_commits));
@@ -419,6 +479,8 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("snapshotSeq", Napi::Function::New(env, SnapshotSeq));
   exports.Set("snapshotClose", Napi::Function::New(env, SnapshotClose));
   exports.Set("stats", Napi::Function::New(env, Stats));
+  exports.Set("cleanStep", Napi::Function::New(env, CleanStep));
+  exports.Set("segmentUsage", Napi::Function::New(env, SegmentUsage));
   exports.Set("refresh", Napi::Function::New(env, Refresh));
   exports.Set("close", Napi::Function::New(env, Close));
   return exports;

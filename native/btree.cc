@@ -220,6 +220,40 @@ void TreeWriter::drop_value(const uint8_t* c) {
   }
 }
 
+// The cleaner's relocation: copies the path to `key` (and its blob) into this transaction so
+// the commit writes them again at the log's head, value unchanged. A key that is gone, or
+// whose path and blob this transaction already copied, needs nothing.
+Status TreeWriter::rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_length, uint64_t* copied_bytes) {
+  *copied_bytes = 0;
+  uint64_t addr = tree->root;
+  for (uint32_t depth = 0; addr != kNoPage; depth++) {
+    if (depth >= kTreeDepthMax) return too_deep();
+    const uint8_t* p;
+    VED_TRY(page(addr, &p));
+    if (kind(p) == kBranch) {
+      addr = branch_child(page::cell(p, branch_find(p, key, key_length)));
+      continue;
+    }
+    bool found;
+    uint32_t i = leaf_lower_bound(p, key, key_length, &found);
+    if (!found) return Status::Ok();
+    const uint8_t* c = page::cell(p, i);
+    bool blob = leaf_flags(c) & kCellBlob;
+    if (is_dirty(addr) && (!blob || is_dirty_blob(leaf_blob(c)))) return Status::Ok();
+    uint32_t length = leaf_value_length(c);
+    std::vector<uint8_t>& value = rewrite_scratch_;
+    value.resize(length);
+    if (blob) {
+      VED_TRY(src_.read_blob(leaf_blob(c), length, value.data()));
+      *copied_bytes = length;
+    } else if (length > 0) {
+      std::memcpy(value.data(), leaf_value(c), length);
+    }
+    return put(tree, key, key_length, value.data(), length);
+  }
+  return Status::Ok();
+}
+
 Status TreeWriter::put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, const uint8_t* value,
                        uint32_t value_length) {
   VED_ASSERT(key_length <= kKeySizeBytesMax);

@@ -81,6 +81,9 @@ class TreeWriter {
   Status put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, const uint8_t* value,
              uint32_t value_length);
   Status del(TreeRoot* tree, const uint8_t* key, uint32_t key_length);
+  // Rewrites `key`'s path and blob unchanged (segment cleaning); no-op when the key is gone.
+  // `copied_bytes`: the blob bytes it copied.
+  Status rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_length, uint64_t* copied_bytes);
 
   // Pages and blobs reachable from `roots` that this writer made: the body's size.
   uint64_t body_size_bytes(const TreeRoot* roots, uint32_t tree_count);
@@ -89,6 +92,8 @@ class TreeWriter {
   void lay_out(TreeRoot* roots, uint32_t tree_count, uint64_t body_offset, uint64_t seq, uint8_t* body);
   // Bytes of published pages and blobs this transaction replaced (now dead).
   uint64_t superseded_bytes() const { return superseded_bytes_; }
+  // Pages this transaction copied or made so far.
+  size_t dirty_pages() const { return dirty_.size(); }
 
  private:
   struct Split {
@@ -118,6 +123,7 @@ class TreeWriter {
   size_t arena_used_ = 0;                          // pages taken from arena_.back()
   std::vector<uint8_t*> dirty_;                    // dirty page index -> its bytes
   std::vector<uint8_t> cell_scratch_;
+  std::vector<uint8_t> rewrite_scratch_;
   std::vector<uint64_t> final_offsets_;
   std::vector<DirtyBlob> blobs_;
   uint64_t superseded_bytes_ = 0;

@@ -72,6 +72,15 @@ Status Flusher::write_checkpoint(const Version& v) {
   VED_TRY(checkpoint_.write(v.seq, v.record_offset, v.record_checksum));
   checkpoint_seq_ = v.seq;
   checkpoint_end_offset_ = v.end_offset;
+  // The slot just overwritten held the older of the two; the other one is now the floor.
+  uint64_t floor_seq = previous_checkpoint_seq_, floor_offset = previous_checkpoint_offset_;
+  previous_checkpoint_seq_ = v.seq;
+  previous_checkpoint_offset_ = v.record_offset;
+  {
+    std::lock_guard<std::mutex> lock(floor_mutex_);
+    floor_.seq = floor_seq;
+    floor_.record_offset = floor_offset;
+  }
   return Status::Ok();
 }
 
@@ -81,6 +90,23 @@ Status Flusher::write_checkpoint(const Version& v) {
 void Flusher::poison() {
   poisoned_.store(true, std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+CheckpointFloor Flusher::checkpoint_floor() {
+  std::lock_guard<std::mutex> lock(floor_mutex_);
+  return floor_;
+}
+
+void Flusher::set_checkpoints(const CheckpointSlot slots[2]) {
+  // slots[0] is the newer one. An invalid slot holds nothing recovery could start from.
+  CheckpointFloor f;
+  if (slots[0].valid) {
+    previous_checkpoint_seq_ = slots[0].seq;
+    previous_checkpoint_offset_ = slots[0].record_offset;
+    f = slots[1].valid ? CheckpointFloor{slots[1].seq, slots[1].record_offset} : CheckpointFloor{slots[0].seq, slots[0].record_offset};
+  }
+  std::lock_guard<std::mutex> lock(floor_mutex_);
+  floor_ = f;
 }
 
 Version Flusher::durable_version() {
@@ -216,7 +242,8 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
     publish(last_good->version);
     // Checkpoint by commits and by bytes, so recovery's scan stays short either way.
     bool due = last_good->seq - checkpoint_seq_ >= checkpoint_interval_commits_ ||
-               last_good->version.end_offset - checkpoint_end_offset_ >= kCheckpointIntervalBytes;
+               last_good->version.end_offset - checkpoint_end_offset_ >= kCheckpointIntervalBytes ||
+               checkpoint_wanted_.exchange(false, std::memory_order_acq_rel);
     if (due) {
       Status c = write_checkpoint(last_good->version);
       if (c.code == Code::EIO_) poison();
@@ -247,7 +274,10 @@ void Flusher::publish(const Version& v) {
 // Segments are zero-filled ahead of the log's end, one chunk per batch, so a commit rarely
 // waits for zeroing and a batch is never held up by more than one chunk of it.
 void Flusher::zero_ahead(uint64_t end_offset) {
-  uint64_t limit = log_.segment_count_max() * log_.segment_size_bytes();
+  // Not past the segment holding the log's end: a zeroed segment ahead is file bytes that
+  // hold nothing, and with small segments it would be many of them.
+  uint64_t segment_size = log_.segment_size_bytes();
+  uint64_t limit = std::min(log_.offset_limit(), (end_offset / segment_size + 1) * segment_size);
   if (end_offset >= limit) return;
   // ENOSPC here is left for the commit that needs the space; anything else poisons.
   Status s = log_.prepare_range(end_offset, std::min(kZeroAheadBytes, limit - end_offset));

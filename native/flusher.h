@@ -41,6 +41,13 @@ struct Frame {
   Version version;  // the version this frame makes durable
 };
 
+// The older of the two checkpoints on disk: recovery may start there (if the newer slot is
+// damaged), so nothing it needs may be deleted. seq 0 means no checkpoint protects anything.
+struct CheckpointFloor {
+  uint64_t seq = 0;
+  uint64_t record_offset = 0;
+};
+
 struct Completion {
   uint64_t durable_seq = 0;
   Code code = Code::OK;  // when not OK, seqs in [failed_from, failed_to] were rejected
@@ -66,6 +73,12 @@ class Flusher {
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   bool poisoned() const { return poisoned_.load(std::memory_order_acquire); }
   Version durable_version();
+  // Any thread: checkpoint after the next batch even if not due (the cleaner wants the
+  // checkpoint floor to move past segments it is about to delete).
+  void request_checkpoint() { checkpoint_wanted_.store(true, std::memory_order_release); }
+  CheckpointFloor checkpoint_floor();
+  // Before start(): what the CHECKPOINT file held at open.
+  void set_checkpoints(const CheckpointSlot slots[2]);
 
  private:
   void run();
@@ -95,6 +108,11 @@ class Flusher {
   Version durable_version_;  // guarded by mutex_
   uint64_t checkpoint_seq_ = 0;
   uint64_t checkpoint_end_offset_ = 0;
+  uint64_t previous_checkpoint_seq_ = 0;  // flusher thread: the newest checkpoint written
+  uint64_t previous_checkpoint_offset_ = 0;
+  std::mutex floor_mutex_;
+  CheckpointFloor floor_;  // guarded by floor_mutex_
+  std::atomic<bool> checkpoint_wanted_{false};
   std::set<uint64_t> unsynced_;  // sync: false: segments written since the last checkpoint
   std::thread thread_;
 

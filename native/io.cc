@@ -73,6 +73,11 @@ void close_file(int fd) {
   if (fd >= 0) ::close(fd);
 }
 
+Status remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "unlink", path);
+  return Status::Ok();
+}
+
 Status file_size(int fd, const std::string& path, uint64_t* size_bytes_out) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "fstat", path);

@@ -34,6 +34,8 @@ void unmap(const uint8_t* base, uint64_t size_bytes);
 Status lock_exclusive(int fd, const std::string& path);
 Status map_shared(int fd, const std::string& path, uint64_t size_bytes, bool writable, uint8_t** out);
 bool exists(const std::string& path);
+// Unlinks a file; a file already gone is not an error.
+Status remove_file(const std::string& path);
 
 // Fault injection, compiled only into test builds (VED_FAULT_INJECTION): the production
 // build has no such code and its binding rejects any attempt to enable it. The plan is

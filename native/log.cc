@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -34,6 +35,18 @@ Log::~Log() {
   }
 }
 
+const Segment* Log::slot_of(uint64_t index) const {
+  const Segment& s = slot(index);
+  if (s.base.load(std::memory_order_acquire) == nullptr) return nullptr;
+  if (s.index.load(std::memory_order_acquire) != index) return nullptr;
+  return &s;
+}
+
+uint64_t Log::valid_size_bytes(uint64_t index) const {
+  const Segment* s = slot_of(index);
+  return s == nullptr ? 0 : s->valid_size_bytes.load(std::memory_order_acquire);
+}
+
 std::string Log::segment_path(uint64_t index) const {
   char name[32];
   std::snprintf(name, sizeof(name), "%016" PRIx64 ".seg", index);
@@ -43,19 +56,58 @@ std::string Log::segment_path(uint64_t index) const {
 // Maps a segment at its full size once (a map may extend past the end of the file; bytes
 // there are never touched) and publishes how many bytes of it exist.
 Status Log::map_segment(uint64_t index, int fd, uint64_t file_size_bytes) {
-  Segment& s = segments_[index];
-  VED_ASSERT(s.base.load() == nullptr);
+  Segment& s = slot(index);
+  if (s.base.load() != nullptr) {
+    // The ring is full: the oldest segment still holds this slot.
+    return Status::Error(Code::ESTORESIZE, "segment " + std::to_string(index) + " does not fit beside segment " +
+                                               std::to_string(s.index.load()) +
+                                               " (more segments than maxStoreSizeBytes allows; open with a larger limit)");
+  }
   const uint8_t* base;
   VED_TRY(io::map_read_only(fd, segment_path(index), segment_size_bytes_, &base));
   s.fd = fd;
+  s.dir_synced = true;
   s.verified.assign((segment_size_bytes_ / kPageSizeBytes + 63) / 64, 0);
   uint64_t valid = std::min(file_size_bytes, segment_size_bytes_) / kPageSizeBytes * kPageSizeBytes;
   s.valid_size_bytes.store(valid, std::memory_order_release);
+  s.index.store(index, std::memory_order_release);
+  bool was_empty = present_count_.fetch_add(1) == 0;
   s.base.store(base, std::memory_order_release);
   if (index + 1 > segment_end_.load(std::memory_order_relaxed)) {
     segment_end_.store(index + 1, std::memory_order_release);
   }
+  if (was_empty || index < first_index_.load(std::memory_order_relaxed)) first_index_.store(index, std::memory_order_release);
   return Status::Ok();
+}
+
+Log::Detached Log::detach(uint64_t index) {
+  VED_ASSERT(writable_);
+  Segment* s = slot_of(index);
+  VED_ASSERT(s != nullptr);
+  Detached d;
+  d.index = index;
+  d.fd = s->fd;
+  d.base = s->base.load();
+  d.size_bytes = s->valid_size_bytes.load();
+  s->base.store(nullptr, std::memory_order_release);
+  s->index.store(kNoSegment, std::memory_order_release);
+  s->fd = -1;
+  s->valid_size_bytes.store(0, std::memory_order_release);
+  present_count_.fetch_sub(1);
+  // The window now starts at the next present segment (the head always is one).
+  if (index == first_index_.load()) {
+    uint64_t end = segment_end_.load();
+    uint64_t next = index + 1;
+    while (next < end && slot_of(next) == nullptr) next++;
+    first_index_.store(next, std::memory_order_release);
+  }
+  return d;
+}
+
+Status Log::destroy(const Detached& d) const {
+  if (d.base != nullptr) io::unmap(d.base, segment_size_bytes_);
+  io::close_file(d.fd);
+  return io::remove_file(segment_path(d.index));
 }
 
 Status Log::open_segments() {
@@ -71,13 +123,23 @@ Status Log::open_segments() {
     indexes.push_back(index);
   }
   ::closedir(d);
+  return map_new(indexes);
+}
+
+Status Log::map_new(std::vector<uint64_t>& indexes) {
+  std::sort(indexes.begin(), indexes.end());
+  if (!indexes.empty() && indexes.back() - indexes.front() >= segment_count_max_) {
+    return Status::Error(Code::ESTORESIZE, "segments " + std::to_string(indexes.front()) + " to " +
+                                               std::to_string(indexes.back()) +
+                                               " span more than maxStoreSizeBytes allows; open with a larger limit");
+  }
   for (uint64_t index : indexes) {
-    if (index >= segment_count_max_) {
-      return Status::Error(Code::ESTORESIZE, "segment " + std::to_string(index) +
-                                                 " lies beyond maxStoreSizeBytes; open with a larger limit");
-    }
+    if (present(index)) continue;
     int fd;
-    VED_TRY(io::open_file(segment_path(index), writable_ ? O_RDWR : O_RDONLY, &fd));
+    Status o = io::open_file(segment_path(index), writable_ ? O_RDWR : O_RDONLY, &fd);
+    // The writer may have deleted it since the directory was read: it was garbage.
+    if (o.code == Code::ENOTSTORE) continue;
+    VED_TRY(o);
     uint64_t size;
     Status s = io::file_size(fd, segment_path(index), &size);
     if (s.ok()) s = map_segment(index, fd, size);
@@ -94,36 +156,30 @@ Status Log::follow_segments() {
   uint64_t end = segment_end_.load();
   // Segments grow as the writer zero-fills them: re-read the sizes of the last two.
   for (uint64_t index = end >= 2 ? end - 2 : 0; index < end; index++) {
-    Segment& seg = segments_[index];
-    if (seg.fd < 0 || seg.valid_size_bytes.load() == segment_size_bytes_) continue;
+    Segment* seg = slot_of(index);
+    if (seg == nullptr || seg->valid_size_bytes.load() == segment_size_bytes_) continue;
     uint64_t size;
-    VED_TRY(io::file_size(seg.fd, segment_path(index), &size));
+    VED_TRY(io::file_size(seg->fd, segment_path(index), &size));
     uint64_t valid = std::min(size, segment_size_bytes_) / kPageSizeBytes * kPageSizeBytes;
-    if (valid > seg.valid_size_bytes.load()) seg.valid_size_bytes.store(valid, std::memory_order_release);
+    if (valid > seg->valid_size_bytes.load()) seg->valid_size_bytes.store(valid, std::memory_order_release);
   }
-  for (uint64_t index = end; index < segment_count_max_; index++) {
-    std::string path = segment_path(index);
-    if (!io::exists(path)) return Status::Ok();
-    int fd;
-    VED_TRY(io::open_file(path, O_RDONLY, &fd));
-    uint64_t size;
-    Status s = io::file_size(fd, path, &size);
-    if (s.ok()) s = map_segment(index, fd, size);
-    if (!s.ok()) {
-      io::close_file(fd);
-      return s;
-    }
-  }
-  return Status::Ok();
+  std::vector<uint64_t> indexes;
+  for (uint64_t index = end; io::exists(segment_path(index)); index++) indexes.push_back(index);
+  return map_new(indexes);
+}
+
+Status Log::rediscover_segments() {
+  VED_ASSERT(!writable_);
+  return open_segments();
 }
 
 Status Log::open_for_append(uint64_t index) {
   VED_ASSERT(writable_);
-  if (index >= segment_count_max_) {
+  if (index >= first_index() + segment_count_max_) {
     return Status::Error(Code::ESTORESIZE, "the log would grow past maxStoreSizeBytes");
   }
-  Segment& s = segments_[index];
-  if (s.base.load() == nullptr) {
+  Segment& s = slot(index);
+  if (slot_of(index) == nullptr) {
     int fd;
     VED_TRY(io::open_file(segment_path(index), O_RDWR | O_CREAT, &fd));
     Status st = map_segment(index, fd, 0);
@@ -145,7 +201,7 @@ Status Log::open_for_append(uint64_t index) {
 Status Log::prepare(uint64_t index, uint64_t within_end) {
   VED_ASSERT(within_end <= segment_size_bytes_);
   VED_TRY(open_for_append(index));
-  Segment& s = segments_[index];
+  Segment& s = slot(index);
   std::string path = segment_path(index);
   uint64_t valid = s.valid_size_bytes.load();
   if (valid >= within_end) return Status::Ok();
@@ -171,7 +227,7 @@ Status Log::prepare(uint64_t index, uint64_t within_end) {
 void Log::mark_written(uint64_t index, uint64_t within_end) {
   VED_ASSERT(within_end % kPageSizeBytes == 0);
   VED_ASSERT(within_end <= segment_size_bytes_);
-  Segment& s = segments_[index];
+  Segment& s = *slot_of(index);
   if (within_end > s.valid_size_bytes.load()) s.valid_size_bytes.store(within_end, std::memory_order_release);
 }
 
@@ -188,32 +244,28 @@ Status Log::prepare_range(uint64_t offset, uint64_t size_bytes) {
 }
 
 int Log::fd(uint64_t index) const {
-  VED_ASSERT(index < segment_count_max_);
-  return segments_[index].fd;
+  const Segment* s = slot_of(index);
+  VED_ASSERT(s != nullptr);
+  return s->fd;
 }
 
-uint64_t Log::segments_present() const {
-  uint64_t n = 0;
-  uint64_t end = segment_end_.load(std::memory_order_acquire);
-  for (uint64_t i = 0; i < end; i++) n += segments_[i].base.load(std::memory_order_acquire) != nullptr;
-  return n;
-}
+uint64_t Log::segments_present() const { return present_count_.load(std::memory_order_acquire); }
 
 uint64_t Log::file_bytes() const {
   uint64_t n = 0;
   uint64_t end = segment_end_.load(std::memory_order_acquire);
-  for (uint64_t i = 0; i < end; i++) n += segments_[i].valid_size_bytes.load(std::memory_order_acquire);
+  for (uint64_t i = first_index(); i < end; i++) n += valid_size_bytes(i);
   return n;
 }
 
 const uint8_t* Log::map_ptr(uint64_t offset, uint64_t size_bytes) const {
   uint64_t index = offset / segment_size_bytes_;
   uint64_t within = offset % segment_size_bytes_;
-  if (index >= segment_count_max_) return nullptr;
-  const Segment& s = segments_[index];
-  const uint8_t* base = s.base.load(std::memory_order_acquire);
+  const Segment* s = slot_of(index);
+  if (s == nullptr) return nullptr;
+  const uint8_t* base = s->base.load(std::memory_order_acquire);
   if (base == nullptr) return nullptr;
-  uint64_t valid = s.valid_size_bytes.load(std::memory_order_acquire);
+  uint64_t valid = s->valid_size_bytes.load(std::memory_order_acquire);
   if (within > valid || size_bytes > valid - within) return nullptr;
   return base + within;
 }
@@ -254,11 +306,10 @@ Status Log::checksum(uint64_t offset, uint64_t size_bytes, uint32_t* crc_out) co
 void Log::mark_verified(uint64_t offset, uint64_t size_bytes) {
   VED_ASSERT(offset % kPageSizeBytes == 0);
   for (uint64_t at = offset; at < offset + size_bytes; at += kPageSizeBytes) {
-    uint64_t index = at / segment_size_bytes_;
-    Segment& s = segments_[index];
-    if (s.base.load(std::memory_order_acquire) == nullptr) continue;
+    Segment* s = slot_of(at / segment_size_bytes_);
+    if (s == nullptr) continue;
     uint64_t bit = (at % segment_size_bytes_) / kPageSizeBytes;
-    s.verified[bit / 64] |= 1ull << (bit % 64);
+    s->verified[bit / 64] |= 1ull << (bit % 64);
   }
 }
 
@@ -269,7 +320,7 @@ Status Log::fetch_verified(uint64_t offset, const uint8_t** out) {
   if (p == nullptr || within % kPageSizeBytes != 0) {
     return Status::Corrupt("page reference outside the log", static_cast<int64_t>(index), static_cast<int64_t>(within));
   }
-  Segment& s = segments_[index];
+  Segment& s = *slot_of(index);
   uint64_t bit = within / kPageSizeBytes;
   uint64_t& word = s.verified[bit / 64];
   uint64_t mask = 1ull << (bit % 64);
@@ -368,7 +419,7 @@ void Log::scan(LogHead* head, uint64_t creation_tag, uint64_t seq_max, uint64_t*
       // Report how far past the end bytes look written (bounded look: 1 MiB of what exists).
       uint64_t index = at / segment_size_bytes_;
       uint64_t within = at % segment_size_bytes_;
-      uint64_t valid = index < segment_count_max_ ? segments_[index].valid_size_bytes.load() : 0;
+      uint64_t valid = valid_size_bytes(index);
       uint64_t look = valid > within ? std::min<uint64_t>(1 << 20, valid - within) : 0;
       const uint8_t* p = look > 0 ? map_ptr(at, look) : nullptr;
       if (p != nullptr) {

@@ -1,6 +1,11 @@
 // The log: fixed-size segment files in order, addressed by log offset
 // (segment index * segment size + offset in segment), plus the recovery scan.
 //
+// Log offsets only grow; the cleaner deletes old segments behind the head. The segment table
+// is a ring of segment_count_max slots (slot = index % count): the window from the oldest
+// present segment to the head must fit in it, which is what bounds the store's size. A slot
+// names the index it holds, so a stale offset never reads another segment's bytes.
+//
 // Threads: the flusher creates segments (create, zero-fill, fdatasync, directory fsync, map)
 // and only then publishes the mapping with a release store; the JS thread reads mappings
 // with acquire loads. A segment, once mapped, stays mapped until the store closes, so a
@@ -21,7 +26,10 @@
 
 namespace ved {
 
+constexpr uint64_t kNoSegment = UINT64_MAX;
+
 struct Segment {
+  std::atomic<uint64_t> index{kNoSegment};       // which segment this slot holds
   std::atomic<const uint8_t*> base{nullptr};     // the whole segment's map, set once
   std::atomic<uint64_t> valid_size_bytes{0};     // bytes of the file that exist; only grows
   int fd = -1;
@@ -48,6 +56,11 @@ class Log {
 
   uint64_t segment_size_bytes() const { return segment_size_bytes_; }
   uint64_t segment_count_max() const { return segment_count_max_; }
+  // The oldest segment present (the ring's window starts there).
+  uint64_t first_index() const { return first_index_.load(std::memory_order_acquire); }
+  // One past the last log offset the ring can hold without evicting the oldest segment.
+  uint64_t offset_limit() const { return (first_index() + segment_count_max_) * segment_size_bytes_; }
+  bool present(uint64_t index) const { return slot_of(index) != nullptr; }
   std::string segment_path(uint64_t index) const;
 
   // Maps every segment file present. A short file (one the writer is still growing, or one
@@ -65,10 +78,24 @@ class Log {
   Status prepare_range(uint64_t offset, uint64_t size_bytes);
   // Read-only opens: picks up segments that appeared and growth of the last ones.
   Status follow_segments();
+  // Read-only opens: maps every segment now in the directory (after the writer deleted
+  // segments that following would have crossed).
+  Status rediscover_segments();
   int fd(uint64_t index) const;
-  uint64_t valid_size_bytes(uint64_t index) const { return segments_[index].valid_size_bytes.load(); }
+  uint64_t valid_size_bytes(uint64_t index) const;
   uint64_t segments_present() const;
   uint64_t file_bytes() const;
+  // Writer, JS thread: takes a segment out of the table (no read can reach it afterwards)
+  // and hands back what deleting it needs. The caller guarantees nothing references it.
+  struct Detached {
+    uint64_t index = kNoSegment;
+    int fd = -1;
+    const uint8_t* base = nullptr;
+    uint64_t size_bytes = 0;  // file bytes it held
+  };
+  Detached detach(uint64_t index);
+  // Any thread: unmaps, closes and unlinks a detached segment.
+  Status destroy(const Detached& d) const;
 
   // A pointer to [offset, offset + size) if it lies inside one mapped segment, else null.
   const uint8_t* map_ptr(uint64_t offset, uint64_t size_bytes) const;
@@ -94,6 +121,11 @@ class Log {
 
  private:
   Status map_segment(uint64_t index, int fd, uint64_t size_bytes);
+  Status map_new(std::vector<uint64_t>& indexes);
+  Segment& slot(uint64_t index) const { return segments_[index % segment_count_max_]; }
+  // The slot holding `index`, or null when that segment is not present.
+  const Segment* slot_of(uint64_t index) const;
+  Segment* slot_of(uint64_t index) { return const_cast<Segment*>(static_cast<const Log*>(this)->slot_of(index)); }
   template <typename Fn>
   Status for_each_piece(uint64_t offset, uint64_t size_bytes, Fn fn) const;
 
@@ -103,6 +135,8 @@ class Log {
   bool writable_;
   std::unique_ptr<Segment[]> segments_;
   std::atomic<uint64_t> segment_end_{0};  // one past the highest mapped index
+  std::atomic<uint64_t> first_index_{0};
+  std::atomic<uint64_t> present_count_{0};  // the lowest present index (segment_end_ when none)
 };
 
 }  // namespace ved

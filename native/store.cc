@@ -16,6 +16,13 @@ namespace ved {
 
 constexpr uint64_t kSharedMapBytes = 4096;
 constexpr uint32_t kSnapshotCountMax = 1 << 20;
+// Keys the cleaner's relocations rewrite per commit: the execution thread pays for cleaning
+// in increments this small (a few copied paths per commit).
+constexpr size_t kRelocationsPerCommit = 64;
+// compact() commits carry more: nothing else is waiting on them.
+constexpr size_t kRelocationsPerCompactCommit = 4096;
+// ...and a commit never grows past this much relocated data (blobs are large).
+constexpr uint64_t kRelocationBytesPerCommitMax = 64ull << 20;
 
 Store::Store(std::string dir, const OpenOptions& options) : dir_(std::move(dir)), options_(options) {}
 
@@ -128,7 +135,7 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
   VED_TRY(recover());
   // Make sure the tail is contiguous and zeroed before anything lands there (a cut-short
   // segment), unless the store is exactly full.
-  if (current_.end_offset < log_->segment_count_max() * options_.segment_size_bytes) {
+  if (current_.end_offset < log_->offset_limit()) {
     VED_TRY(log_->prepare_range(current_.end_offset, kPageSizeBytes));
   }
   VED_TRY(checkpoint_->open_for_write());
@@ -136,7 +143,13 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
   shared->magic = kSharedMagic;
   flusher_.reset(new Flusher(*log_, *checkpoint_, shared, options_.sync, options_.checkpoint_interval_commits,
                              current_, std::move(on_complete)));
+  flusher_->set_checkpoints(checkpoint_slots_);
   flusher_->start();
+  cleaner_.reset(new Cleaner(*log_, *flusher_, options_.max_space_amplification));
+  cleaner_->start();
+  // Garbage left by an earlier life of the store is found by the first pass.
+  last_wake_end_offset_ = current_.end_offset;
+  cleaner_->wake(current_.seq, false);
   return Status::Ok();
 }
 
@@ -210,13 +223,13 @@ Status Store::load_version(const LogHead& head, Version* v) {
 }
 
 Status Store::recover() {
-  CheckpointSlot slots[2];
+  CheckpointSlot* slots = checkpoint_slots_;
   VED_TRY(checkpoint_->read(slots));
   LogHead head;
   std::string why;
   bool found = false;
   Status first_failure = Status::Ok();
-  for (const CheckpointSlot& slot : slots) {
+  for (const CheckpointSlot& slot : checkpoint_slots_) {
     if (!slot.valid) continue;
     LogHead h;
     std::string reason;
@@ -249,6 +262,9 @@ Status Store::recover() {
 void Store::close() {
   if (closed_) return;
   closed_ = true;
+  // The cleaner waits on the flusher: stop it first.
+  if (cleaner_) cleaner_->stop();
+  cleaner_.reset();
   if (flusher_) flusher_->stop();
   flusher_.reset();
   pending_.clear();
@@ -458,6 +474,10 @@ Status Store::snapshot_close(uint32_t id) {
 // ---- Commit ----------------------------------------------------------------------------
 
 Status Store::commit(const uint8_t* ops, uint64_t ops_length, uint64_t* seq_out) {
+  return commit_with(ops, ops_length, kRelocationsPerCommit, seq_out);
+}
+
+Status Store::commit_with(const uint8_t* ops, uint64_t ops_length, size_t relocations_max, uint64_t* seq_out) {
   if (options_.read_only) return Status::Error(Code::EREADONLY, "the store was opened readOnly");
   if (flusher_->poisoned()) {
     return Status::Error(Code::EIO_, "the store is poisoned by a failed fdatasync; reopen it to recover");
@@ -467,6 +487,7 @@ Status Store::commit(const uint8_t* ops, uint64_t ops_length, uint64_t* seq_out)
   }
   roll_back_if_needed();
   drop_written();
+  clean_tick();
   reading_ = &pending_;
   Version next = current_;
   next.tree_count = static_cast<uint32_t>(tree_names_.size());
@@ -502,7 +523,103 @@ Status Store::commit(const uint8_t* ops, uint64_t ops_length, uint64_t* seq_out)
     }
     at += key_length + value_length;
   }
-  return seal(writer, next, seq_out);
+  // Cleaning keeps pace with writing: a commit relocates about as many pages as it wrote
+  // (at 50% utilization one page moves per page written; twice that lets it catch up).
+  relocations_max = std::max(relocations_max, 2 * writer.dirty_pages());
+  size_t relocated = 0;
+  uint64_t relocated_bytes = 0;
+  for (; relocated < relocations_max && relocated < relocations_.size(); relocated++) {
+    if (relocated_bytes >= kRelocationBytesPerCommitMax) break;
+    const Touch& t = relocations_[relocated];
+    if (t.tree >= next.tree_count) continue;
+    uint64_t copied = 0;
+    VED_TRY(writer.rewrite(&next.trees[t.tree], t.key.data(), static_cast<uint32_t>(t.key.size()), &copied));
+    relocated_bytes += copied + kPageSizeBytes;
+  }
+  VED_TRY(seal(writer, next, seq_out));
+  relocations_.erase(relocations_.begin(), relocations_.begin() + static_cast<std::ptrdiff_t>(relocated));
+  if (cleaner_) {
+    relocated_keys_ += relocated;
+    // The last relocation of a pass is in: the next pass (once it is durable) finds the
+    // victims empty. Otherwise wake the cleaner each quarter segment of log growth.
+    bool drained = relocated > 0 && relocations_.empty();
+    if (drained || current_.end_offset - last_wake_end_offset_ >= options_.segment_size_bytes / 4) {
+      last_wake_end_offset_ = current_.end_offset;
+      cleaner_->wake(current_.seq, false);
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- Cleaning ----------------------------------------------------------------------------
+
+void Store::clean_tick() {
+  if (!cleaner_) return;
+  CleanerPass pass;
+  if (cleaner_->take(&pass)) {
+    // The newest pass sees the newest version: its touches replace any left from before.
+    relocations_.assign(std::make_move_iterator(pass.touches.begin()), std::make_move_iterator(pass.touches.end()));
+    for (uint64_t index : pass.free_segments) free_segments_.emplace(index, pass.seq);  // keeps the earliest evidence
+  }
+  if (!free_segments_.empty()) delete_free_segments();
+}
+
+void Store::delete_free_segments() {
+  CheckpointFloor floor = flusher_->checkpoint_floor();
+  uint64_t segment_size = options_.segment_size_bytes;
+  uint64_t floor_segment = floor.record_offset / segment_size;
+  uint64_t oldest_snapshot = UINT64_MAX;
+  for (const auto& entry : snapshots_) oldest_snapshot = std::min(oldest_snapshot, entry.second.version.seq);
+  std::vector<Log::Detached> gone;
+  bool want_checkpoint = false;
+  for (auto it = free_segments_.begin(); it != free_segments_.end();) {
+    uint64_t index = it->first, free_at = it->second;
+    if (!log_->present(index)) {
+      it = free_segments_.erase(it);
+      continue;
+    }
+    // Recovery may start at either checkpoint: both must be at or past the version that
+    // proved the segment free, and the segment must lie before both of their records.
+    bool checkpointed = floor.seq >= free_at && index < floor_segment;
+    if (!checkpointed) want_checkpoint = true;
+    if (checkpointed && oldest_snapshot >= free_at) {
+      VED_ASSERT(index < current_.end_offset / segment_size);
+      gone.push_back(log_->detach(index));
+      it = free_segments_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  want_checkpoint_ = want_checkpoint;
+  if (want_checkpoint) flusher_->request_checkpoint();
+  if (!gone.empty()) cleaner_->destroy(std::move(gone));
+}
+
+Status Store::clean_step(bool start, CleanStep* out) {
+  *out = CleanStep{};
+  if (options_.read_only) return Status::Error(Code::EREADONLY, "the store was opened readOnly");
+  if (closed_) return Status::Error(Code::ECLOSED, "the store is closed");
+  roll_back_if_needed();
+  drop_written();
+  // Compaction empties what exists now; the segments it writes are not its victims.
+  if (start) cleaner_->wake(current_.seq, true, current_.end_offset / options_.segment_size_bytes);
+  clean_tick();
+  if (!relocations_.empty() && !flusher_->poisoned()) {
+    VED_TRY(commit_with(nullptr, 0, kRelocationsPerCompactCommit, &out->seq));
+  } else if (want_checkpoint_ && !flusher_->poisoned()) {
+    // Free segments wait for the checkpoint floor to pass them; an empty commit gives the
+    // flusher a batch to write that checkpoint after.
+    VED_TRY(commit_with(nullptr, 0, 0, &out->seq));
+  }
+  out->busy = cleaner_->busy();
+  out->relocations_left = relocations_.size();
+  out->segments_waiting = free_segments_.size();
+  return Status::Ok();
+}
+
+std::map<uint64_t, uint64_t> Store::segment_usage() {
+  if (!cleaner_) return {};
+  return cleaner_->usage();
 }
 
 Status Store::seal(TreeWriter& writer, Version& next, uint64_t* seq_out) {
@@ -518,7 +635,7 @@ Status Store::seal(TreeWriter& writer, Version& next, uint64_t* seq_out) {
     offset = (offset / segment_size + 1) * segment_size;
   }
   uint64_t last_segment = (offset + frame_size - 1) / segment_size;
-  if (last_segment >= log_->segment_count_max()) {
+  if (last_segment >= log_->first_index() + log_->segment_count_max()) {
     return Status::Error(Code::ESTORESIZE, "the commit would grow the store past maxStoreSizeBytes (" +
                                                std::to_string(options_.store_size_bytes_max) + ")");
   }
@@ -608,6 +725,24 @@ Status Store::refresh() {
   uint64_t scanned = 0, dropped = 0;
   std::string why;
   log_->scan(&head, creation_tag_, durable_seq, &scanned, &why, &dropped);
+  if (head.seq < durable_seq) {
+    // The writer's cleaner deleted segments this view would have crossed: start again from
+    // the checkpoint, which always lies past every deleted segment.
+    VED_TRY(log_->rediscover_segments());
+    CheckpointSlot slots[2];
+    VED_TRY(checkpoint_->read(slots));
+    for (const CheckpointSlot& slot : slots) {
+      LogHead h;
+      std::string reason;
+      if (!slot.valid || slot.seq <= head.seq) continue;
+      if (!log_->validate_frame(slot.record_offset, slot.seq - 1, std::nullopt, creation_tag_, &h, &reason).ok()) continue;
+      uint64_t more = 0;
+      log_->scan(&h, creation_tag_, durable_seq, &more, &why, &dropped);
+      head = h;
+      scanned += more + 1;
+      break;
+    }
+  }
   if (scanned == 0) return Status::Ok();
   Version v;
   VED_TRY(load_version(head, &v));
@@ -618,7 +753,8 @@ Status Store::refresh() {
 StoreStats Store::stats() {
   roll_back_if_needed();
   drop_written();
-  StoreStats s;
+  clean_tick();
+  StoreStats s{};
   s.seq = current_.seq;
   s.durable_seq = flusher_ ? flusher_->durable_seq() : current_.seq;
   s.file_bytes = log_->file_bytes();
@@ -628,6 +764,12 @@ StoreStats Store::stats() {
   s.pending_commits = pending_.size();
   s.log_end_offset = current_.end_offset;
   s.poisoned = flusher_ ? flusher_->poisoned() : false;
+  if (cleaner_) {
+    s.cleaner = cleaner_->stats();
+    s.cleaner.relocated_keys = relocated_keys_;
+  }
+  s.relocations_queued = relocations_.size();
+  s.segments_waiting = free_segments_.size();
   return s;
 }
 

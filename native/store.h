@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 
 #include "btree.h"
 #include "checkpoint.h"
+#include "cleaner.h"
 #include "flusher.h"
 #include "log.h"
 #include "status.h"
@@ -32,6 +34,17 @@ struct OpenOptions {
   uint64_t segment_size_bytes = 64ull << 20;
   uint64_t store_size_bytes_max = 1ull << 40;
   uint64_t checkpoint_interval_commits = 1024;
+  // Clean when file bytes exceed this multiple of live bytes plus one segment; 0 turns
+  // background cleaning off (compact() still cleans).
+  double max_space_amplification = 2.0;
+};
+
+// What compact() (one cleaning step at a time) reports back.
+struct CleanStep {
+  uint64_t seq = 0;            // the commit that carried relocations (0: none made)
+  bool busy = false;           // a pass is still running
+  uint64_t relocations_left = 0;
+  uint64_t segments_waiting = 0;  // free, waiting for a checkpoint or a snapshot
 };
 
 struct RecoveryReport {
@@ -46,6 +59,8 @@ struct RecoveryReport {
 struct StoreStats {
   uint64_t seq, durable_seq, file_bytes, live_bytes, segments, segment_size_bytes, pending_commits, log_end_offset;
   bool poisoned;
+  CleanerStats cleaner;
+  uint64_t relocations_queued, segments_waiting;
 };
 
 class Store final : public PageSource {
@@ -70,6 +85,11 @@ class Store final : public PageSource {
   Status snapshot_close(uint32_t id);
   Status refresh();
   StoreStats stats();
+  // One step of compaction: asks for a forced pass, applies what a finished pass found
+  // (commits relocations, deletes free segments) and says what is left.
+  Status clean_step(bool start, CleanStep* out);
+  // Live bytes per segment at the cleaner's last pass.
+  std::map<uint64_t, uint64_t> segment_usage();
   const RecoveryReport& recovery() const { return recovery_; }
   void close();
 
@@ -90,6 +110,11 @@ class Store final : public PageSource {
   void drop_written();
   const uint8_t* unwritten(uint64_t offset, uint64_t size_bytes) const;
   void roll_back_if_needed();
+  // JS thread: picks up the cleaner's finished pass and deletes segments now safe to delete.
+  void clean_tick();
+  void delete_free_segments();
+  Status apply_relocations(TreeWriter& writer, Version& next, size_t* applied);
+  Status commit_with(const uint8_t* ops, uint64_t ops_length, size_t relocations_max, uint64_t* seq_out);
   // Selects the version (and its unwritten frames) a read uses; null when closed.
   const Version* view(int64_t snapshot);
 
@@ -101,6 +126,13 @@ class Store final : public PageSource {
   std::unique_ptr<Log> log_;
   std::unique_ptr<Checkpoint> checkpoint_;
   std::unique_ptr<Flusher> flusher_;
+  std::unique_ptr<Cleaner> cleaner_;
+  CheckpointSlot checkpoint_slots_[2];
+  std::deque<Touch> relocations_;          // from the last pass; bounded by its budget
+  std::map<uint64_t, uint64_t> free_segments_;  // segment -> seq at which a walk found it free
+  uint64_t last_wake_end_offset_ = 0;
+  uint64_t relocated_keys_ = 0;
+  bool want_checkpoint_ = false;  // free segments wait only for the checkpoint floor
   std::vector<std::string> tree_names_;
   Version current_;
   uint64_t next_seq_ = 1;         // seqs are never reused, even after a rollback

@@ -1,0 +1,311 @@
+#include "cleaner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "assert.h"
+#include "btree.h"
+#include "checksum.h"
+#include "page.h"
+
+namespace ved {
+
+// Live bytes one pass may relocate: bounds the relocation queue and so the extra pages
+// the JS thread's commits carry before the next pass.
+constexpr uint64_t kPassRelocationBytesMax = 8ull << 20;
+// A segment fuller than this is not worth relocating to reclaim the rest (unless compacting).
+constexpr double kVictimUtilizationMax = 0.8;
+// compact() cleans fuller segments too, but not nearly full ones: relocating them gains
+// little, and the segment behind the head always holds some dead records.
+constexpr double kCompactUtilizationMax = 0.95;
+// Cleaning starts at this fraction of the configured amplification.
+constexpr double kTargetHeadroom = 0.75;
+// How long a pass waits for the version it should walk to become durable.
+constexpr int64_t kDurableWaitMs = 10000;
+
+namespace {
+
+// One walk of a durable version through the map. Adds every reachable byte to `usage`;
+// with victims, collects the keys whose rewrite moves everything out of them.
+class Walker {
+ public:
+  Walker(const Log& log, const std::unordered_set<uint64_t>* victims) : log_(log), victims_(victims) {}
+
+  Status tree(uint32_t tree, uint64_t root) {
+    if (root == kNoPage) return Status::Ok();
+    std::vector<uint8_t> first_key;
+    bool touched = false;
+    return visit(tree, root, 0, &first_key, &touched);
+  }
+
+  void add(uint64_t offset, uint64_t size_bytes) {
+    uint64_t segment_size = log_.segment_size_bytes();
+    while (size_bytes > 0) {
+      uint64_t n = std::min(size_bytes, segment_size - offset % segment_size);
+      usage[offset / segment_size] += n;
+      total_bytes += n;
+      offset += n;
+      size_bytes -= n;
+    }
+  }
+
+  std::map<uint64_t, uint64_t> usage;
+  uint64_t total_bytes = 0;
+  std::vector<Touch> touches;
+
+ private:
+  bool in_victim(uint64_t offset, uint64_t size_bytes) const {
+    if (victims_ == nullptr) return false;
+    uint64_t segment_size = log_.segment_size_bytes();
+    for (uint64_t i = offset / segment_size; i <= (offset + size_bytes - 1) / segment_size; i++) {
+      if (victims_->count(i)) return true;
+    }
+    return false;
+  }
+
+  Status corrupt(const char* why, uint64_t offset) const {
+    uint64_t segment_size = log_.segment_size_bytes();
+    return Status::Corrupt(why, static_cast<int64_t>(offset / segment_size), static_cast<int64_t>(offset % segment_size));
+  }
+
+  Status visit(uint32_t tree, uint64_t offset, uint32_t depth, std::vector<uint8_t>* first_key, bool* touched) {
+    if (depth >= kTreeDepthMax) return corrupt("tree deeper than the maximum depth", offset);
+    const uint8_t* p = log_.map_ptr(offset, kPageSizeBytes);
+    if (p == nullptr || offset % kPageSizeBytes != 0) return corrupt("page reference outside the log", offset);
+    const PageHeader* h = page::header(p);
+    if (crc32c(p + 4, kPageSizeBytes - 4) != h->checksum) return corrupt("page checksum mismatch", offset);
+    if (h->log_offset != offset || !page::well_formed(p)) return corrupt("page is not the tree page it should be", offset);
+    add(offset, kPageSizeBytes);
+    uint32_t n = page::count(p);
+    *touched = false;
+    if (page::kind(p) == kLeaf) {
+      if (n == 0) return corrupt("empty leaf", offset);
+      for (uint32_t i = 0; i < n; i++) {
+        const uint8_t* c = page::cell(p, i);
+        if (i == 0) first_key->assign(page::leaf_key(c), page::leaf_key(c) + page::leaf_key_length(c));
+        if (!(page::leaf_flags(c) & page::kCellBlob)) continue;
+        uint64_t blob = page::leaf_blob(c);
+        uint64_t size = blob_size_bytes(page::leaf_value_length(c));
+        const uint8_t* bh = log_.map_ptr(blob, kPageHeaderSizeBytes);
+        if (bh == nullptr) return corrupt("blob reference outside the log", blob);
+        const PageHeader* b = page::header(bh);
+        if (b->kind != kBlob || b->log_offset != blob || b->blob_length_bytes != page::leaf_value_length(c)) {
+          return corrupt("blob header does not match its reference", blob);
+        }
+        add(blob, size);
+        if (in_victim(blob, size)) {
+          touches.push_back(Touch{tree, std::vector<uint8_t>(page::leaf_key(c), page::leaf_key(c) + page::leaf_key_length(c))});
+          *touched = true;
+        }
+      }
+    } else {
+      for (uint32_t i = 0; i < n; i++) {
+        std::vector<uint8_t> child_first;
+        bool child_touched = false;
+        VED_TRY(visit(tree, page::branch_child(page::cell(p, i)), depth + 1, &child_first, &child_touched));
+        if (i == 0) *first_key = std::move(child_first);
+        *touched = *touched || child_touched;
+      }
+    }
+    // Rewriting any key below this page copies it; one touch suffices for the whole path.
+    if (!*touched && in_victim(offset, kPageSizeBytes)) {
+      touches.push_back(Touch{tree, *first_key});
+      *touched = true;
+    }
+    return Status::Ok();
+  }
+
+  const Log& log_;
+  const std::unordered_set<uint64_t>* victims_;
+};
+
+Status walk(const Log& log, const Version& v, const std::unordered_set<uint64_t>* victims, Walker* w) {
+  w->add(v.record_offset, kPageSizeBytes);
+  for (uint32_t t = 0; t < v.tree_count; t++) VED_TRY(w->tree(t, v.trees[t].root));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Cleaner::Cleaner(Log& log, Flusher& flusher, double max_space_amplification)
+    : log_(log), flusher_(flusher), max_space_amplification_(max_space_amplification) {}
+
+Cleaner::~Cleaner() { stop(); }
+
+void Cleaner::start() {
+  VED_ASSERT(!thread_.joinable());
+  thread_ = std::thread([this] { run(); });
+}
+
+void Cleaner::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  // Segments detached but not yet destroyed: their space is still ours to give back.
+  for (const Log::Detached& d : to_destroy_) (void)log_.destroy(d);
+  to_destroy_.clear();
+}
+
+void Cleaner::wake(uint64_t min_seq, bool force, uint64_t victim_index_limit) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!stats_.error.empty()) return;
+    if (!force && max_space_amplification_ <= 0) return;
+    requested_ = true;
+    if (force) victim_index_limit_ = victim_index_limit;
+    force_ = force_ || force;
+    min_seq_ = std::max(min_seq_, min_seq);
+    busy_.store(true, std::memory_order_release);
+  }
+  cv_.notify_one();
+}
+
+bool Cleaner::take(CleanerPass* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!have_result_) return false;
+  *out = std::move(result_);
+  result_ = CleanerPass{};
+  have_result_ = false;
+  return true;
+}
+
+void Cleaner::destroy(std::vector<Log::Detached> segments) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (Log::Detached& d : segments) to_destroy_.push_back(d);
+  }
+  cv_.notify_one();
+}
+
+CleanerStats Cleaner::stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+std::map<uint64_t, uint64_t> Cleaner::usage() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return usage_;
+}
+
+void Cleaner::run() {
+  while (true) {
+    bool force;
+    uint64_t min_seq, victim_index_limit;
+    std::vector<Log::Detached> destroying;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || requested_ || !to_destroy_.empty(); });
+      if (stopping_) return;
+      destroying.swap(to_destroy_);
+      force = force_;
+      min_seq = min_seq_;
+      victim_index_limit = victim_index_limit_;
+    }
+    for (const Log::Detached& d : destroying) {
+      Status s = log_.destroy(d);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (s.ok()) {
+        stats_.segments_deleted++;
+        stats_.bytes_reclaimed += d.size_bytes;
+      } else if (stats_.error.empty()) {
+        stats_.error = s.message;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!requested_) continue;
+    }
+    // Walk only a version whose frames are all written (and so mapped).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDurableWaitMs);
+    while (flusher_.durable_seq() < min_seq && !flusher_.poisoned() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      requested_ = false;
+      force_ = false;
+    }
+    CleanerPass result;
+    Status s = flusher_.poisoned() ? Status::Ok() : pass(force, force ? victim_index_limit : UINT64_MAX, &result);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.passes++;
+      if (!s.ok()) {
+        stats_.error = "cleaning stopped: " + s.message;
+      } else if (result.seq != 0) {
+        result_ = std::move(result);
+        have_result_ = true;
+      }
+      if (!requested_) busy_.store(false, std::memory_order_release);
+    }
+  }
+}
+
+Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) {
+  Version v = flusher_.durable_version();
+  Walker w(log_, nullptr);
+  VED_TRY(walk(log_, v, nullptr, &w));
+  if (w.total_bytes != v.live_bytes) {
+    // The record's count and the tree disagree: a bug. Never delete on a doubtful count.
+    return Status::Error(Code::ECORRUPT, "live bytes of commit " + std::to_string(v.seq) + " are " +
+                                             std::to_string(v.live_bytes) + " by its record but " +
+                                             std::to_string(w.total_bytes) + " by a walk");
+  }
+  uint64_t segment_size = log_.segment_size_bytes();
+  // The segment holding the log's end keeps receiving frames: never a victim, never free.
+  uint64_t head = (v.end_offset - 1) / segment_size;
+  uint64_t first = log_.first_index();
+  out->seq = v.seq;
+  struct Candidate {
+    uint64_t index;
+    uint64_t live;
+    double score;
+  };
+  std::vector<Candidate> candidates;
+  for (uint64_t i = first; i < head; i++) {
+    if (!log_.present(i)) continue;
+    auto it = w.usage.find(i);
+    uint64_t live = it == w.usage.end() ? 0 : it->second;
+    if (live == 0) {
+      out->free_segments.push_back(i);
+      continue;
+    }
+    double u = static_cast<double>(live) / static_cast<double>(segment_size);
+    if (u >= (force ? kCompactUtilizationMax : kVictimUtilizationMax) || i >= victim_index_limit) continue;
+    // Sprite LFS cost/benefit: free space gained, weighted by age, per byte read and moved.
+    double age = static_cast<double>(head - i);
+    candidates.push_back(Candidate{i, live, (1.0 - u) * age / (1.0 + u)});
+  }
+  uint64_t file_bytes = log_.file_bytes();
+  // Start before the target is reached: relocation lags the writes that create garbage.
+  bool over = static_cast<double>(file_bytes) >
+              kTargetHeadroom * max_space_amplification_ * static_cast<double>(v.live_bytes) + static_cast<double>(segment_size);
+  std::unordered_set<uint64_t> victims;
+  if (force || over) {
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    for (const Candidate& c : candidates) {
+      if (!victims.empty() && out->victim_live_bytes + c.live > kPassRelocationBytesMax) break;
+      victims.insert(c.index);
+      out->victims.push_back(c.index);
+      out->victim_live_bytes += c.live;
+    }
+  }
+  if (!victims.empty()) {
+    Walker t(log_, &victims);
+    VED_TRY(walk(log_, v, &victims, &t));
+    out->touches = std::move(t.touches);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  usage_ = std::move(w.usage);
+  stats_.walked_live_bytes = v.live_bytes;
+  stats_.walked_seq = v.seq;
+  return Status::Ok();
+}
+
+}  // namespace ved

@@ -1,0 +1,115 @@
+// The cleaner: keeps the append-only log bounded by relocating the live pages of mostly-dead
+// segments and deleting segments that hold nothing reachable.
+//
+//   cleaner thread                                JS thread
+//   walk durable version D (mapped pages only)
+//     -> live bytes per segment at D
+//   pick victims (cost/benefit), walk again
+//     -> keys whose path or blob lies in a victim
+//   post Pass{D, free segments, touches}   ->     take(): touches join the relocation queue;
+//                                                 each commit rewrites a bounded number of
+//                                                 them (an ordinary copy-on-write commit)
+//                                                 free segments are detached once safe, and
+//   unmap, close, unlink detached segments  <-    handed back here for the slow part
+//
+// Invariants:
+// - a segment is deleted only on the evidence of a walk: it held no byte reachable from a
+//   durable version D; D is at or before the older checkpoint (so recovery never starts
+//   before D); every open snapshot is at or after D; the segment lies wholly before both
+//   checkpoint records. Counters never decide a deletion; the tree does.
+// - the walk reads only pages of a durable version, through the map, on this thread: those
+//   pages are immutable and their segments cannot be deleted while the walk runs (deletion
+//   needs this thread's next pass result).
+// - a touch is a hint: applying it to a newer version only rewrites that version's path, so
+//   a stale touch costs a copy, never correctness.
+// - the relocation queue and the deletion queue are bounded (one pass at a time).
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "flusher.h"
+#include "log.h"
+#include "status.h"
+#include "version.h"
+
+namespace ved {
+
+struct Touch {
+  uint32_t tree = 0;
+  std::vector<uint8_t> key;
+};
+
+// What one pass found, handed to the JS thread.
+struct CleanerPass {
+  uint64_t seq = 0;                     // the durable version walked
+  std::vector<uint64_t> free_segments;  // nothing reachable from `seq` lives there
+  std::vector<Touch> touches;           // rewriting these keys empties the victims
+  std::vector<uint64_t> victims;
+  uint64_t victim_live_bytes = 0;
+};
+
+struct CleanerStats {
+  uint64_t passes = 0;
+  uint64_t segments_deleted = 0;
+  uint64_t bytes_reclaimed = 0;
+  uint64_t relocated_keys = 0;
+  uint64_t walked_live_bytes = 0;  // live bytes at the last pass's version
+  uint64_t walked_seq = 0;
+  std::string error;               // why cleaning stopped (damage, accounting mismatch)
+};
+
+class Cleaner {
+ public:
+  // max_space_amplification: clean when file bytes exceed this multiple of live bytes plus
+  // one segment. 0 disables background passes (compact() still runs them).
+  Cleaner(Log& log, Flusher& flusher, double max_space_amplification);
+  ~Cleaner();
+  void start();
+  void stop();
+
+  // JS thread: run a pass once `min_seq` is durable. `force` cleans below the target too
+  // (compact()).
+  // Forced passes pick victims only below `victim_index_limit` (what existed when compact()
+  // began), so compaction never chases the segments it writes itself.
+  void wake(uint64_t min_seq, bool force, uint64_t victim_index_limit = UINT64_MAX);
+  // JS thread: the latest finished pass, if one is waiting.
+  bool take(CleanerPass* out);
+  // True while a pass is requested or running.
+  bool busy() const { return busy_.load(std::memory_order_acquire); }
+  // JS thread: segments detached from the log, to be unmapped and unlinked here.
+  void destroy(std::vector<Log::Detached> segments);
+  CleanerStats stats();
+  // Live bytes per segment at the last pass (index -> bytes).
+  std::map<uint64_t, uint64_t> usage();
+
+ private:
+  void run();
+  Status pass(bool force, uint64_t victim_index_limit, CleanerPass* out);
+
+  Log& log_;
+  Flusher& flusher_;
+  const double max_space_amplification_;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool requested_ = false;
+  bool force_ = false;
+  uint64_t min_seq_ = 0;
+  uint64_t victim_index_limit_ = UINT64_MAX;
+  bool have_result_ = false;
+  CleanerPass result_;                      // guarded by mutex_
+  std::vector<Log::Detached> to_destroy_;   // guarded by mutex_
+  CleanerStats stats_;                      // guarded by mutex_
+  std::map<uint64_t, uint64_t> usage_;      // guarded by mutex_
+  std::atomic<bool> busy_{false};
+  std::thread thread_;
+};
+
+}  // namespace ved

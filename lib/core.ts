@@ -203,8 +203,8 @@ export class StoreCore {
     return addon.stats(this.#h)
   }
 
-  cleanStep(start: boolean): NativeCleanStep {
-    return addon.cleanStep(this.#h, start)
+  cleanStep(start: boolean, relocationsMax: number): NativeCleanStep {
+    return addon.cleanStep(this.#h, start, relocationsMax)
   }
 
   segmentUsage(): [number, number][] {

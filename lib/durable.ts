@@ -16,7 +16,6 @@
 //   of them is pending, and (if it asked to) rejects with the first error among them.
 // - onDurable runs on the JS thread (a thread-safe function), never concurrently with JS.
 import { errorFromStatus, type VedError } from './errors.js'
-import type { DurableCallback } from './native.js'
 
 interface PendingCommit {
   seq: number
@@ -67,8 +66,8 @@ export class DurableQueue {
     })
   }
 
-  /** The native DurableCallback; bound so it can be handed to addon.open. */
-  readonly onDurable: DurableCallback = (durableSeq, errorCode, failedFromSeq, failedToSeq, message) => {
+  /** What the native DurableCallback reports about commits (Store.open forwards it here). */
+  readonly onDurable = (durableSeq: number, errorCode: number, failedFromSeq: number, failedToSeq: number, message: string): void => {
     if (durableSeq > this.durableSeq) this.durableSeq = durableSeq
     if (errorCode !== 0) this.#rejectRange(failedFromSeq, failedToSeq, errorFromStatus(errorCode, message))
     this.#resolveUpTo(this.durableSeq)

@@ -55,6 +55,8 @@ export type DurableCallback = (
   failedFromSeq: number,
   failedToSeq: number,
   message: string,
+  /** The cleaner has relocations or free segments waiting for a commit on the JS thread. */
+  cleanerReady: boolean,
 ) => void
 
 export interface NativeRecovery {
@@ -99,6 +101,8 @@ export interface NativeCleanerStats {
   walkedLiveBytes: number
   /** Why cleaning stopped ('' while it runs): damage found by a walk, or a failed delete. */
   error: string
+  /** A pass is requested or running. */
+  busy: boolean
 }
 
 export interface NativeCleanStep {
@@ -141,7 +145,7 @@ export interface NativeAddon {
   snapshotClose(h: StoreHandle, snapshot: number): void
   stats(h: StoreHandle): NativeStats
   /** One step of compaction; `start` asks for a forced pass. */
-  cleanStep(h: StoreHandle, start: boolean): NativeCleanStep
+  cleanStep(h: StoreHandle, start: boolean, relocationsMax: number): NativeCleanStep
   /** [segment index, live bytes] at the cleaner's last pass. */
   segmentUsage(h: StoreHandle): [number, number][]
   /** Read-only stores: pick up commits the writer made durable since the last call. */

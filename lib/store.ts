@@ -42,6 +42,13 @@ export interface CompactResult {
 const COMPACT_STEPS_MAX = 100_000
 /** While a cleaner pass runs, compact() checks back this often. */
 const COMPACT_POLL_MS = 1
+/** Keys one compact() commit rewrites: nothing else waits on these commits. */
+const COMPACT_RELOCATIONS_PER_COMMIT = 4096
+/**
+ * Keys one background cleaning commit rewrites when the application is not writing: small,
+ * so the event loop runs other work between steps.
+ */
+const BACKGROUND_RELOCATIONS_PER_COMMIT = 256
 
 /** Guards the constructor: stores are made by Store.open only. */
 const CONSTRUCT = Symbol('Store.construct')
@@ -67,6 +74,8 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
   #sealedSeq: number
   /** True while a transaction callback runs. */
   #inTransaction = false
+  /** A background cleaning step is queued (setImmediate). */
+  #cleaningScheduled = false
   #closing: Promise<void> | null = null
 
   static {
@@ -86,9 +95,14 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
     const path = resolveDirectory(dir)
     const resolved = resolveOptions(options)
     const queue = new DurableQueue()
-    const h = addon.open(path, nativeOpenOptions(resolved), queue.onDurable)
+    let store: Store<V, K> | null = null
+    const h = addon.open(path, nativeOpenOptions(resolved), (durableSeq, errorCode, failedFromSeq, failedToSeq, message, cleanerReady) => {
+      queue.onDurable(durableSeq, errorCode, failedFromSeq, failedToSeq, message)
+      if (cleanerReady && store !== null) store.#scheduleCleaning()
+    })
     try {
-      return new Store<V, K>(CONSTRUCT, new StoreCore(path, resolved, h), queue)
+      store = new Store<V, K>(CONSTRUCT, new StoreCore(path, resolved, h), queue)
+      return store
     } catch (error) {
       // The error that matters is the one above; a failing close on top would hide it.
       try {
@@ -233,7 +247,7 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
     let idleSteps = 0
     let start = true
     for (let i = 0; i < COMPACT_STEPS_MAX; i++) {
-      const step = core.cleanStep(start)
+      const step = core.cleanStep(start, COMPACT_RELOCATIONS_PER_COMMIT)
       start = false
       if (step.seq > 0) {
         this.#sealedSeq = step.seq
@@ -335,6 +349,31 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
     this.#sealedSeq = seq
     writer.reset()
     return this.#queue.add(seq)
+  }
+
+  /**
+   * The cleaner found relocations (or segments a checkpoint now covers): commit them on this
+   * thread in small steps, between whatever else the event loop runs. Failures are left to
+   * the application's own commits to report (a poisoned store rejects those).
+   */
+  #scheduleCleaning(): void {
+    if (this.#cleaningScheduled || this.#writer === null || this.#closing !== null) return
+    this.#cleaningScheduled = true
+    setImmediate(() => {
+      this.#cleaningScheduled = false
+      if (this.#closing !== null || this.#core.closed || this.#inTransaction) return
+      let step
+      try {
+        step = this.#core.cleanStep(false, BACKGROUND_RELOCATIONS_PER_COMMIT)
+      } catch {
+        return
+      }
+      if (step.seq > 0) {
+        this.#sealedSeq = step.seq
+        this.#queue.add(step.seq).catch(() => {})
+        if (step.relocationsLeft > 0) this.#scheduleCleaning()
+      }
+    })
   }
 
   #readSource(treeName: string): RangeSource {

@@ -167,10 +167,20 @@ void on_js_completion(Napi::Env env, Napi::Function callback, StoreHandle* h) {
     h->tsfn.Unref(env);
     h->tsfn_refed = false;
   }
-  callback.Call({Napi::Number::New(env, static_cast<double>(c.durable_seq)),
-                 Napi::Number::New(env, static_cast<double>(c.code)),
-                 Napi::Number::New(env, static_cast<double>(c.failed_from)),
-                 Napi::Number::New(env, static_cast<double>(c.failed_to)), Napi::String::New(env, c.message)});
+  try {
+    callback.Call({Napi::Number::New(env, static_cast<double>(c.durable_seq)),
+                   Napi::Number::New(env, static_cast<double>(c.code)),
+                   Napi::Number::New(env, static_cast<double>(c.failed_from)),
+                   Napi::Number::New(env, static_cast<double>(c.failed_to)), Napi::String::New(env, c.message),
+                   Napi::Boolean::New(env, c.cleaner_ready)});
+  } catch (const Napi::Error& e) {
+    // No C++ frame above this one may let it escape (std::terminate): hand it back to JS as
+    // an uncaught exception. At environment teardown JS cannot run, and that throws too.
+    try {
+      e.ThrowAsJavaScriptException();
+    } catch (const Napi::Error&) {
+    }
+  }
 }
 
 Napi::Value Open(const Napi::CallbackInfo& info) {
@@ -223,6 +233,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
       m.failed_to = c.failed_to;
     }
     if (c.durable_seq > m.durable_seq) m.durable_seq = c.durable_seq;
+    m.cleaner_ready = m.cleaner_ready || c.cleaner_ready;
     pending->have = true;
     if (!pending->scheduled) {
       pending->scheduled = true;
@@ -294,16 +305,17 @@ Napi::Value Commit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(seq));
 }
 
-// cleanStep(h, start) -> { seq, busy, relocationsLeft, segmentsWaiting }: one step of
-// compaction (seq > 0 when it committed relocations; await it like any commit).
+// cleanStep(h, start, relocationsMax) -> { seq, busy, relocationsLeft, segmentsWaiting }: one
+// step of cleaning (seq > 0 when it committed; await it like any commit).
 Napi::Value CleanStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StoreHandle* h = handle_of(info);
   bool start = info.Length() > 1 && info[1].ToBoolean();
+  uint32_t relocations_max = uint_arg(info, 2, "relocationsMax", 1u << 20);
   ved::CleanStep step;
   Status s;
   try {
-    s = h->store->clean_step(start, &step);
+    s = h->store->clean_step(start, relocations_max, &step);
   } catch (const std::bad_alloc&) {
     s = Status::Error(Code::EIO_, "out of memory while relocating; nothing was committed");
   }
@@ -425,6 +437,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   c.Set("walkedSeq", static_cast<double>(s.cleaner.walked_seq));
   c.Set("walkedLiveBytes", static_cast<double>(s.cleaner.walked_live_bytes));
   c.Set("error", s.cleaner.error);
+  c.Set("busy", s.cleaner.busy);
   o.Set("cleaner", c);
   Napi::Object rec = Napi::Object::New(env);
   rec.Set("recoveredSeq", static_cast<double>(r.recovered_seq));

@@ -20,7 +20,9 @@ constexpr double kVictimUtilizationMax = 0.8;
 // little, and the segment behind the head always holds some dead records.
 constexpr double kCompactUtilizationMax = 0.95;
 // Cleaning starts at this fraction of the configured amplification.
-constexpr double kTargetHeadroom = 0.75;
+constexpr double kTargetHeadroom = 0.9;
+// A store whose durable version moved past the last pass gets one after this long.
+constexpr int64_t kIdlePassMs = 100;
 // How long a pass waits for the version it should walk to become durable.
 constexpr int64_t kDurableWaitMs = 10000;
 
@@ -128,8 +130,8 @@ Status walk(const Log& log, const Version& v, const std::unordered_set<uint64_t>
 
 }  // namespace
 
-Cleaner::Cleaner(Log& log, Flusher& flusher, double max_space_amplification)
-    : log_(log), flusher_(flusher), max_space_amplification_(max_space_amplification) {}
+Cleaner::Cleaner(Log& log, Flusher& flusher, double max_space_amplification, std::function<void()> on_ready)
+    : log_(log), flusher_(flusher), max_space_amplification_(max_space_amplification), on_ready_(std::move(on_ready)) {}
 
 Cleaner::~Cleaner() { stop(); }
 
@@ -183,7 +185,9 @@ void Cleaner::destroy(std::vector<Log::Detached> segments) {
 
 CleanerStats Cleaner::stats() {
   std::lock_guard<std::mutex> lock(mutex_);
-  return stats_;
+  CleanerStats s = stats_;
+  s.busy = busy_.load(std::memory_order_acquire);
+  return s;
 }
 
 std::map<uint64_t, uint64_t> Cleaner::usage() {
@@ -198,8 +202,15 @@ void Cleaner::run() {
     std::vector<Log::Detached> destroying;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || requested_ || !to_destroy_.empty(); });
+      // Commits too small to wake a pass still leave garbage: once writes pause, the last
+      // durable version gets a pass of its own.
+      bool woken = cv_.wait_for(lock, std::chrono::milliseconds(kIdlePassMs),
+                                [&] { return stopping_ || requested_ || !to_destroy_.empty(); });
       if (stopping_) return;
+      if (!woken && max_space_amplification_ > 0 && stats_.error.empty() && flusher_.durable_seq() > stats_.walked_seq) {
+        requested_ = true;
+        busy_.store(true, std::memory_order_release);
+      }
       destroying.swap(to_destroy_);
       force = force_;
       min_seq = min_seq_;
@@ -233,6 +244,7 @@ void Cleaner::run() {
     }
     CleanerPass result;
     Status s = flusher_.poisoned() ? Status::Ok() : pass(force, force ? victim_index_limit : UINT64_MAX, &result);
+    bool notify = s.ok() && (!result.touches.empty() || !result.free_segments.empty());
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stats_.passes++;
@@ -244,6 +256,7 @@ void Cleaner::run() {
       }
       if (!requested_) busy_.store(false, std::memory_order_release);
     }
+    if (notify && on_ready_) on_ready_();
   }
 }
 
@@ -268,12 +281,14 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
     double score;
   };
   std::vector<Candidate> candidates;
+  uint64_t freeing_bytes = 0;
   for (uint64_t i = first; i < head; i++) {
     if (!log_.present(i)) continue;
     auto it = w.usage.find(i);
     uint64_t live = it == w.usage.end() ? 0 : it->second;
     if (live == 0) {
       out->free_segments.push_back(i);
+      freeing_bytes += log_.valid_size_bytes(i);
       continue;
     }
     double u = static_cast<double>(live) / static_cast<double>(segment_size);
@@ -282,18 +297,23 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
     double age = static_cast<double>(head - i);
     candidates.push_back(Candidate{i, live, (1.0 - u) * age / (1.0 + u)});
   }
-  uint64_t file_bytes = log_.file_bytes();
-  // Start before the target is reached: relocation lags the writes that create garbage.
-  bool over = static_cast<double>(file_bytes) >
-              kTargetHeadroom * max_space_amplification_ * static_cast<double>(v.live_bytes) + static_cast<double>(segment_size);
+  // Move only as much as it takes to get under the target (started early: relocation lags
+  // the writes that make garbage). Segments that die on their own (the young ones, in an
+  // update-heavy load) are better left to die than copied.
+  double target = kTargetHeadroom * max_space_amplification_ * static_cast<double>(v.live_bytes) +
+                  static_cast<double>(segment_size);
+  double excess = static_cast<double>(log_.file_bytes()) - static_cast<double>(freeing_bytes) - target;
   std::unordered_set<uint64_t> victims;
-  if (force || over) {
+  if (force || excess > 0) {
     std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    double gained = 0;
     for (const Candidate& c : candidates) {
+      if (!force && gained >= excess) break;
       if (!victims.empty() && out->victim_live_bytes + c.live > kPassRelocationBytesMax) break;
       victims.insert(c.index);
       out->victims.push_back(c.index);
       out->victim_live_bytes += c.live;
+      gained += static_cast<double>(log_.valid_size_bytes(c.index) - std::min(c.live, log_.valid_size_bytes(c.index)));
     }
   }
   if (!victims.empty()) {

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -62,13 +63,16 @@ struct CleanerStats {
   uint64_t walked_live_bytes = 0;  // live bytes at the last pass's version
   uint64_t walked_seq = 0;
   std::string error;               // why cleaning stopped (damage, accounting mismatch)
+  bool busy = false;               // a pass is requested or running
 };
 
 class Cleaner {
  public:
   // max_space_amplification: clean when file bytes exceed this multiple of live bytes plus
   // one segment. 0 disables background passes (compact() still runs them).
-  Cleaner(Log& log, Flusher& flusher, double max_space_amplification);
+  // `on_ready` runs on the cleaner thread when a pass found relocations: the JS thread
+  // should commit them even if the application is not writing.
+  Cleaner(Log& log, Flusher& flusher, double max_space_amplification, std::function<void()> on_ready);
   ~Cleaner();
   void start();
   void stop();
@@ -95,6 +99,7 @@ class Cleaner {
   Log& log_;
   Flusher& flusher_;
   const double max_space_amplification_;
+  std::function<void()> on_ready_;
 
   std::mutex mutex_;
   std::condition_variable cv_;

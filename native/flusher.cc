@@ -92,6 +92,36 @@ void Flusher::poison() {
   generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
+void Flusher::request_checkpoint() {
+  if (checkpoint_wanted_.exchange(true, std::memory_order_acq_rel)) return;
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake = sleeping_;
+  }
+  if (wake) work_cv_.notify_one();
+}
+
+void Flusher::checkpoint_on_request() {
+  if (!checkpoint_wanted_.exchange(false, std::memory_order_acq_rel) || poisoned_.load()) return;
+  Version v = durable_version();
+  CheckpointFloor floor = checkpoint_floor();
+  if (floor.seq >= v.seq) return;
+  // Twice when needed: the floor is the older slot, and both must be past what is deleted.
+  for (int i = 0; i < 2 && checkpoint_floor().seq < v.seq; i++) {
+    Status c = write_checkpoint(v);
+    if (!c.ok()) {
+      if (c.code == Code::EIO_) poison();
+      return;
+    }
+  }
+  // The JS thread deletes what the checkpoints now cover.
+  Completion done;
+  done.durable_seq = v.seq;
+  done.cleaner_ready = true;
+  on_complete_(done);
+}
+
 CheckpointFloor Flusher::checkpoint_floor() {
   std::lock_guard<std::mutex> lock(floor_mutex_);
   return floor_;
@@ -121,8 +151,13 @@ void Flusher::run() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       sleeping_ = true;
-      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || checkpoint_wanted_.load(); });
       sleeping_ = false;
+      if (queue_.empty() && !stopping_) {
+        lock.unlock();
+        checkpoint_on_request();
+        continue;
+      }
       if (queue_.empty()) {
         // Stopping and drained: a final checkpoint makes the next open's scan empty.
         if (!poisoned_.load() && durable_version_.seq > checkpoint_seq_) (void)write_checkpoint(durable_version_);

@@ -54,6 +54,7 @@ struct Completion {
   uint64_t failed_from = 0;
   uint64_t failed_to = 0;
   std::string message;
+  bool cleaner_ready = false;  // not a flusher event: the cleaner has relocations for JS to commit
 };
 
 class Flusher {
@@ -75,7 +76,7 @@ class Flusher {
   Version durable_version();
   // Any thread: checkpoint after the next batch even if not due (the cleaner wants the
   // checkpoint floor to move past segments it is about to delete).
-  void request_checkpoint() { checkpoint_wanted_.store(true, std::memory_order_release); }
+  void request_checkpoint();
   CheckpointFloor checkpoint_floor();
   // Before start(): what the CHECKPOINT file held at open.
   void set_checkpoints(const CheckpointSlot slots[2]);
@@ -89,6 +90,8 @@ class Flusher {
   Status write_frame(const Frame& frame);
   void publish(const Version& v);
   void zero_ahead(uint64_t end_offset);
+  // Idle flusher, cleaner waiting: checkpoint the durable version into both slots.
+  void checkpoint_on_request();
 
   Log& log_;
   Checkpoint& checkpoint_;

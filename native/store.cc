@@ -20,7 +20,6 @@ constexpr uint32_t kSnapshotCountMax = 1 << 20;
 // in increments this small (a few copied paths per commit).
 constexpr size_t kRelocationsPerCommit = 64;
 // compact() commits carry more: nothing else is waiting on them.
-constexpr size_t kRelocationsPerCompactCommit = 4096;
 // ...and a commit never grows past this much relocated data (blobs are large).
 constexpr uint64_t kRelocationBytesPerCommitMax = 64ull << 20;
 
@@ -141,11 +140,16 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
   VED_TRY(checkpoint_->open_for_write());
   SharedState* shared = reinterpret_cast<SharedState*>(shared_map_);
   shared->magic = kSharedMagic;
+  Flusher::CompletionFn notify = on_complete;
   flusher_.reset(new Flusher(*log_, *checkpoint_, shared, options_.sync, options_.checkpoint_interval_commits,
                              current_, std::move(on_complete)));
   flusher_->set_checkpoints(checkpoint_slots_);
   flusher_->start();
-  cleaner_.reset(new Cleaner(*log_, *flusher_, options_.max_space_amplification));
+  cleaner_.reset(new Cleaner(*log_, *flusher_, options_.max_space_amplification, [notify]() {
+    Completion c;
+    c.cleaner_ready = true;
+    notify(c);
+  }));
   cleaner_->start();
   // Garbage left by an earlier life of the store is found by the first pass.
   last_wake_end_offset_ = current_.end_offset;
@@ -595,7 +599,7 @@ void Store::delete_free_segments() {
   if (!gone.empty()) cleaner_->destroy(std::move(gone));
 }
 
-Status Store::clean_step(bool start, CleanStep* out) {
+Status Store::clean_step(bool start, size_t relocations_max, CleanStep* out) {
   *out = CleanStep{};
   if (options_.read_only) return Status::Error(Code::EREADONLY, "the store was opened readOnly");
   if (closed_) return Status::Error(Code::ECLOSED, "the store is closed");
@@ -605,7 +609,7 @@ Status Store::clean_step(bool start, CleanStep* out) {
   if (start) cleaner_->wake(current_.seq, true, current_.end_offset / options_.segment_size_bytes);
   clean_tick();
   if (!relocations_.empty() && !flusher_->poisoned()) {
-    VED_TRY(commit_with(nullptr, 0, kRelocationsPerCompactCommit, &out->seq));
+    VED_TRY(commit_with(nullptr, 0, relocations_max, &out->seq));
   } else if (want_checkpoint_ && !flusher_->poisoned()) {
     // Free segments wait for the checkpoint floor to pass them; an empty commit gives the
     // flusher a batch to write that checkpoint after.

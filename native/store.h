@@ -87,7 +87,7 @@ class Store final : public PageSource {
   StoreStats stats();
   // One step of compaction: asks for a forced pass, applies what a finished pass found
   // (commits relocations, deletes free segments) and says what is left.
-  Status clean_step(bool start, CleanStep* out);
+  Status clean_step(bool start, size_t relocations_max, CleanStep* out);
   // Live bytes per segment at the cleaner's last pass.
   std::map<uint64_t, uint64_t> segment_usage();
   const RecoveryReport& recovery() const { return recovery_; }

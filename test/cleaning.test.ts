@@ -1,0 +1,262 @@
+// Space reclamation (issue 5): the cleaner keeps the log bounded under endless overwrites,
+// compact() gives space back on demand, snapshots keep reading what they pinned, readers
+// follow a writer whose old segments are gone, and SIGKILL during cleaning loses nothing.
+import { spawn } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { Store } from '../lib/index.js'
+import { BATCHES, expectedAfter, key, KEYS } from './fixtures/cleaning-model.mjs'
+import { expectVedError, FIXTURES, prng, tempDirs } from './helpers.js'
+
+const tempDir = tempDirs()
+const MIB = 1024 * 1024
+
+/**
+ * Waits until the background cleaner has seen the newest durable version and has nothing
+ * queued: no pass, relocation or deletion.
+ */
+async function settled(store: Store): Promise<void> {
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    const s = store.stats()
+    const c = s.cleaner
+    expect(c.error).toBe('')
+    if (!c.busy && c.walkedSeq === s.durableSeq && c.backlogKeys === 0 && c.segmentsWaiting === 0) return
+    if (Date.now() > deadline) throw new Error(`the cleaner did not settle: ${JSON.stringify(c)}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+describe('background cleaning', () => {
+  it('keeps file bytes under 2x live bytes plus one segment through 50 rounds of overwrites of 100K keys', async () => {
+    const segmentSizeBytes = 4 * MIB
+    await using store = await Store.open(tempDir(), { segmentSizeBytes, maxSpaceAmplification: 2 })
+    const KEY_COUNT = 100_000
+    const BATCH = 2_000
+    const model = new Map<string, number>()
+    let worstAtFlush = 0
+    for (let round = 0; round < 50; round++) {
+      for (let start = 0; start < KEY_COUNT; start += BATCH) {
+        void store.transaction((txn) => {
+          for (let i = start; i < start + BATCH; i++) {
+            const k = `key${i}`
+            // Deletes and re-inserts move through the key space from round to round.
+            if ((i + round) % 11 === 0) {
+              txn.del(k)
+              model.delete(k)
+            } else {
+              txn.put(k, round * KEY_COUNT + i)
+              model.set(k, round * KEY_COUNT + i)
+            }
+          }
+        })
+      }
+      await store.flushed
+      const atFlush = store.stats()
+      worstAtFlush = Math.max(worstAtFlush, atFlush.fileBytes / (2 * atFlush.liveBytes + segmentSizeBytes))
+      await settled(store)
+      const s = store.stats()
+      expect(s.fileBytes).toBeLessThanOrEqual(2 * s.liveBytes + segmentSizeBytes)
+      // Every segment deleted was proven free by a walk that agreed with the record.
+      expect(s.cleaner.walkedSeq).toBeGreaterThan(0)
+    }
+    const s = store.stats()
+    console.log(`cleaning: ${s.cleaner.segmentsDeleted} segments deleted, ${s.cleaner.relocatedKeys} keys relocated, log end ${s.logEndOffset} bytes, file ${s.fileBytes} bytes for ${s.liveBytes} live; worst file/bound right after a round ${worstAtFlush.toFixed(2)}`)
+    expect(s.cleaner.segmentsDeleted).toBeGreaterThan(0)
+    // Nothing lost or resurrected by relocation.
+    let count = 0
+    for (const { key: k, value } of store.getRange()) {
+      expect(value).toBe(model.get(k as string))
+      count++
+    }
+    expect(count).toBe(model.size)
+  }, 240_000)
+
+  it('relocates blobs and paths, and a reopened store holds exactly what was written', async () => {
+    const dir = tempDir()
+    const model = new Map<string, unknown>()
+    {
+      // Background cleaning off: compact() does all of the moving, so it can be counted.
+      await using store = await Store.open(dir, { segmentSizeBytes: 256 * 1024, maxSpaceAmplification: 0 })
+      for (let round = 0; round < 12; round++) {
+        await store.transaction((txn) => {
+          for (let i = 0; i < 1500; i++) {
+            // Every 10th value is a blob written once, among data that dies: cleaning must move it.
+            if (i % 10 === 0 && round !== 0) continue
+            const value = i % 10 === 0 ? { round, blob: 'z'.repeat(3000 + i) } : { round, i }
+            txn.put(`k${i}`, value)
+            model.set(`k${i}`, value)
+          }
+        })
+      }
+      const result = await store.compact()
+      expect(result.relocatedKeys).toBeGreaterThan(0)
+      expect(result.segmentsDeleted).toBeGreaterThan(0)
+      for (const [k, v] of model) expect(store.get(k)).toEqual(v)
+    }
+    await using reopened = await Store.open(dir, { segmentSizeBytes: 256 * 1024 })
+    for (const [k, v] of model) expect(reopened.get(k)).toEqual(v)
+    expect([...reopened.getRange()].length).toBe(model.size)
+  })
+
+  it('maxSpaceAmplification: 0 turns background cleaning off; compact() still cleans', async () => {
+    await using store = await Store.open(tempDir(), { segmentSizeBytes: 256 * 1024, maxSpaceAmplification: 0 })
+    for (let round = 0; round < 20; round++) {
+      await store.transaction((txn) => {
+        for (let i = 0; i < 500; i++) txn.put(`k${i}`, { round, i })
+      })
+    }
+    const before = store.stats()
+    expect(before.cleaner.segmentsDeleted).toBe(0)
+    expect(before.fileBytes).toBeGreaterThan(4 * before.liveBytes)
+    const result = await store.compact()
+    expect(result.fileBytesBefore).toBe(before.fileBytes)
+    expect(result.segmentsDeleted).toBeGreaterThan(0)
+    expect(result.reclaimedBytes).toBeGreaterThan(0)
+    expect(result.fileBytesAfter).toBeLessThan(before.fileBytes)
+    expect(store.stats().fileBytes).toBe(result.fileBytesAfter)
+  })
+
+  it('rejects a bad maxSpaceAmplification with EINVAL', async () => {
+    for (const bad of [1, 0.5, -1, 1001, Number.NaN, '2']) {
+      await expectVedError(Store.open(tempDir(), { maxSpaceAmplification: bad as number }), 'EINVAL')
+    }
+  })
+
+  it('compact() on a read-only store is EREADONLY', async () => {
+    const dir = tempDir()
+    await using writer = await Store.open(dir)
+    await writer.put('a', 1)
+    await using reader = await Store.open(dir, { readOnly: true })
+    await expectVedError(reader.compact(), 'EREADONLY')
+  })
+})
+
+describe('compact()', () => {
+  it('returns disk use to about one segment after everything is deleted', async () => {
+    const segmentSizeBytes = 256 * 1024
+    await using store = await Store.open(tempDir(), { segmentSizeBytes })
+    for (let round = 0; round < 5; round++) {
+      await store.transaction((txn) => {
+        for (let i = 0; i < 2000; i++) txn.put(`k${i}`, { round, i, pad: 'p'.repeat(100) })
+      })
+    }
+    expect(store.stats().fileBytes).toBeGreaterThan(4 * segmentSizeBytes)
+    await store.transaction((txn) => {
+      for (let i = 0; i < 2000; i++) txn.del(`k${i}`)
+    })
+    await store.compact()
+    const s = store.stats()
+    expect(s.liveBytes).toBe(4096)
+    expect(s.segments).toBe(1)
+    expect(s.fileBytes).toBeLessThanOrEqual(segmentSizeBytes)
+  })
+
+  it('keeps the segments an open snapshot reads, and frees them once it closes', async () => {
+    const segmentSizeBytes = 256 * 1024
+    await using store = await Store.open(tempDir(), { segmentSizeBytes })
+    await store.transaction((txn) => {
+      for (let i = 0; i < 1000; i++) txn.put(`k${i}`, { v: 'old', i, pad: 'o'.repeat(200) })
+    })
+    const snapshot = store.snapshot()
+    for (let round = 0; round < 6; round++) {
+      await store.transaction((txn) => {
+        for (let i = 0; i < 1000; i++) txn.put(`k${i}`, { v: 'new', round, i })
+      })
+    }
+    const during = await store.compact()
+    expect(during.segmentsWaiting).toBeGreaterThan(0)
+    // The snapshot reads its own version, every value, across the cleaning.
+    for (let i = 0; i < 1000; i++) expect(snapshot.get(`k${i}`)).toEqual({ v: 'old', i, pad: 'o'.repeat(200) })
+    expect([...snapshot.getRange()].length).toBe(1000)
+    const held = store.stats().fileBytes
+    snapshot.close()
+    const after = await store.compact()
+    expect(after.segmentsWaiting).toBe(0)
+    expect(after.segmentsDeleted).toBeGreaterThan(0)
+    expect(store.stats().fileBytes).toBeLessThan(held)
+    for (let i = 0; i < 1000; i++) expect(store.get(`k${i}`)).toEqual({ v: 'new', round: 5, i })
+  })
+
+  it('a read-only store follows a writer whose old segments were deleted under it', async () => {
+    const dir = tempDir()
+    const segmentSizeBytes = 256 * 1024
+    await using writer = await Store.open(dir, { segmentSizeBytes, maxSpaceAmplification: 0 })
+    await writer.put('gen', 0)
+    await using reader = await Store.open(dir, { readOnly: true, segmentSizeBytes })
+    expect(reader.get('gen')).toBe(0)
+    for (let gen = 1; gen <= 8; gen++) {
+      await writer.transaction((txn) => {
+        txn.put('gen', gen)
+        for (let i = 0; i < 800; i++) txn.put(`k${i}`, { gen, i })
+      })
+    }
+    const result = await writer.compact()
+    expect(result.segmentsDeleted).toBeGreaterThan(0)
+    expect(reader.get('gen')).toBe(8)
+    for (let i = 0; i < 800; i += 37) expect(reader.get(`k${i}`)).toEqual({ gen: 8, i })
+  })
+})
+
+describe('crash safety of cleaning', () => {
+  const ROUNDS = 30
+  const SEGMENT_SIZE_BYTES = 256 * 1024
+
+  function runAndKill(dir: string, delayMs: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [join(FIXTURES, 'cleaning-writer.mjs'), dir, String(SEGMENT_SIZE_BYTES)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stdout = ''
+      let stderr = ''
+      let timer: NodeJS.Timeout | null = null
+      child.stdout.setEncoding('utf8')
+      child.stdout.on('data', (chunk: string) => {
+        if (timer === null && (stdout + chunk).includes('ready')) timer = setTimeout(() => child.kill('SIGKILL'), delayMs)
+        stdout += chunk
+      })
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      child.once('error', reject)
+      child.once('close', (code, signal) => {
+        if (timer !== null) clearTimeout(timer)
+        if (signal !== 'SIGKILL') {
+          reject(new Error(`cleaning writer exited with code ${code} signal ${signal}: ${stderr}`))
+          return
+        }
+        let acknowledged = 0
+        for (const line of stdout.split('\n')) {
+          const [word, n] = line.split(' ')
+          if (word === 'ok') acknowledged = Math.max(acknowledged, Number(n))
+        }
+        resolve(acknowledged)
+      })
+    })
+  }
+
+  it(`SIGKILL while the cleaner relocates and deletes loses nothing (${ROUNDS} rounds)`, async () => {
+    const seed = Number(process.env['VED_CRASH_SEED'] ?? Date.now() % 2 ** 31)
+    console.log(`cleaning crash test seed ${seed}`)
+    const random = prng(seed)
+    const dir = tempDir()
+    let last = 0
+    for (let round = 0; round < ROUNDS; round++) {
+      const delayMs = 50 + Math.floor(random() * 250)
+      const acknowledged = await runAndKill(dir, delayMs)
+      await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES, maxSpaceAmplification: 0 })
+      const now = (store.get('last') as number | undefined) ?? 0
+      const context = `round ${round} (seed ${seed}, delay ${delayMs} ms, acknowledged ${acknowledged}, last ${now})`
+      expect(now, context).toBeGreaterThanOrEqual(acknowledged)
+      expect(now, context).toBeGreaterThanOrEqual(last)
+      // Exactly the state after transactions 1..now: nothing half-applied, nothing lost.
+      for (let i = 0; i < KEYS; i++) expect(store.get(key(i)), `${context}, key ${i}`).toEqual(expectedAfter(now, i))
+      last = now
+    }
+    console.log(`cleaning crash test: ${ROUNDS} rounds, ${last} transactions (${Math.floor(last / BATCHES)} rounds of the workload)`)
+    // The workload ran long enough that cleaning had work: many rounds of full overwrites,
+    // and the first segments are long gone.
+    expect(last).toBeGreaterThan(3 * BATCHES)
+    const segments = readdirSync(dir).filter((name) => name.endsWith('.seg')).map((name) => parseInt(name, 16))
+    expect(Math.min(...segments)).toBeGreaterThan(0)
+  }, 240_000)
+})

@@ -7,6 +7,7 @@
 //   (d) durable single-put txn latency   writes.js  us p50/p99, ratio to lmdb and raw fdatasync
 //   (e) one-key commit cost by size      writes.js  us p50, ratio largest/smallest store
 //   (f) open time, 100K-commit log       open.js    ms p50
+//   (g) overwrites with cleaning on/off  cleaning.js puts/s, p99 us, disk bytes vs lmdb
 // Data: BENCH_KEYS keys (default 1,000,000; `--quick`: 100,000 and fewer iterations),
 // `key-000000123` strings, 100-byte msgpack values. Stores live in a temp directory under
 // os.tmpdir() (or BENCH_DIR), removed at the end.
@@ -37,6 +38,7 @@ import { checkLoaded, fillBoth, openLmdbStore, openVedStore } from './stores.js'
 import { benchRandomGet, benchScan } from './reads.js'
 import { benchBatchedPuts, benchCommitCost, benchDurableLatency } from './writes.js'
 import { benchOpen } from './open.js'
+import { benchCleaning } from './cleaning.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const RESULTS_FILE = path.join(here, 'results.md')
@@ -69,6 +71,7 @@ const WORKLOADS = [
   ['durable single-put latency (d)', benchDurableLatency],
   ['commit cost by store size (e)', benchCommitCost],
   ['open time (f)', benchOpen],
+  ['space reclamation (g)', benchCleaning],
 ]
 
 function failureRow(title, error) {

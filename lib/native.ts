@@ -79,6 +79,18 @@ export interface NativeStats {
   recovery: NativeRecovery
 }
 
+/** What the native verify walk found; lib/verify.ts documents the fields for users. */
+export interface NativeVerifyReport {
+  seq: number
+  treeCount: number
+  pagesChecked: number
+  blobsChecked: number
+  bytesChecked: number
+  pagesTotalEstimate: number
+  errors: { code: string; segment: number; offset: number; message: string }[]
+  errorsOmitted: number
+}
+
 export interface NativeScanResult {
   /** Pairs written into valueBuf, or a negative size when valueBuf must grow. */
   count: number
@@ -111,6 +123,11 @@ export interface NativeAddon {
   stats(h: StoreHandle): NativeStats
   /** Read-only stores: pick up commits the writer made durable since the last call. */
   refresh(h: StoreHandle): void
+  /**
+   * Walks every page reachable from the newest durable version (read-only stores: the open
+   * version) and reports what is damaged. onProgress runs synchronously during the walk.
+   */
+  verify(h: StoreHandle, onProgress: ((pagesDone: number, pagesTotalEstimate: number) => void) | null): NativeVerifyReport
   /** Blocks until the flusher drained its queue, stops it and releases files and lock. */
   close(h: StoreHandle): void
 }

@@ -377,6 +377,45 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// verify(h, onProgress | null) -> { seq, treeCount, pagesChecked, blobsChecked, bytesChecked,
+// pagesTotalEstimate, errors: [{ code, segment, offset, message }], errorsOmitted }.
+// onProgress(pagesDone, pagesTotalEstimate) runs synchronously during the walk.
+Napi::Value Verify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoreHandle* h = handle_of(info);
+  ved::VerifyProgressFn progress;
+  if (info.Length() >= 2 && info[1].IsFunction()) {
+    Napi::Function fn = info[1].As<Napi::Function>();
+    progress = [env, fn](uint64_t done, uint64_t total) {
+      fn.Call({Napi::Number::New(env, static_cast<double>(done)), Napi::Number::New(env, static_cast<double>(total))});
+    };
+  } else if (info.Length() >= 2 && !info[1].IsNull() && !info[1].IsUndefined()) {
+    throw_invalid(env, "verify(h, onProgress): onProgress must be a function or null");
+  }
+  ved::VerifyReport report;
+  check(env, h->store->verify(progress, &report));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("seq", static_cast<double>(report.seq));
+  o.Set("treeCount", static_cast<double>(report.tree_count));
+  o.Set("pagesChecked", static_cast<double>(report.pages_checked));
+  o.Set("blobsChecked", static_cast<double>(report.blobs_checked));
+  o.Set("bytesChecked", static_cast<double>(report.bytes_checked));
+  o.Set("pagesTotalEstimate", static_cast<double>(report.pages_total_estimate));
+  Napi::Array errors = Napi::Array::New(env, report.errors.size());
+  for (size_t i = 0; i < report.errors.size(); i++) {
+    const ved::VerifyFinding& f = report.errors[i];
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("code", ved::verify_code_name(f.code));
+    e.Set("segment", static_cast<double>(f.segment));
+    e.Set("offset", static_cast<double>(f.offset));
+    e.Set("message", f.message);
+    errors.Set(static_cast<uint32_t>(i), e);
+  }
+  o.Set("errors", errors);
+  o.Set("errorsOmitted", static_cast<double>(report.errors_omitted));
+  return o;
+}
+
 Napi::Value Refresh(const Napi::CallbackInfo& info) {
   StoreHandle* h = handle_of(info);
   check(info.Env(), h->store->refresh());
@@ -420,6 +459,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("snapshotClose", Napi::Function::New(env, SnapshotClose));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("refresh", Napi::Function::New(env, Refresh));
+  exports.Set("verify", Napi::Function::New(env, Verify));
   exports.Set("close", Napi::Function::New(env, Close));
   return exports;
 }

@@ -631,4 +631,15 @@ StoreStats Store::stats() {
   return s;
 }
 
+// ---- Verify -------------------------------------------------------------------------------
+
+Status Store::verify(const VerifyProgressFn& progress, VerifyReport* report) {
+  if (closed_) return Status::Error(Code::ECLOSED, "the store is closed");
+  // Only durable pages are in the log for certain: sealed, unwritten frames are not.
+  Version v = flusher_ ? flusher_->durable_version() : current_;
+  VED_ASSERT(v.record_offset != kNoPage);
+  verify_version(*log_, v, progress, report);
+  return Status::Ok();
+}
+
 }  // namespace ved

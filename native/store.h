@@ -21,6 +21,7 @@
 #include "flusher.h"
 #include "log.h"
 #include "status.h"
+#include "verify.h"
 #include "version.h"
 
 namespace ved {
@@ -70,6 +71,10 @@ class Store final : public PageSource {
   Status snapshot_close(uint32_t id);
   Status refresh();
   StoreStats stats();
+  // Verifies the newest durable version (writers) or the open version (read-only stores):
+  // see verify.h. Findings go into the report; the status is an error only when the store
+  // cannot be verified at all (closed).
+  Status verify(const VerifyProgressFn& progress, VerifyReport* report);
   const RecoveryReport& recovery() const { return recovery_; }
   void close();
 

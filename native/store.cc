@@ -238,6 +238,23 @@ Status Store::recover() {
   }
   uint64_t scanned = 0, dropped = 0;
   log_->scan(&head, creation_tag_, UINT64_MAX, &scanned, &recovery_.tail_reason, &dropped);
+  // A checkpoint slot is written only after its commit's fdatasync succeeded (with sync:
+  // false, after syncing every segment written since the previous one). A valid slot naming
+  // a commit the log no longer reaches is therefore damage to durable data, never a torn
+  // tail: opening at an older commit would silently lose acknowledged commits.
+  for (const CheckpointSlot& slot : slots) {
+    if (!slot.valid || slot.seq <= head.seq) continue;
+    int64_t segment = first_failure.segment;
+    int64_t offset = first_failure.offset;
+    if (segment < 0) {
+      segment = static_cast<int64_t>(head.end_offset / options_.segment_size_bytes);
+      offset = static_cast<int64_t>(head.end_offset % options_.segment_size_bytes);
+    }
+    return Status::Corrupt("commit " + std::to_string(slot.seq) + " was durable (CHECKPOINT names it) but the log " +
+                               "ends at commit " + std::to_string(head.seq) + ": " +
+                               (first_failure.ok() ? recovery_.tail_reason : first_failure.message),
+                           segment, offset);
+  }
   recovery_.scanned_commits = scanned + 1;
   recovery_.dropped_bytes = dropped;
   recovery_.recovered_seq = head.seq;

@@ -150,7 +150,37 @@ Napi::Value FaultSet(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
   if (o.Has("syncsToFail")) plan->syncs_to_fail.store(o.Get("syncsToFail").ToNumber().Uint32Value());
   if (o.Has("outOfSpace")) plan->out_of_space.store(o.Get("outOfSpace").ToBoolean());
+  if (o.Has("trackWrites")) plan->tracking.store(o.Get("trackWrites").ToBoolean());
   return env.Undefined();
+}
+
+// Test builds only: faultCrash(seed) simulates a power cut now (io.h fault_crash) and
+// returns what it did. The open store is abandoned: close it, then faultResume().
+Napi::Value FaultCrash(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ved::io::fault_plan() == nullptr) throw_invalid(env, "fault injection is not compiled into this build");
+  uint32_t seed = uint_arg(info, 0, "seed", UINT32_MAX);
+  ved::io::CrashReport r;
+  check(env, ved::io::fault_crash(seed, &r));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("mode", r.mode);
+  o.Set("writesUnsynced", static_cast<double>(r.writes_unsynced));
+  o.Set("pagesUnsynced", static_cast<double>(r.pages_unsynced));
+  o.Set("pagesKept", static_cast<double>(r.pages_kept));
+  o.Set("pagesDropped", static_cast<double>(r.pages_dropped));
+  o.Set("torn", r.torn);
+  o.Set("tornPath", r.torn_path);
+  o.Set("tornOffset", static_cast<double>(r.torn_offset));
+  o.Set("tornSectorsMask", static_cast<double>(r.torn_sectors_mask));
+  o.Set("bitsFlipped", static_cast<double>(r.bits_flipped));
+  o.Set("filesRemoved", static_cast<double>(r.files_removed));
+  return o;
+}
+
+Napi::Value FaultResume(const Napi::CallbackInfo& info) {
+  if (ved::io::fault_plan() == nullptr) throw_invalid(info.Env(), "fault injection is not compiled into this build");
+  ved::io::fault_resume();
+  return info.Env().Undefined();
 }
 
 void on_js_completion(Napi::Env env, Napi::Function callback, StoreHandle* h) {
@@ -447,6 +477,8 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("limits", Napi::Function::New(env, Limits));
   exports.Set("isFaultBuild", Napi::Function::New(env, IsFaultBuild));
   exports.Set("faultSet", Napi::Function::New(env, FaultSet));
+  exports.Set("faultCrash", Napi::Function::New(env, FaultCrash));
+  exports.Set("faultResume", Napi::Function::New(env, FaultResume));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("setBuffers", Napi::Function::New(env, SetBuffers));
   exports.Set("treeId", Napi::Function::New(env, TreeId));

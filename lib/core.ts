@@ -13,7 +13,7 @@
 import { addon, limits } from './addon.js'
 import { VedError } from './errors.js'
 import { readKey, writeKey, type Key } from './keys.js'
-import { KEY_BUF_SIZE_BYTES, KEY_END_OFFSET, SCAN_HAS_END, SCAN_HAS_START, SCAN_REVERSE, type NativeCleanStep, type NativeStats, type StoreHandle } from './native.js'
+import { KEY_BUF_SIZE_BYTES, KEY_END_OFFSET, SCAN_HAS_END, SCAN_HAS_START, SCAN_REVERSE, type NativeCleanStep, type NativeStats, type NativeVerifyReport, type StoreHandle } from './native.js'
 import type { ResolvedOptions } from './options.js'
 import type { OpsWriter } from './transaction.js'
 import { createCodec, type ValueCodec } from './values.js'
@@ -209,6 +209,10 @@ export class StoreCore {
 
   segmentUsage(): [number, number][] {
     return addon.segmentUsage(this.#h)
+  }
+
+  verify(onProgress: ((pagesDone: number, pagesTotalEstimate: number) => void) | null): NativeVerifyReport {
+    return addon.verify(this.#h, onProgress)
   }
 
   /** First step of close: every later call throws ECLOSED; pinned versions are released. */

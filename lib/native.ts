@@ -114,6 +114,33 @@ export interface NativeCleanStep {
   segmentsWaiting: number
 }
 
+/** What a simulated power cut did (fault builds). */
+export interface NativeCrashReport {
+  mode: 'prefix' | 'subset'
+  writesUnsynced: number
+  pagesUnsynced: number
+  pagesKept: number
+  pagesDropped: number
+  torn: boolean
+  tornPath: string
+  tornOffset: number
+  tornSectorsMask: number
+  bitsFlipped: number
+  filesRemoved: number
+}
+
+/** What the native verify walk found; lib/verify.ts documents the fields for users. */
+export interface NativeVerifyReport {
+  seq: number
+  treeCount: number
+  pagesChecked: number
+  blobsChecked: number
+  bytesChecked: number
+  pagesTotalEstimate: number
+  errors: { code: string; segment: number; offset: number; message: string }[]
+  errorsOmitted: number
+}
+
 export interface NativeScanResult {
   /** Pairs written into valueBuf, or a negative size when valueBuf must grow. */
   count: number
@@ -127,7 +154,14 @@ export interface NativeAddon {
   limits(): { keySizeBytesMax: number; valueSizeBytesMax: number; txnSizeBytesMax: number; treeCountMax: number; treeNameBytesMax: number }
   isFaultBuild(): boolean
   /** Fault builds only (EINVAL otherwise): fail the next n fdatasyncs with EIO; fail writes with ENOSPC while set. */
-  faultSet(plan: { syncsToFail?: number; outOfSpace?: boolean }): void
+  faultSet(plan: { syncsToFail?: number; outOfSpace?: boolean; trackWrites?: boolean }): void
+  /**
+   * Fault builds only: simulates a power cut now, deterministically from `seed` given the
+   * writes so far (native/io.h fault_crash). Close the abandoned store, then faultResume().
+   */
+  faultCrash(seed: number): NativeCrashReport
+  /** Fault builds only: ends a simulated crash; the files as they are count as durable. */
+  faultResume(): void
   open(path: string, options: NativeOpenOptions, onDurable: DurableCallback): StoreHandle
   setBuffers(h: StoreHandle, keyBuf: Uint8Array, valueBuf: Uint8Array): void
   /** Tree id for a name; -1 when it does not exist and the store is read-only. */
@@ -150,6 +184,11 @@ export interface NativeAddon {
   segmentUsage(h: StoreHandle): [number, number][]
   /** Read-only stores: pick up commits the writer made durable since the last call. */
   refresh(h: StoreHandle): void
+  /**
+   * Walks every page reachable from the newest durable version (read-only stores: the open
+   * version) and reports what is damaged. onProgress runs synchronously during the walk.
+   */
+  verify(h: StoreHandle, onProgress: ((pagesDone: number, pagesTotalEstimate: number) => void) | null): NativeVerifyReport
   /** Blocks until the flusher drained its queue, stops it and releases files and lock. */
   close(h: StoreHandle): void
 }

@@ -20,6 +20,7 @@ import { resolveDirectory, resolveOptions, type Encoding, type KeyEncoding, type
 import { parseRange, RangeIterable, type RangeOptions, type RangeSource } from './range.js'
 import { Snapshot } from './snapshot.js'
 import { endTransaction, OpsWriter, Transaction, type TransactionContext } from './transaction.js'
+import { verifyReportFrom, type VerifyOptions, type VerifyReport } from './verify.js'
 
 /** What store.stats() returns: the native figures, unchanged. */
 export type StoreStats = NativeStats
@@ -275,6 +276,27 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
       liveBytes: after.liveBytes,
       segmentsWaiting: after.cleaner.segmentsWaiting,
     }
+  }
+
+  /**
+   * Checks the store page by page: every page and large value reachable from the newest
+   * durable version, their checksums and the tree invariants (key order, references, depth,
+   * entry counts, live bytes). Waits for pending commits to settle first, so the version
+   * checked includes every commit sealed before the call that became durable. Damage is
+   * reported in the result (`ok: false`, `errors` with segment and offset), never thrown.
+   */
+  async verify(options?: VerifyOptions): Promise<VerifyReport> {
+    this.#core.check()
+    const onProgress = options?.onProgress ?? null
+    if (onProgress !== null && typeof onProgress !== 'function') {
+      throw new VedError('EINVAL', `verify onProgress must be a function, got ${describeValue(onProgress)}`)
+    }
+    // A failed commit is its own promise's error; verify checks what is durable either way.
+    await this.#queue.whenSettled(false)
+    this.#core.check()
+    this.#core.refresh()
+    const native = this.#core.verify(onProgress === null ? null : (pagesDone, pagesTotalEstimate) => onProgress({ pagesDone, pagesTotalEstimate }))
+    return verifyReportFrom(native)
   }
 
   /** The named tree `name`: its own key space, committed atomically with the rest via txn.tree(name). */

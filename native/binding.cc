@@ -150,7 +150,37 @@ Napi::Value FaultSet(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
   if (o.Has("syncsToFail")) plan->syncs_to_fail.store(o.Get("syncsToFail").ToNumber().Uint32Value());
   if (o.Has("outOfSpace")) plan->out_of_space.store(o.Get("outOfSpace").ToBoolean());
+  if (o.Has("trackWrites")) plan->tracking.store(o.Get("trackWrites").ToBoolean());
   return env.Undefined();
+}
+
+// Test builds only: faultCrash(seed) simulates a power cut now (io.h fault_crash) and
+// returns what it did. The open store is abandoned: close it, then faultResume().
+Napi::Value FaultCrash(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ved::io::fault_plan() == nullptr) throw_invalid(env, "fault injection is not compiled into this build");
+  uint32_t seed = uint_arg(info, 0, "seed", UINT32_MAX);
+  ved::io::CrashReport r;
+  check(env, ved::io::fault_crash(seed, &r));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("mode", r.mode);
+  o.Set("writesUnsynced", static_cast<double>(r.writes_unsynced));
+  o.Set("pagesUnsynced", static_cast<double>(r.pages_unsynced));
+  o.Set("pagesKept", static_cast<double>(r.pages_kept));
+  o.Set("pagesDropped", static_cast<double>(r.pages_dropped));
+  o.Set("torn", r.torn);
+  o.Set("tornPath", r.torn_path);
+  o.Set("tornOffset", static_cast<double>(r.torn_offset));
+  o.Set("tornSectorsMask", static_cast<double>(r.torn_sectors_mask));
+  o.Set("bitsFlipped", static_cast<double>(r.bits_flipped));
+  o.Set("filesRemoved", static_cast<double>(r.files_removed));
+  return o;
+}
+
+Napi::Value FaultResume(const Napi::CallbackInfo& info) {
+  if (ved::io::fault_plan() == nullptr) throw_invalid(info.Env(), "fault injection is not compiled into this build");
+  ved::io::fault_resume();
+  return info.Env().Undefined();
 }
 
 void on_js_completion(Napi::Env env, Napi::Function callback, StoreHandle* h) {
@@ -450,6 +480,45 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// verify(h, onProgress | null) -> { seq, treeCount, pagesChecked, blobsChecked, bytesChecked,
+// pagesTotalEstimate, errors: [{ code, segment, offset, message }], errorsOmitted }.
+// onProgress(pagesDone, pagesTotalEstimate) runs synchronously during the walk.
+Napi::Value Verify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoreHandle* h = handle_of(info);
+  ved::VerifyProgressFn progress;
+  if (info.Length() >= 2 && info[1].IsFunction()) {
+    Napi::Function fn = info[1].As<Napi::Function>();
+    progress = [env, fn](uint64_t done, uint64_t total) {
+      fn.Call({Napi::Number::New(env, static_cast<double>(done)), Napi::Number::New(env, static_cast<double>(total))});
+    };
+  } else if (info.Length() >= 2 && !info[1].IsNull() && !info[1].IsUndefined()) {
+    throw_invalid(env, "verify(h, onProgress): onProgress must be a function or null");
+  }
+  ved::VerifyReport report;
+  check(env, h->store->verify(progress, &report));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("seq", static_cast<double>(report.seq));
+  o.Set("treeCount", static_cast<double>(report.tree_count));
+  o.Set("pagesChecked", static_cast<double>(report.pages_checked));
+  o.Set("blobsChecked", static_cast<double>(report.blobs_checked));
+  o.Set("bytesChecked", static_cast<double>(report.bytes_checked));
+  o.Set("pagesTotalEstimate", static_cast<double>(report.pages_total_estimate));
+  Napi::Array errors = Napi::Array::New(env, report.errors.size());
+  for (size_t i = 0; i < report.errors.size(); i++) {
+    const ved::VerifyFinding& f = report.errors[i];
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("code", ved::verify_code_name(f.code));
+    e.Set("segment", static_cast<double>(f.segment));
+    e.Set("offset", static_cast<double>(f.offset));
+    e.Set("message", f.message);
+    errors.Set(static_cast<uint32_t>(i), e);
+  }
+  o.Set("errors", errors);
+  o.Set("errorsOmitted", static_cast<double>(report.errors_omitted));
+  return o;
+}
+
 Napi::Value Refresh(const Napi::CallbackInfo& info) {
   StoreHandle* h = handle_of(info);
   check(info.Env(), h->store->refresh());
@@ -481,6 +550,8 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("limits", Napi::Function::New(env, Limits));
   exports.Set("isFaultBuild", Napi::Function::New(env, IsFaultBuild));
   exports.Set("faultSet", Napi::Function::New(env, FaultSet));
+  exports.Set("faultCrash", Napi::Function::New(env, FaultCrash));
+  exports.Set("faultResume", Napi::Function::New(env, FaultResume));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("setBuffers", Napi::Function::New(env, SetBuffers));
   exports.Set("treeId", Napi::Function::New(env, TreeId));
@@ -495,6 +566,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("cleanStep", Napi::Function::New(env, CleanStep));
   exports.Set("segmentUsage", Napi::Function::New(env, SegmentUsage));
   exports.Set("refresh", Napi::Function::New(env, Refresh));
+  exports.Set("verify", Napi::Function::New(env, Verify));
   exports.Set("close", Napi::Function::New(env, Close));
   return exports;
 }

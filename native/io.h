@@ -39,12 +39,43 @@ Status remove_file(const std::string& path);
 
 // Fault injection, compiled only into test builds (VED_FAULT_INJECTION): the production
 // build has no such code and its binding rejects any attempt to enable it. The plan is
-// process-wide; fault tests run one store per process.
+// process-wide; fault tests run one store per process (or one at a time).
 struct FaultPlan {
   std::atomic<uint32_t> syncs_to_fail{0};   // the next n fdatasync calls fail with EIO
   std::atomic<bool> out_of_space{false};    // while set, every write fails with ENOSPC
+  // While set, every write records the bytes it replaces and the bytes it writes until an
+  // fdatasync of its file succeeds, and every file created records its name until its
+  // directory is synced: what fault_crash needs to simulate a power loss.
+  std::atomic<bool> tracking{false};
 };
 FaultPlan* fault_plan();  // null in production builds
+
+// What fault_crash did, for the test's report (all counts since the last fault_resume).
+struct CrashReport {
+  const char* mode = "";             // "prefix": a prefix of the unsynced pages survives; "subset": a random subset
+  uint64_t writes_unsynced = 0;      // writes not covered by a successful fdatasync
+  uint64_t pages_unsynced = 0;       // their 4 KiB units (the granularity of keep or drop)
+  uint64_t pages_kept = 0;
+  uint64_t pages_dropped = 0;        // torn pages not included
+  bool torn = false;                 // one dropped page was torn: some of its sectors or a prefix kept
+  std::string torn_path;
+  uint64_t torn_offset = 0;          // file offset of the torn page
+  uint32_t torn_sectors_mask = 0;    // sectors (512 B) of the torn page that kept the new bytes
+  uint32_t bits_flipped = 0;         // in kept unsynced pages
+  uint32_t files_removed = 0;        // created, directory never synced: the name is lost
+};
+
+// Simulates a power cut now, deterministically from `seed` given the writes so far: freezes
+// all further I/O (every later write, sync, file creation and directory sync fails with EIO
+// and changes nothing), then leaves each tracked file as the last successful fdatasync left
+// it plus some of the later pages (a prefix or a subset; one of the others torn; bits
+// flipped in some kept ones), removes created files whose directory was never synced and
+// drops every flock (the process holding them "died"). The store that was open is abandoned:
+// close it, then call fault_resume before opening the directory again.
+// EINVAL in production builds or when tracking was not on.
+Status fault_crash(uint64_t seed, CrashReport* report);
+// Ends a crash: I/O works again, and the files as they are now count as durable.
+void fault_resume();
 Status make_dir(const std::string& path);
 Status write_new_file_durably(const std::string& dir, const std::string& name, const void* data,
                               size_t size_bytes);

@@ -227,8 +227,10 @@ Status Store::load_version(const LogHead& head, Version* v) {
 }
 
 Status Store::recover() {
-  CheckpointSlot* slots = checkpoint_slots_;
-  VED_TRY(checkpoint_->read(slots));
+  VED_TRY(checkpoint_->read(checkpoint_slots_));
+  // A read-only open listed the segments before reading CHECKPOINT: the writer may have
+  // started segments since, which the checkpoint (and the log up to it) may need.
+  if (options_.read_only) VED_TRY(log_->follow_segments());
   LogHead head;
   std::string why;
   bool found = false;
@@ -255,6 +257,23 @@ Status Store::recover() {
   }
   uint64_t scanned = 0, dropped = 0;
   log_->scan(&head, creation_tag_, UINT64_MAX, &scanned, &recovery_.tail_reason, &dropped);
+  // A checkpoint slot is written only after its commit's fdatasync succeeded (with sync:
+  // false, after syncing every segment written since the previous one). A valid slot naming
+  // a commit the log no longer reaches is therefore damage to durable data, never a torn
+  // tail: opening at an older commit would silently lose acknowledged commits.
+  for (const CheckpointSlot& slot : checkpoint_slots_) {
+    if (!slot.valid || slot.seq <= head.seq) continue;
+    int64_t segment = first_failure.segment;
+    int64_t offset = first_failure.offset;
+    if (segment < 0) {
+      segment = static_cast<int64_t>(head.end_offset / options_.segment_size_bytes);
+      offset = static_cast<int64_t>(head.end_offset % options_.segment_size_bytes);
+    }
+    return Status::Corrupt("commit " + std::to_string(slot.seq) + " was durable (CHECKPOINT names it) but the log " +
+                               "ends at commit " + std::to_string(head.seq) + ": " +
+                               (first_failure.ok() ? recovery_.tail_reason : first_failure.message),
+                           segment, offset);
+  }
   recovery_.scanned_commits = scanned + 1;
   recovery_.dropped_bytes = dropped;
   recovery_.recovered_seq = head.seq;
@@ -775,6 +794,17 @@ StoreStats Store::stats() {
   s.relocations_queued = relocations_.size();
   s.segments_waiting = free_segments_.size();
   return s;
+}
+
+// ---- Verify -------------------------------------------------------------------------------
+
+Status Store::verify(const VerifyProgressFn& progress, VerifyReport* report) {
+  if (closed_) return Status::Error(Code::ECLOSED, "the store is closed");
+  // Only durable pages are in the log for certain: sealed, unwritten frames are not.
+  Version v = flusher_ ? flusher_->durable_version() : current_;
+  VED_ASSERT(v.record_offset != kNoPage);
+  verify_version(*log_, v, progress, report);
+  return Status::Ok();
 }
 
 }  // namespace ved

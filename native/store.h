@@ -23,6 +23,7 @@
 #include "flusher.h"
 #include "log.h"
 #include "status.h"
+#include "verify.h"
 #include "version.h"
 
 namespace ved {
@@ -90,6 +91,10 @@ class Store final : public PageSource {
   Status clean_step(bool start, size_t relocations_max, CleanStep* out);
   // Live bytes per segment at the cleaner's last pass.
   std::map<uint64_t, uint64_t> segment_usage();
+  // Verifies the newest durable version (writers) or the open version (read-only stores):
+  // see verify.h. Findings go into the report; the status is an error only when the store
+  // cannot be verified at all (closed).
+  Status verify(const VerifyProgressFn& progress, VerifyReport* report);
   const RecoveryReport& recovery() const { return recovery_; }
   void close();
 

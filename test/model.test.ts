@@ -168,6 +168,10 @@ async function runSequence(ops: Op[]): Promise<void> {
     await settle()
     expectMatches(store, model)
     for (const { snapshot, frozen } of snapshots) expectMatches(snapshot, frozen)
+    // Page by page, the final version is sound: checksums, key order, counts, live bytes.
+    const report = await store.verify()
+    expect(report.errors).toEqual([])
+    expect(report.ok).toBe(true)
   } finally {
     await Promise.allSettled(pending)
     await store.close()

@@ -22,21 +22,42 @@ interface LastCommit {
 }
 
 /**
+ * Erases the CHECKPOINT slots that name commit `seq` or a later one: the state of a store
+ * whose writer died after writing that commit and before its fdatasync and checkpoint. (A
+ * checkpoint names only durable commits, so damage to a checkpointed commit is not a torn
+ * tail but corruption: see 'a checkpointed commit' below.)
+ */
+function forgetCheckpointsFrom(dir: string, seq: number): void {
+  const fd = openSync(join(dir, 'CHECKPOINT'), 'r+')
+  try {
+    for (const slotOffset of [0, 4096]) {
+      const slot = Buffer.alloc(64)
+      if (readSync(fd, slot, 0, 64, slotOffset) < 64) continue
+      if (slot.readBigUInt64LE(8) >= BigInt(seq)) writeSync(fd, Buffer.alloc(64), 0, 64, slotOffset)
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
  * Writes COMMITS_BEFORE commits, then one last commit whose log extent it records, and closes.
+ * Unless `checkpointed`, the checkpoints naming the last commit are erased (see above).
  * Returns where the last commit's frame lies.
  */
-async function writeWithKnownLastCommit(checkpointIntervalCommits: number): Promise<LastCommit> {
+async function writeWithKnownLastCommit(checkpointIntervalCommits: number, checkpointed = false): Promise<LastCommit> {
   const dir = tempDir()
   const store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, checkpointIntervalCommits })
   for (let i = 0; i < COMMITS_BEFORE; i++) await store.put(`k${i}`, { i, pad: 'p'.repeat(200) })
   const before = store.stats().logEndOffset
-  await store.transaction((txn) => {
+  const lastSeq = await store.transaction((txn) => {
     txn.put(`k${COMMITS_BEFORE}`, { i: COMMITS_BEFORE, big: 'b'.repeat(20_000) })
     txn.put('last', COMMITS_BEFORE)
     txn.put('k0', 'overwritten by the last commit')
   })
   const after = store.stats().logEndOffset
   await store.close()
+  if (!checkpointed) forgetCheckpointsFrom(dir, lastSeq)
   expect(after).toBeGreaterThan(before)
   // A frame never crosses a segment boundary (it starts at the next one when it does not fit).
   const segmentIndex = Math.floor((after - 1) / SEGMENT_SIZE_BYTES_TEST)
@@ -141,15 +162,38 @@ describe('torn tail', () => {
     await expectRecoveredBeforeLast(last.dir)
   })
 
-  it('truncated and flipped, with a checkpoint naming the damaged commit', async () => {
-    // checkpointIntervalCommits 1: the newest checkpoint points at the commit we damage, so
-    // recovery must see through it (a checkpoint is a shortcut, never the truth).
+  it('truncated and flipped, with only an older checkpoint', async () => {
     const last = await writeWithKnownLastCommit(1)
     const path = segmentPath(last.dir, last.segmentIndex)
     const segmentStart = last.segmentIndex * SEGMENT_SIZE_BYTES_TEST
     flipBytes(path, last.frameStart + 4096 + 100 - segmentStart, 8)
     truncateSegment(path, last.frameEnd - 4096 - segmentStart)
     await expectRecoveredBeforeLast(last.dir)
+  })
+})
+
+describe('a checkpointed commit', () => {
+  // A checkpoint names only a commit whose fdatasync succeeded. When its frame no longer
+  // validates, durable data was damaged: opening at an older commit would silently lose
+  // acknowledged commits, so open refuses with ECORRUPT where the frame failed.
+  it('damaged body: ECORRUPT naming the damaged page, on writable and read-only opens', async () => {
+    const last = await writeWithKnownLastCommit(1, true)
+    const damaged = last.frameStart + 4096 + 100
+    flipBytes(segmentPath(last.dir, last.segmentIndex), damaged - last.segmentIndex * SEGMENT_SIZE_BYTES_TEST, 8)
+    for (const options of [{ segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST }, { readOnly: true }]) {
+      const error = await expectVedError(Store.open(last.dir, options), 'ECORRUPT')
+      expect(error.message).toMatch(/was durable \(CHECKPOINT names it\)/)
+      expect(error.segment).toBe(last.segmentIndex)
+      expect(error.offset).toBe((damaged - (damaged % 4096)) % SEGMENT_SIZE_BYTES_TEST)
+    }
+  })
+
+  it('truncated frame: ECORRUPT, never the older commit', async () => {
+    const last = await writeWithKnownLastCommit(1_000_000, true)
+    const cut = Math.floor((last.frameStart + last.frameEnd) / 2)
+    truncateSegment(segmentPath(last.dir, last.segmentIndex), cut - last.segmentIndex * SEGMENT_SIZE_BYTES_TEST)
+    const error = await expectVedError(Store.open(last.dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST }), 'ECORRUPT')
+    expect(error.segment).toBe(last.segmentIndex)
   })
 })
 

@@ -160,7 +160,21 @@ void test_torn_tail() {
   byte ^= 0x40;
   CHECK(::pwrite(fd, &byte, 1, static_cast<off_t>(at)) == 1);
   ::close(fd);
-  // The checkpoint written at close names the damaged commit; recovery must fall back.
+  // The checkpoint written at close names the damaged commit: it was durable, so this is
+  // damage, not a torn tail. Open refuses with ECORRUPT where the frame failed.
+  {
+    ved::OpenOptions o;
+    o.segment_size_bytes = 1 << 20;
+    std::unique_ptr<ved::Store> refused;
+    ved::Status st = ved::Store::Open(dir, o, [](const ved::Completion&) {}, &refused);
+    CHECK(st.code == ved::Code::ECORRUPT);
+    CHECK(st.segment == 0);
+    // The damaged page or blob (the flip may land in the commit's 9000-byte blob).
+    CHECK(st.offset >= static_cast<int64_t>(end_before) && st.offset <= static_cast<int64_t>(at));
+  }
+  // Without that checkpoint (a writer that died before its sync and checkpoint), the damaged
+  // frame is a torn tail: recovery stops before it.
+  ::unlink((dir + "/CHECKPOINT").c_str());
   auto s = open_store(dir);
   std::string v;
   CHECK(get(*s, "a", &v) && v == "first");

@@ -114,8 +114,8 @@ describe('the npm package', () => {
     installed = join(project, 'node_modules', 'ved')
   })
 
-  async function roundTrip(): Promise<RoundTrip> {
-    const { stdout } = await run('node', ['round-trip.mjs', join(project, `store-${Date.now()}`)], { cwd: project, env })
+  async function roundTrip(dir: string): Promise<RoundTrip> {
+    const { stdout } = await run('node', ['round-trip.mjs', dir], { cwd: project, env })
     return JSON.parse(stdout) as RoundTrip
   }
 
@@ -126,7 +126,9 @@ describe('the npm package', () => {
     for (const path of [...sources, 'native/format.h', 'binding.gyp', 'sources.json', 'package.json', 'README.md']) {
       expect(paths).toContain(path)
     }
-    for (const path of ['dist/index.js', 'dist/index.d.ts', 'dist/addon.js', 'dist/store.d.ts']) expect(paths).toContain(path)
+    for (const path of ['dist/index.js', 'dist/index.d.ts', 'dist/addon.js', 'dist/store.d.ts', 'dist/cli.js', 'dist/cli/stats.js']) {
+      expect(paths).toContain(path)
+    }
     expect(paths.filter((path) => path.startsWith(`prebuilds/${TARGET}/`) && path.endsWith('.node'))).toHaveLength(1)
     const unwanted = /^(test|bench|examples|lib|build|build-fault|build-cmake|node_modules|\.ci|\.github|native\/test)\//
     expect(paths.filter((path) => unwanted.test(path))).toEqual([])
@@ -139,14 +141,18 @@ describe('the npm package', () => {
     // No install script ran, so there is no local build: the prebuild is all there is to load.
     expect(existsSync(join(installed, 'build'))).toBe(false)
     expect(readdirSync(join(installed, 'prebuilds'))).toEqual([TARGET])
-    const result = await roundTrip()
+    const dir = join(project, 'store')
+    const result = await roundTrip(dir)
     expect(result).toMatchObject({ ok: true, release: { version: 'v42', hosts: ['a', 'b'] }, count: 7 })
     expect(result.stats?.seq).toBe(result.seq)
+    // The bin npm linked runs on the same bare PATH.
+    const { stdout } = await run(join(project, 'node_modules', '.bin', 'ved'), ['stats', dir, '--json'], { cwd: project, env })
+    expect(JSON.parse(stdout)).toMatchObject({ path: dir, seq: result.seq })
   })
 
   it('without a matching prebuild, import fails with ENOBINARY naming the platform, ABI and how to build', async () => {
     rmSync(join(installed, 'prebuilds'), { recursive: true })
-    const result = await roundTrip()
+    const result = await roundTrip(join(project, 'store-without-binary'))
     expect(result).toMatchObject({ ok: false, name: 'VedError', code: 'ENOBINARY' })
     expect(result.message).toContain(`no native build of ved for ${TARGET}`)
     expect(result.message).toContain(`ABI ${process.versions.modules}`)

@@ -5,8 +5,10 @@
 import { execFile, spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { Writable } from 'node:stream'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { startProgress } from '../lib/cli/progress.js'
 import { Store } from '../lib/index.js'
 import { expectVedError, FIXTURES, SMALL, tempDirs } from './helpers.js'
 
@@ -153,5 +155,50 @@ describe('the ved program', () => {
     }
     expect((await ved(['bogus'])).stderr).toContain("unknown command 'bogus'")
     expect((await ved(['stats'])).stderr).toContain("missing required argument 'dir'")
+  })
+})
+
+describe('progress (for verify and compact)', () => {
+  /** A stream that keeps what is written; a terminal when `isTTY`. */
+  class Sink extends Writable {
+    readonly chunks: string[] = []
+    readonly isTTY: boolean
+    readonly columns = 100
+    constructor(isTTY: boolean) {
+      super()
+      this.isTTY = isTTY
+    }
+    override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+      this.chunks.push(chunk.toString())
+      done()
+    }
+  }
+
+  it('draws a bar on a terminal, never past 100% when the total was underestimated, and clears it when stopped', () => {
+    const stderr = new Sink(true)
+    const progress = startProgress({ stdout: new Sink(false), stderr }, 'verify', 'pages')
+    progress.update(250, 1000)
+    progress.stop()
+    const drawn = stderr.chunks.join('')
+    expect(drawn).toContain('verify [')
+    expect(drawn).toContain('25% | 250/1000 pages')
+    const again = new Sink(true)
+    const over = startProgress({ stdout: new Sink(false), stderr: again }, 'compact', 'bytes')
+    over.update(120, 100)
+    over.stop()
+    expect(again.chunks.join('')).toContain('100% | 120/120 bytes')
+    // Stopped is stopped: later calls draw nothing.
+    const written = again.chunks.length
+    over.update(130, 200)
+    over.stop()
+    expect(again.chunks.length).toBe(written)
+  })
+
+  it('draws nothing when stderr is not a terminal', () => {
+    const stderr = new Sink(false)
+    const progress = startProgress({ stdout: new Sink(false), stderr }, 'verify', 'pages')
+    progress.update(10, 100)
+    progress.stop()
+    expect(stderr.chunks).toEqual([])
   })
 })

@@ -57,8 +57,9 @@ function requireBinary(path: string, source: string): NativeAddon {
 }
 
 const HOW_TO_BUILD =
-  'To build from source (needs Python 3, make and a C++17 compiler): `npm rebuild ved --foreground-scripts`, ' +
-  'or with pnpm `pnpm approve-builds` then `pnpm rebuild ved`, or `npx node-gyp rebuild` inside the ved package directory'
+  'To build from source (needs Python 3, make and a C++17 compiler): `npm rebuild ved --foreground-scripts` ' +
+  '(where npm asks for approval of install scripts, `npm install-scripts approve ved` first; with pnpm, ' +
+  '`pnpm approve-builds` then `pnpm rebuild ved`), or `npx node-gyp rebuild` inside the ved package directory'
 
 function noBinaryMessage(): string {
   const prebuilds = join(packageRoot, 'prebuilds')

@@ -5,7 +5,9 @@
 //
 // Then, in that project: import 'ved', open a store, write, reopen, read; and with the
 // prebuild removed from the installed package, `import 'ved'` must fail with ENOBINARY rather
-// than load something else or crash. test/global-setup.ts makes the prebuild packed here.
+// than load something else or crash. Last, with a compiler on PATH, `npm rebuild ved` must
+// build the addon from the sources the tarball ships. test/global-setup.ts makes the
+// prebuild packed here.
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
@@ -159,5 +161,15 @@ describe('the npm package', () => {
     expect(result.message).toContain(`N-API ${process.versions.napi}`)
     expect(result.message).toContain('Prebuilds in')
     expect(result.message).toContain('npm rebuild ved')
+  })
+
+  it('with a compiler, the install script builds from the shipped sources where no prebuild matches', async () => {
+    rmSync(join(installed, 'prebuilds'), { recursive: true, force: true })
+    // The user's own PATH this time (compiler, make, python); npm's bundled node-gyp builds.
+    await run('npm', ['rebuild', 'ved', '--loglevel=error'], { cwd: project, env: { ...env, PATH: process.env['PATH'] } })
+    expect(existsSync(join(installed, 'build', 'Release', 'ved.node'))).toBe(true)
+    // Loading needs no compiler: back to the bare PATH.
+    const result = await roundTrip(join(project, 'store-source-build'))
+    expect(result).toMatchObject({ ok: true, release: { version: 'v42', hosts: ['a', 'b'] }, count: 7 })
   })
 })

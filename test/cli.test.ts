@@ -124,6 +124,23 @@ describe('ved stats', () => {
     expect(readFileSync(join(dir, 'HEADER'))).toEqual(header)
   })
 
+  it('a store with no valid commit: ECORRUPT, exit 1; --json names segment and offset', async () => {
+    const dir = tempDir()
+    const store = await Store.open(dir, SMALL)
+    await store.close()
+    // Damage the first commit record (segment 0, page 0): nothing valid to fall back to.
+    const segment = join(dir, `${'0'.repeat(16)}.seg`)
+    const bytes = readFileSync(segment)
+    for (let i = 100; i < 116; i++) bytes[i] = bytes[i]! ^ 0x5a
+    writeFileSync(segment, bytes)
+    expectFailure(await ved(['stats', dir]), 'stats', 'ECORRUPT')
+    const json = await ved(['stats', dir, '--json'])
+    expect(json.status).toBe(1)
+    const { error } = JSON.parse(json.stdout) as { error: { code: string; segment: number; offset: number } }
+    expect(error).toMatchObject({ code: 'ECORRUPT', segment: 0 })
+    expect(typeof error.offset).toBe('number')
+  })
+
   it('no loadable native build: ENOBINARY, exit 1; help still works', async () => {
     const { dir } = await makeStore(1)
     const env = { VED_ADDON_PATH: join(tempDir(), 'missing.node') }

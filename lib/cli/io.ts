@@ -4,7 +4,8 @@
 //   0  success
 //   1  the command ran and failed: the one-line message on stderr starts with the VedError
 //      code (ELOCKED, ENOTSTORE, ECORRUPT, ENOBINARY, ...); with --json, stdout also gets
-//      {"error": {"code", "message"}}
+//      {"error": {"code", "message"}} (ECORRUPT adds "segment" and "offset"; a bug in ved, not
+//      a VedError, has code "EINTERNAL" there)
 //   2  usage error: unknown command or option, missing argument (commander's message)
 import { VedError } from '../errors.js'
 
@@ -34,7 +35,7 @@ export async function runCommand(io: CliIo, label: string, options: CommonOption
   } catch (error) {
     if (error instanceof VedError) {
       io.stderr.write(`${label}: ${oneLine(error.message)}\n`)
-      if (options.json) writeJson(io, { error: { code: error.code, message: error.message } })
+      if (options.json) writeJson(io, { error: errorReport(error) })
       return EXIT_FAILED
     }
     const stack = error instanceof Error ? (error.stack ?? error.message) : String(error)
@@ -42,6 +43,14 @@ export async function runCommand(io: CliIo, label: string, options: CommonOption
     if (options.json) writeJson(io, { error: { code: 'EINTERNAL', message: oneLine(String(error)) } })
     return EXIT_FAILED
   }
+}
+
+/** What --json prints for a failure: code and message, and where the damage is (ECORRUPT). */
+function errorReport(error: VedError): { code: string; message: string; segment?: number; offset?: number } {
+  const report: { code: string; message: string; segment?: number; offset?: number } = { code: error.code, message: error.message }
+  if (error.segment !== undefined) report.segment = error.segment
+  if (error.offset !== undefined) report.offset = error.offset
+  return report
 }
 
 export function writeJson(io: CliIo, value: unknown): void {

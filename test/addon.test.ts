@@ -14,10 +14,13 @@ const DIST_INDEX = join(import.meta.dirname, '..', 'dist', 'index.js')
 const tempDir = tempDirs()
 
 describe('the loaded addon', () => {
-  it('is the binary VED_ADDON_PATH names when set, else the prebuild or local build node-gyp-build picks', () => {
-    const override = process.env['VED_ADDON_PATH']
-    if (override !== undefined && override !== '') {
-      expect(addonPath).toBe(override)
+  it('is the cmake-js build in the "cmake" project, else the prebuild or local build node-gyp-build picks', ({ task }) => {
+    // Keyed on the project, not on VED_ADDON_PATH: had the project's env not applied, both
+    // projects would run the same build and a check of the variable alone would still pass.
+    const project = task.file.projectName
+    expect(['gyp', 'cmake']).toContain(project)
+    if (project === 'cmake') {
+      expect(addonPath).toBe(process.env['VED_ADDON_PATH'])
       expect(addonPath).toMatch(/build-cmake[/\\]Release[/\\]ved\.node$/)
     } else {
       expect(addonPath).toMatch(/(prebuilds[/\\][a-z0-9]+-[a-z0-9]+[/\\]ved[.a-z]*\.node|build[/\\]Release[/\\]ved\.node)$/)

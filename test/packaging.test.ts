@@ -40,6 +40,12 @@ function findOnPath(name: string): string {
   throw new Error(`${name} is not on PATH`)
 }
 
+/** glibc or musl, as this process runs (the report has a glibc version only under glibc). */
+function runtimeLibc(): string {
+  const header = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header
+  return header.glibcVersionRuntime === undefined ? 'musl' : 'glibc'
+}
+
 /** A directory holding only `node` and `npm`: the whole PATH of the user's project. */
 function makeBareBin(dir: string): string {
   const bin = join(dir, 'bin')
@@ -131,7 +137,9 @@ describe('the npm package', () => {
     for (const path of ['dist/index.js', 'dist/index.d.ts', 'dist/addon.js', 'dist/store.d.ts', 'dist/cli.js', 'dist/cli/stats.js']) {
       expect(paths).toContain(path)
     }
-    expect(paths.filter((path) => path.startsWith(`prebuilds/${TARGET}/`) && path.endsWith('.node'))).toHaveLength(1)
+    // One N-API binary for this target, tagged with its libc on Linux as node-gyp-build matches it.
+    const prebuilds = paths.filter((path) => path.startsWith(`prebuilds/${TARGET}/`) && path.endsWith('.node'))
+    expect(prebuilds).toEqual([`prebuilds/${TARGET}/ved${process.platform === 'linux' ? `.${runtimeLibc()}` : ''}.node`])
     const unwanted = /^(test|bench|examples|lib|build|build-fault|build-cmake|node_modules|\.ci|\.github|native\/test)\//
     expect(paths.filter((path) => unwanted.test(path))).toEqual([])
     expect(paths.filter((path) => path.endsWith('.map') || path.endsWith('.test.ts'))).toEqual([])

@@ -3,7 +3,8 @@
 // errors for a missing directory, a directory that is not a store, a store another process
 // is writing to (read-only commands work alongside it), and a missing native build.
 import { execFile, spawn } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
 import { join } from 'node:path'
@@ -41,6 +42,13 @@ async function makeStore(count: number): Promise<{ dir: string; seq: number }> {
   return { dir, seq }
 }
 
+/** Every file of `dir` (one level: a store has no subdirectories) with its SHA-256. */
+function fingerprint(dir: string): Record<string, string> {
+  const files: Record<string, string> = {}
+  for (const name of readdirSync(dir).sort()) files[name] = createHash('sha256').update(readFileSync(join(dir, name))).digest('hex')
+  return files
+}
+
 /** Asserts the failure report: exit 1, one stderr line "ved <command>: CODE: ...", no stdout. */
 function expectFailure(result: CliResult, command: string, code: string): void {
   expect(result.status).toBe(1)
@@ -73,6 +81,14 @@ describe('ved stats', () => {
     expect(report['seq']).toBe(seq)
     expect(report['liveBytes'] as number).toBeLessThanOrEqual(report['fileBytes'] as number)
     expect(report['recovery']).toMatchObject({ recoveredSeq: seq, droppedBytes: 0, tailReason: '' })
+  })
+
+  it('changes nothing on disk: same files, same bytes', async () => {
+    const { dir } = await makeStore(50)
+    const before = fingerprint(dir)
+    expect((await ved(['stats', dir])).status).toBe(0)
+    expect((await ved(['stats', dir, '--json'])).status).toBe(0)
+    expect(fingerprint(dir)).toEqual(before)
   })
 
   it('works on a store another process holds and writes to, and leaves it to that writer', async () => {

@@ -5,7 +5,7 @@
 //   native status i. test/errors.test.ts compares it with addon.statusNames() so the two
 //   sides cannot drift.
 // - Every error Ved raises on purpose is a VedError with a stable `code`; a plain Error means
-//   a bug in Ved.
+//   a bug in Ved. Codes the addon cannot raise (it failed to load) are in LIB_ERROR_CODES.
 // - The addon receives this class through `init(VedError)` (lib/addon.ts) and throws it
 //   directly, so there is no conversion step at the boundary.
 
@@ -29,8 +29,17 @@ export const STATUS_NAMES = [
   'EENCODE',
 ] as const
 
-/** A status name that can appear on a VedError (everything but OK). */
-export type VedErrorCode = Exclude<(typeof STATUS_NAMES)[number], 'OK'>
+/**
+ * Codes that lib/ raises on its own, never the addon, so they are not native statuses and
+ * not in STATUS_NAMES:
+ * - ENOBINARY: no native build loads on this machine: no prebuild matches its platform, arch
+ *   and libc and there is no local build (install scripts did not run, or no compiler), or the
+ *   binary found (or named by VED_ADDON_PATH) fails to load. Raised by `import 'ved'`.
+ */
+export const LIB_ERROR_CODES = ['ENOBINARY'] as const
+
+/** A code that can appear on a VedError: a status name (everything but OK) or a lib-only code. */
+export type VedErrorCode = Exclude<(typeof STATUS_NAMES)[number], 'OK'> | (typeof LIB_ERROR_CODES)[number]
 
 /** Where a corrupt byte was found (ECORRUPT only). */
 export interface VedErrorDetails {
@@ -39,7 +48,7 @@ export interface VedErrorDetails {
 }
 
 export class VedError extends Error {
-  /** Stable machine-readable code, one of STATUS_NAMES (never 'OK'). */
+  /** Stable machine-readable code, one of STATUS_NAMES (never 'OK') or LIB_ERROR_CODES. */
   code: VedErrorCode
   /** ECORRUPT: index of the segment holding the damaged bytes. */
   segment?: number

@@ -13,9 +13,8 @@
 // (valueLength is 0 for a delete). One call per transaction.
 //
 // Scan output in valueBuf: `count` records of u32 keyLength | u32 valueLength | key | value.
-import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
-import { dirname, join } from 'node:path'
+//
+// Loading the addon (prebuild, local build or VED_ADDON_PATH) is lib/addon.ts's job.
 
 declare const storeHandleBrand: unique symbol
 export type StoreHandle = { readonly [storeHandleBrand]: 'StoreHandle' }
@@ -191,19 +190,4 @@ export interface NativeAddon {
   verify(h: StoreHandle, onProgress: ((pagesDone: number, pagesTotalEstimate: number) => void) | null): NativeVerifyReport
   /** Blocks until the flusher drained its queue, stops it and releases files and lock. */
   close(h: StoreHandle): void
-}
-
-const here = dirname(fileURLToPath(import.meta.url))
-const require = createRequire(import.meta.url)
-
-/**
- * Loads the addon with node-gyp-build (a prebuild for this platform, else the local build).
- * VED_ADDON_PATH names another binary instead: the test suite uses it to load the
- * fault-injection build. Production builds refuse to enable faults whatever loads them.
- */
-export function loadAddon(): NativeAddon {
-  const override = process.env['VED_ADDON_PATH']
-  if (override !== undefined && override !== '') return require(override) as NativeAddon
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon
-  return nodeGypBuild(join(here, '..'))
 }

@@ -1,0 +1,52 @@
+// The `ved` command line: one commander program, one module per command.
+//
+// Each command module exports a register function that adds its command to the program; the
+// command's action sets the exit status through setExitCode (see io.ts for the statuses), so
+// main() returns it instead of calling process.exit, and a test can run main() in-process.
+// Commands still to come, each in its own module: verify, compact, domains, state, journal,
+// lineage.
+import { createRequire } from 'node:module'
+import { Command, CommanderError } from 'commander'
+import { EXIT_OK, EXIT_USAGE, type CliIo } from './io.js'
+import { registerStats } from './stats.js'
+
+const EXIT_STATUS_HELP = `
+Exit status:
+  0  success
+  1  the command failed; the message on stderr starts with the error code (ELOCKED,
+     ENOTSTORE, ECORRUPT, ENOBINARY, ...), and with --json stdout gets {"error": {code, message}}
+  2  usage error (unknown command or option, missing argument)
+`
+
+/** Runs `ved` with `argv` (without node and the script); resolves with the exit status. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  let exitCode = EXIT_OK
+  const setExitCode = (code: number): void => {
+    exitCode = code
+  }
+  const program = new Command('ved')
+    .description('Inspect and maintain Ved stores')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError('(run ved --help for usage)')
+    .addHelpText('after', EXIT_STATUS_HELP)
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .exitOverride()
+  // Commands added after exitOverride and configureOutput inherit both.
+  registerStats(program, io, setExitCode)
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error
+    // --help and --version end here too, with exit code 0; a bare `ved` shows help with 1.
+    return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE
+  }
+  return exitCode
+}
+
+function packageVersion(): string {
+  const require = createRequire(import.meta.url)
+  return (require('../../package.json') as { version: string }).version
+}

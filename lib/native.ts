@@ -111,6 +111,8 @@ export interface NativeCleanStep {
   busy: boolean
   relocationsLeft: number
   segmentsWaiting: number
+  /** Free segments wait only for a checkpoint, which the flusher was asked to write. */
+  waitingForCheckpoint: boolean
 }
 
 /** What a simulated power cut did (fault builds). */

@@ -40,7 +40,13 @@ export interface CompactResult {
 }
 
 /** Steps one compact() call may take: each is a commit or a wait for a cleaner pass. */
-const COMPACT_STEPS_MAX = 100_000
+const COMPACT_STEPS_MAX = 10_000
+/**
+ * Forced passes one compact() call asks for. Each empties what existed when it began; more
+ * are needed only when the application keeps writing meanwhile, and then compact() stops
+ * here rather than chase it.
+ */
+const COMPACT_PASSES_MAX = 16
 /** While a cleaner pass runs, compact() checks back this often. */
 const COMPACT_POLL_MS = 1
 /** Keys one compact() commit rewrites: nothing else waits on these commits. */
@@ -247,8 +253,10 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
     const before = core.stats()
     let idleSteps = 0
     let start = true
+    let passes = 0
     for (let i = 0; i < COMPACT_STEPS_MAX; i++) {
       const step = core.cleanStep(start, COMPACT_RELOCATIONS_PER_COMMIT)
+      if (start) passes++
       start = false
       if (step.seq > 0) {
         this.#sealedSeq = step.seq
@@ -256,15 +264,14 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
         idleSteps = 0
         continue
       }
-      if (step.busy) {
+      if (step.busy || step.waitingForCheckpoint) {
         await new Promise((resolve) => setTimeout(resolve, COMPACT_POLL_MS))
         continue
       }
       // The pass found nothing to move and nothing waits on a checkpoint: one more forced
       // pass confirms (the last relocations' segments become free only in the next one).
-      if (++idleSteps >= 2) break
+      if (++idleSteps >= 2 || passes >= COMPACT_PASSES_MAX) break
       start = true
-      continue
     }
     const after = core.stats()
     return {

@@ -356,6 +356,7 @@ Napi::Value CleanStep(const Napi::CallbackInfo& info) {
   o.Set("busy", step.busy);
   o.Set("relocationsLeft", static_cast<double>(step.relocations_left));
   o.Set("segmentsWaiting", static_cast<double>(step.segments_waiting));
+  o.Set("waitingForCheckpoint", step.waiting_for_checkpoint);
   return o;
 }
 

@@ -60,11 +60,15 @@ Status Checkpoint::write(uint64_t seq, uint64_t record_offset, uint32_t record_c
   d.record_offset = record_offset;
   d.record_checksum = record_checksum;
   d.creation_tag = creation_tag_;
-  d.generation = ++generation_;
+  // The generation advances only once the slot is written and synced: after a failure the
+  // next write goes to the same slot again, never over the intact one.
+  d.generation = generation_ + 1;
   d.checksum = crc32c(reinterpret_cast<uint8_t*>(&d) + 4, sizeof(d) - 4);
   struct iovec iov = {&d, sizeof(d)};
-  VED_TRY(io::write_all(fd_, path(), &iov, 1, (generation_ % 2) * kSlotStrideBytes));
-  return io::sync_data(fd_, path());
+  VED_TRY(io::write_all(fd_, path(), &iov, 1, (d.generation % 2) * kSlotStrideBytes));
+  VED_TRY(io::sync_data(fd_, path()));
+  generation_ = d.generation;
+  return Status::Ok();
 }
 
 }  // namespace ved

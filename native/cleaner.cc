@@ -155,7 +155,7 @@ void Cleaner::stop() {
 void Cleaner::wake(uint64_t min_seq, bool force, uint64_t victim_index_limit) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!stats_.error.empty()) return;
+    if (pass_failed_) return;
     if (!force && max_space_amplification_ <= 0) return;
     requested_ = true;
     if (force) victim_index_limit_ = victim_index_limit;
@@ -197,8 +197,8 @@ std::map<uint64_t, uint64_t> Cleaner::usage() {
 
 void Cleaner::run() {
   while (true) {
-    bool force;
-    uint64_t min_seq, victim_index_limit;
+    bool run_pass = false, force = false;
+    uint64_t min_seq = 0, victim_index_limit = UINT64_MAX;
     std::vector<Log::Detached> destroying;
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -207,40 +207,37 @@ void Cleaner::run() {
       bool woken = cv_.wait_for(lock, std::chrono::milliseconds(kIdlePassMs),
                                 [&] { return stopping_ || requested_ || !to_destroy_.empty(); });
       if (stopping_) return;
-      if (!woken && max_space_amplification_ > 0 && stats_.error.empty() && flusher_.durable_seq() > stats_.walked_seq) {
+      if (!woken && max_space_amplification_ > 0 && !pass_failed_ && flusher_.durable_seq() > stats_.walked_seq) {
         requested_ = true;
         busy_.store(true, std::memory_order_release);
       }
       destroying.swap(to_destroy_);
-      force = force_;
-      min_seq = min_seq_;
-      victim_index_limit = victim_index_limit_;
+      // Taken and cleared together: a wake that arrives from here on asks for another pass.
+      if (requested_) {
+        run_pass = true;
+        force = force_;
+        min_seq = min_seq_;
+        victim_index_limit = victim_index_limit_;
+        requested_ = false;
+        force_ = false;
+        min_seq_ = 0;
+        victim_index_limit_ = UINT64_MAX;
+      }
     }
     for (const Log::Detached& d : destroying) {
       Status s = log_.destroy(d);
+      if (s.ok()) continue;
+      // The file stays behind; it holds nothing reachable. Say so, and keep cleaning.
       std::lock_guard<std::mutex> lock(mutex_);
-      if (s.ok()) {
-        stats_.segments_deleted++;
-        stats_.bytes_reclaimed += d.size_bytes;
-      } else if (stats_.error.empty()) {
-        stats_.error = s.message;
-      }
+      stats_.error = "deleting a segment failed: " + s.message;
     }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!requested_) continue;
-    }
+    if (!run_pass) continue;
     // Walk only a version whose frames are all written (and so mapped).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDurableWaitMs);
     while (flusher_.durable_seq() < min_seq && !flusher_.poisoned() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::microseconds(500));
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      requested_ = false;
-      force_ = false;
     }
     CleanerPass result;
     Status s = flusher_.poisoned() ? Status::Ok() : pass(force, force ? victim_index_limit : UINT64_MAX, &result);
@@ -249,6 +246,7 @@ void Cleaner::run() {
       std::lock_guard<std::mutex> lock(mutex_);
       stats_.passes++;
       if (!s.ok()) {
+        pass_failed_ = true;
         stats_.error = "cleaning stopped: " + s.message;
       } else if (result.seq != 0) {
         result_ = std::move(result);
@@ -275,9 +273,13 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
   uint64_t head = (v.end_offset - 1) / segment_size;
   uint64_t first = log_.first_index();
   out->seq = v.seq;
+  // A free segment must also lie before the segment holding D's record: a checkpoint at or
+  // after D then lies past it too, which is what lets it be deleted.
+  uint64_t record_segment = v.record_offset / segment_size;
   struct Candidate {
     uint64_t index;
     uint64_t live;
+    double utilization;
     double score;
   };
   std::vector<Candidate> candidates;
@@ -286,16 +288,36 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
     if (!log_.present(i)) continue;
     auto it = w.usage.find(i);
     uint64_t live = it == w.usage.end() ? 0 : it->second;
-    if (live == 0) {
+    if (live == 0 && i < record_segment) {
       out->free_segments.push_back(i);
       freeing_bytes += log_.valid_size_bytes(i);
       continue;
     }
+    if (live == 0) continue;
     double u = static_cast<double>(live) / static_cast<double>(segment_size);
-    if (u >= (force ? kCompactUtilizationMax : kVictimUtilizationMax) || i >= victim_index_limit) continue;
     // Sprite LFS cost/benefit: free space gained, weighted by age, per byte read and moved.
     double age = static_cast<double>(head - i);
-    candidates.push_back(Candidate{i, live, (1.0 - u) * age / (1.0 + u)});
+    candidates.push_back(Candidate{i, live, u, (1.0 - u) * age / (1.0 + u)});
+  }
+  std::unordered_set<uint64_t> victims;
+  double gained = 0;
+  auto take = [&](const Candidate& c) {
+    if (victims.count(c.index)) return true;
+    if (!victims.empty() && out->victim_live_bytes + c.live > kPassRelocationBytesMax) return false;
+    victims.insert(c.index);
+    out->victims.push_back(c.index);
+    out->victim_live_bytes += c.live;
+    gained += static_cast<double>(log_.valid_size_bytes(c.index) - std::min(c.live, log_.valid_size_bytes(c.index)));
+    return true;
+  };
+  // The ring bounds the span from the oldest segment to the head, not the bytes: an old,
+  // nearly full segment of cold data would pin the window until commits fail with
+  // ESTORESIZE in a store of few bytes. Past half the ring, the oldest segments move,
+  // however full (candidates are in index order here).
+  if (head - first >= log_.segment_count_max() / 2) {
+    for (const Candidate& c : candidates) {
+      if (c.index >= first + log_.segment_count_max() / 4 || !take(c)) break;
+    }
   }
   // Move only as much as it takes to get under the target (started early: relocation lags
   // the writes that make garbage). Segments that die on their own (the young ones, in an
@@ -303,17 +325,12 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
   double target = kTargetHeadroom * max_space_amplification_ * static_cast<double>(v.live_bytes) +
                   static_cast<double>(segment_size);
   double excess = static_cast<double>(log_.file_bytes()) - static_cast<double>(freeing_bytes) - target;
-  std::unordered_set<uint64_t> victims;
   if (force || excess > 0) {
     std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
-    double gained = 0;
     for (const Candidate& c : candidates) {
       if (!force && gained >= excess) break;
-      if (!victims.empty() && out->victim_live_bytes + c.live > kPassRelocationBytesMax) break;
-      victims.insert(c.index);
-      out->victims.push_back(c.index);
-      out->victim_live_bytes += c.live;
-      gained += static_cast<double>(log_.valid_size_bytes(c.index) - std::min(c.live, log_.valid_size_bytes(c.index)));
+      if (c.utilization >= (force ? kCompactUtilizationMax : kVictimUtilizationMax) || c.index >= victim_index_limit) continue;
+      if (!take(c)) break;
     }
   }
   if (!victims.empty()) {

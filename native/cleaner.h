@@ -57,12 +57,12 @@ struct CleanerPass {
 
 struct CleanerStats {
   uint64_t passes = 0;
-  uint64_t segments_deleted = 0;
-  uint64_t bytes_reclaimed = 0;
-  uint64_t relocated_keys = 0;
+  uint64_t segments_deleted = 0;   // filled in by the store (it detaches them)
+  uint64_t bytes_reclaimed = 0;    // filled in by the store
+  uint64_t relocated_keys = 0;     // filled in by the store
   uint64_t walked_live_bytes = 0;  // live bytes at the last pass's version
   uint64_t walked_seq = 0;
-  std::string error;               // why cleaning stopped (damage, accounting mismatch)
+  std::string error;               // why cleaning stopped (damage, accounting mismatch), or a failed unlink
   bool busy = false;               // a pass is requested or running
 };
 
@@ -86,7 +86,8 @@ class Cleaner {
   bool take(CleanerPass* out);
   // True while a pass is requested or running.
   bool busy() const { return busy_.load(std::memory_order_acquire); }
-  // JS thread: segments detached from the log, to be unmapped and unlinked here.
+  // JS thread: segments detached from the log (and already counted as reclaimed), to be
+  // unmapped and unlinked here.
   void destroy(std::vector<Log::Detached> segments);
   CleanerStats stats();
   // Live bytes per segment at the last pass (index -> bytes).
@@ -106,6 +107,7 @@ class Cleaner {
   bool stopping_ = false;
   bool requested_ = false;
   bool force_ = false;
+  bool pass_failed_ = false;  // a walk found damage or a count mismatch: no more passes
   uint64_t min_seq_ = 0;
   uint64_t victim_index_limit_ = UINT64_MAX;
   bool have_result_ = false;

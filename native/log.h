@@ -136,7 +136,7 @@ class Log {
   std::unique_ptr<Segment[]> segments_;
   std::atomic<uint64_t> segment_end_{0};  // one past the highest mapped index
   std::atomic<uint64_t> first_index_{0};
-  std::atomic<uint64_t> present_count_{0};  // the lowest present index (segment_end_ when none)
+  std::atomic<uint64_t> present_count_{0};  // segments mapped  // the lowest present index (segment_end_ when none)
 };
 
 }  // namespace ved

@@ -497,10 +497,16 @@ Status Store::snapshot_close(uint32_t id) {
 // ---- Commit ----------------------------------------------------------------------------
 
 Status Store::commit(const uint8_t* ops, uint64_t ops_length, uint64_t* seq_out) {
-  return commit_with(ops, ops_length, kRelocationsPerCommit, seq_out);
+  return commit_with(ops, ops_length, kRelocationsPerCommit, false, seq_out);
 }
 
-Status Store::commit_with(const uint8_t* ops, uint64_t ops_length, size_t relocations_max, uint64_t* seq_out) {
+uint64_t Store::cleaning_reserve_segments() const {
+  // Two segments: one a relocation commit may fill, one it may spill into.
+  return log_->segment_count_max() >= 4 ? 2 : 0;
+}
+
+Status Store::commit_with(const uint8_t* ops, uint64_t ops_length, size_t relocations_max, bool cleaning,
+                          uint64_t* seq_out) {
   if (options_.read_only) return Status::Error(Code::EREADONLY, "the store was opened readOnly");
   if (flusher_->poisoned()) {
     return Status::Error(Code::EIO_, "the store is poisoned by a failed fdatasync; reopen it to recover");
@@ -559,7 +565,7 @@ Status Store::commit_with(const uint8_t* ops, uint64_t ops_length, size_t reloca
     VED_TRY(writer.rewrite(&next.trees[t.tree], t.key.data(), static_cast<uint32_t>(t.key.size()), &copied));
     relocated_bytes += copied + kPageSizeBytes;
   }
-  VED_TRY(seal(writer, next, seq_out));
+  VED_TRY(seal(writer, next, cleaning, seq_out));
   relocations_.erase(relocations_.begin(), relocations_.begin() + static_cast<std::ptrdiff_t>(relocated));
   if (cleaner_) {
     relocated_keys_ += relocated;
@@ -608,6 +614,8 @@ void Store::delete_free_segments() {
     if (checkpointed && oldest_snapshot >= free_at) {
       VED_ASSERT(index < current_.end_offset / segment_size);
       gone.push_back(log_->detach(index));
+      segments_deleted_++;
+      bytes_reclaimed_ += gone.back().size_bytes;
       it = free_segments_.erase(it);
     } else {
       ++it;
@@ -628,11 +636,12 @@ Status Store::clean_step(bool start, size_t relocations_max, CleanStep* out) {
   if (start) cleaner_->wake(current_.seq, true, current_.end_offset / options_.segment_size_bytes);
   clean_tick();
   if (!relocations_.empty() && !flusher_->poisoned()) {
-    VED_TRY(commit_with(nullptr, 0, relocations_max, &out->seq));
+    VED_TRY(commit_with(nullptr, 0, relocations_max, true, &out->seq));
   } else if (want_checkpoint_ && !flusher_->poisoned()) {
-    // Free segments wait for the checkpoint floor to pass them; an empty commit gives the
-    // flusher a batch to write that checkpoint after.
-    VED_TRY(commit_with(nullptr, 0, 0, &out->seq));
+    // Free segments wait for the checkpoint floor to pass them: the idle flusher writes one
+    // on request (no commit needed, so this works in a full store too).
+    flusher_->request_checkpoint();
+    out->waiting_for_checkpoint = true;
   }
   out->busy = cleaner_->busy();
   out->relocations_left = relocations_.size();
@@ -645,7 +654,7 @@ std::map<uint64_t, uint64_t> Store::segment_usage() {
   return cleaner_->usage();
 }
 
-Status Store::seal(TreeWriter& writer, Version& next, uint64_t* seq_out) {
+Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* seq_out) {
   uint64_t segment_size = options_.segment_size_bytes;
   uint64_t body = writer.body_size_bytes(next.trees, next.tree_count);
   if (body > kFrameBodySizeBytesMax) {
@@ -658,9 +667,11 @@ Status Store::seal(TreeWriter& writer, Version& next, uint64_t* seq_out) {
     offset = (offset / segment_size + 1) * segment_size;
   }
   uint64_t last_segment = (offset + frame_size - 1) / segment_size;
-  if (last_segment >= log_->first_index() + log_->segment_count_max()) {
+  uint64_t reserve = cleaning ? 0 : cleaning_reserve_segments();
+  if (last_segment + reserve >= log_->first_index() + log_->segment_count_max()) {
     return Status::Error(Code::ESTORESIZE, "the commit would grow the store past maxStoreSizeBytes (" +
-                                               std::to_string(options_.store_size_bytes_max) + ")");
+                                               std::to_string(options_.store_size_bytes_max) + ", of which " +
+                                               std::to_string(reserve) + " segments are kept for cleaning)");
   }
   uint64_t seq = next_seq_;
   auto frame = std::make_shared<Frame>();
@@ -790,6 +801,8 @@ StoreStats Store::stats() {
   if (cleaner_) {
     s.cleaner = cleaner_->stats();
     s.cleaner.relocated_keys = relocated_keys_;
+    s.cleaner.segments_deleted = segments_deleted_;
+    s.cleaner.bytes_reclaimed = bytes_reclaimed_;
   }
   s.relocations_queued = relocations_.size();
   s.segments_waiting = free_segments_.size();

@@ -46,6 +46,7 @@ struct CleanStep {
   bool busy = false;           // a pass is still running
   uint64_t relocations_left = 0;
   uint64_t segments_waiting = 0;  // free, waiting for a checkpoint or a snapshot
+  bool waiting_for_checkpoint = false;  // the flusher was asked for one; ask again shortly
 };
 
 struct RecoveryReport {
@@ -110,7 +111,7 @@ class Store final : public PageSource {
   Status create_header();
   Status recover();
   Status load_version(const LogHead& head, Version* v);
-  Status seal(TreeWriter& writer, Version& next, uint64_t* seq_out);
+  Status seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* seq_out);
   Status write_initial_commit();
   void drop_written();
   const uint8_t* unwritten(uint64_t offset, uint64_t size_bytes) const;
@@ -119,7 +120,10 @@ class Store final : public PageSource {
   void clean_tick();
   void delete_free_segments();
   Status apply_relocations(TreeWriter& writer, Version& next, size_t* applied);
-  Status commit_with(const uint8_t* ops, uint64_t ops_length, size_t relocations_max, uint64_t* seq_out);
+  // `cleaning`: a commit of the cleaner's own, which may use the segments held in reserve.
+  Status commit_with(const uint8_t* ops, uint64_t ops_length, size_t relocations_max, bool cleaning, uint64_t* seq_out);
+  // Segments of the ring kept free of application commits, so cleaning can always move data.
+  uint64_t cleaning_reserve_segments() const;
   // Selects the version (and its unwritten frames) a read uses; null when closed.
   const Version* view(int64_t snapshot);
 
@@ -137,6 +141,8 @@ class Store final : public PageSource {
   std::map<uint64_t, uint64_t> free_segments_;  // segment -> seq at which a walk found it free
   uint64_t last_wake_end_offset_ = 0;
   uint64_t relocated_keys_ = 0;
+  uint64_t segments_deleted_ = 0;  // detached for deletion (the unlink follows on the cleaner thread)
+  uint64_t bytes_reclaimed_ = 0;
   bool want_checkpoint_ = false;  // free segments wait only for the checkpoint floor
   std::vector<std::string> tree_names_;
   Version current_;

@@ -133,6 +133,46 @@ describe('background cleaning', () => {
   })
 })
 
+describe('the segment ring', () => {
+  const SEGMENT = 256 * 1024
+
+  it('an old, nearly full segment of cold data does not wedge the window: commits go on', async () => {
+    // 16 segments of window; cold data fills most of the first one and is never rewritten.
+    await using store = await Store.open(tempDir(), { segmentSizeBytes: SEGMENT, maxStoreSizeBytes: 16 * SEGMENT })
+    await store.transaction((txn) => {
+      for (let i = 0; i < 55; i++) txn.put(`cold${i}`, 'c'.repeat(4000))
+    })
+    // Each put writes about two pages: 3000 of them cross the 16-segment window several times.
+    for (let n = 0; n < 3000; n++) {
+      await store.put('hot', `${'h'.repeat(200)}${n}`)
+      if (n % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    expect(store.stats().logEndOffset).toBeGreaterThan(3 * 16 * SEGMENT)
+    for (let i = 0; i < 55; i++) expect(store.get(`cold${i}`)).toBe('c'.repeat(4000))
+    expect(store.get('hot')).toBe(`${'h'.repeat(200)}2999`)
+  })
+
+  it('a store full of garbage rejects commits with ESTORESIZE, then compact() frees it at once', async () => {
+    await using store = await Store.open(tempDir(), { segmentSizeBytes: SEGMENT, maxStoreSizeBytes: 8 * SEGMENT, maxSpaceAmplification: 0 })
+    let puts = 0
+    let error: unknown = null
+    while (error === null && puts < 10_000) {
+      try {
+        await store.put('k', `${'v'.repeat(3000)}${puts}`)
+        puts++
+      } catch (e) {
+        error = e
+      }
+    }
+    expect((error as { code?: string }).code).toBe('ESTORESIZE')
+    // The segments kept in reserve let the cleaner move data even now.
+    const result = await store.compact()
+    expect(result.segmentsDeleted).toBeGreaterThan(3)
+    await store.put('k', 'after')
+    expect(store.get('k')).toBe('after')
+  })
+})
+
 describe('compact()', () => {
   it('returns disk use to about one segment after everything is deleted', async () => {
     const segmentSizeBytes = 256 * 1024

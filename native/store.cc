@@ -785,9 +785,9 @@ Status Store::refresh() {
 }
 
 StoreStats Store::stats() {
+  // No clean_tick here: stats() changes nothing (compact() reads its "before" through it).
   roll_back_if_needed();
   drop_written();
-  clean_tick();
   StoreStats s{};
   s.seq = current_.seq;
   s.durable_seq = flusher_ ? flusher_->durable_seq() : current_.seq;

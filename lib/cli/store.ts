@@ -24,5 +24,10 @@ export async function openReadOnly(dir: string): Promise<Store> {
  */
 export async function openWritable(dir: string): Promise<Store> {
   const { Store } = await import('../store.js')
+  // A writable open takes the lock before it looks for a store, so on a directory holding no
+  // store it leaves a LOCK file behind even with create: false. A read-only open first fails
+  // with the same ENOTSTORE and writes nothing; it costs one more recovery scan, which a
+  // checkpoint bounds.
+  await (await Store.open(dir, { readOnly: true })).close()
   return Store.open(dir, { create: false, maxSpaceAmplification: 0 })
 }

@@ -1,7 +1,8 @@
 // `ved compact <dir>`: reclaims the space of overwritten and deleted data now (store.compact()),
 // and reports what it gave back. It writes, so it needs the store to itself: while a runtime
-// holds the store open for writing it fails with ELOCKED (the runtime's own background
-// cleaning does this job there; see docs/api.md, "Space reclamation").
+// holds the store open for writing it fails with ELOCKED (there the runtime's background
+// cleaning does this job, or the runtime calls store.compact(); see docs/api.md, "Space
+// reclamation").
 import type { Command } from 'commander'
 import type { CompactResult, Store } from '../store.js'
 import { EXIT_OK, formatBytes, runCommand, writeJson, type CliIo, type CommonOptions } from './io.js'

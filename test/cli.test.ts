@@ -61,10 +61,17 @@ async function vedOnTerminal(args: string[]): Promise<{ status: number; stdout: 
   return { status, stdout: stdout.text, stderr: stderr.text }
 }
 
-/** A closed store with `count` puts; resolves with its directory and last seq. */
+/**
+ * Cleaning off: pages stay where they were written, garbage stays until compact, and no
+ * background cleaning commit lands after a test's last write (which would move seq past it:
+ * it did on a loaded machine).
+ */
+const CLEANING_OFF = { ...SMALL, maxSpaceAmplification: 0 } as const
+
+/** A closed store with `count` puts, cleaning off; resolves with its directory and last seq. */
 async function makeStore(count: number): Promise<{ dir: string; seq: number }> {
   const dir = tempDir()
-  const store = await Store.open(dir, SMALL)
+  const store = await Store.open(dir, CLEANING_OFF)
   let seq = 0
   for (let i = 0; i < count; i++) seq = await store.put(`k${i}`, { i, pad: 'y'.repeat(1000) })
   await store.close()
@@ -196,8 +203,6 @@ describe('ved stats', () => {
   })
 })
 
-/** Cleaning off: pages stay where they were written, and garbage stays until compact. */
-const CLEANING_OFF = { ...SMALL, maxSpaceAmplification: 0 } as const
 const PAGE = 4096
 
 /**

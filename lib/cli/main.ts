@@ -3,12 +3,14 @@
 // Each command module exports a register function that adds its command to the program; the
 // command's action sets the exit status through setExitCode (see io.ts for the statuses), so
 // main() returns it instead of calling process.exit, and a test can run main() in-process.
-// Commands still to come, each in its own module: verify, compact, domains, state, journal,
-// lineage.
+// Commands so far: stats, verify, compact. Still to come, each in its own module: domains,
+// state, journal, lineage.
 import { createRequire } from 'node:module'
 import { Command, CommanderError } from 'commander'
 import { EXIT_OK, EXIT_USAGE, type CliIo } from './io.js'
+import { registerCompact } from './compact.js'
 import { registerStats } from './stats.js'
+import { registerVerify } from './verify.js'
 
 const EXIT_STATUS_HELP = `
 Exit status:
@@ -36,6 +38,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .exitOverride()
   // Commands added after exitOverride and configureOutput inherit both.
   registerStats(program, io, setExitCode)
+  registerVerify(program, io, setExitCode)
+  registerCompact(program, io, setExitCode)
   try {
     await program.parseAsync(argv, { from: 'user' })
   } catch (error) {

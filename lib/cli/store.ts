@@ -12,3 +12,22 @@ export async function openReadOnly(dir: string): Promise<Store> {
   const { Store } = await import('../store.js')
   return Store.open(dir, { readOnly: true })
 }
+
+/**
+ * Opens the store in `dir` for writing, for a command that changes it (compact). Never creates
+ * a store (`create: false`): a mistyped path must fail with ENOTSTORE, not leave a new empty
+ * store behind. Background cleaning is off (`maxSpaceAmplification: 0`) so that everything
+ * reclaimed while the command runs is the command's own work, counted in its report; the
+ * option is not stored, so the store's own runtime keeps its setting. Rejects with ELOCKED
+ * when another process (a runtime, another tool) has the store open for writing, and with
+ * ENOTSTORE, EFORMAT, ECORRUPT, ENOBINARY as openReadOnly does.
+ */
+export async function openWritable(dir: string): Promise<Store> {
+  const { Store } = await import('../store.js')
+  // A writable open takes the lock before it looks for a store, so on a directory holding no
+  // store it leaves a LOCK file behind even with create: false. A read-only open first fails
+  // with the same ENOTSTORE and writes nothing; it costs one more recovery scan, which a
+  // checkpoint bounds.
+  await (await Store.open(dir, { readOnly: true })).close()
+  return Store.open(dir, { create: false, maxSpaceAmplification: 0 })
+}

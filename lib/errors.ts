@@ -29,8 +29,20 @@ export const STATUS_NAMES = [
   'EENCODE',
 ] as const
 
-/** A status name that can appear on a VedError (everything but OK). */
-export type VedErrorCode = Exclude<(typeof STATUS_NAMES)[number], 'OK'>
+/**
+ * Codes raised by the domain runtime (lib/runtime/) only. They never cross the native
+ * boundary, so they are not statuses and STATUS_NAMES stays the addon's exact table.
+ * - EINTENT: an intent type the domain has no handler for.
+ * - EEFFECT: ctx.emit of an effect the domain does not declare.
+ * - ESCHEMA: a payload or state value a Standard Schema validator rejected.
+ * - EVERSION: the store holds a domain written by a newer definition version.
+ * - EDETERMINISM: checkDeterminism found two runs of one slice that differ.
+ * - EHANDLER: a handler's error remembered across a restart (the original object is gone).
+ */
+export const RUNTIME_ERROR_CODES = ['EINTENT', 'EEFFECT', 'ESCHEMA', 'EVERSION', 'EDETERMINISM', 'EHANDLER'] as const
+
+/** A code that can appear on a VedError: a native status (everything but OK) or a runtime code. */
+export type VedErrorCode = Exclude<(typeof STATUS_NAMES)[number], 'OK'> | (typeof RUNTIME_ERROR_CODES)[number]
 
 /** Where a corrupt byte was found (ECORRUPT only). */
 export interface VedErrorDetails {

@@ -1,0 +1,115 @@
+// Instance: one domain (definition + key) in memory, and the bounded cache that holds them.
+//
+// Invariants:
+// - An instance holds only bookkeeping (meta, queued intents); its state stays in the store
+//   and is read by each slice, so dropping an idle instance loses nothing.
+// - An instance is evictable only when idle: nothing queued, not waiting to run, no send
+//   with an id in flight. A busy instance stays even past the cache bound.
+// - `queued` holds the engine keys (inbox, timer, outbox) of queued intents, so the same
+//   durable intent is never queued twice (a resume scan and a gate release may both see it).
+import { decode, encode } from './codec.js'
+import type { DomainDefinition, IntentInfo } from './domain.js'
+import { domainId, metaKey } from './keys.js'
+import type { Reads } from './draft.js'
+
+/** Stored per domain, rewritten by every slice. */
+export interface Meta {
+  /** Definition version the state is in. */
+  v: number
+  /** Slices applied so far. */
+  n: number
+  /** Entry count of each map() field. */
+  z: Record<string, number>
+  /** Replies remembered so far (the ring's write position). */
+  r: number
+}
+
+export type IntentSource =
+  | { readonly kind: 'send'; readonly resolve: (value: unknown) => void; readonly reject: (error: unknown) => void; readonly remember: boolean }
+  | { readonly kind: 'inbox'; readonly key: string }
+  | { readonly kind: 'timer'; readonly key: string }
+  | { readonly kind: 'settle'; readonly key: string; readonly attempt: number }
+
+export interface QueuedIntent {
+  readonly info: IntentInfo
+  /** Encoded payload; null for none. */
+  readonly payload: Buffer | null
+  readonly source: IntentSource
+}
+
+export class Instance {
+  readonly definition: DomainDefinition
+  readonly key: string
+  /** `<name>\0<key>`, shared by every engine key of this domain. */
+  readonly id: string
+  readonly queue: QueuedIntent[] = []
+  readonly queued = new Set<string>()
+  /** Sends with an id, queued or waiting for the gate: a repeat joins the first. */
+  readonly pendingIds = new Map<string, Promise<unknown>>()
+  inReady = false
+  #meta: Meta | null = null
+
+  constructor(definition: DomainDefinition, key: string) {
+    this.definition = definition
+    this.key = key
+    this.id = domainId(definition.name, key)
+  }
+
+  /** The meta as the next slice sees it (read once, then kept current by the slices). */
+  meta(reads: Reads): Meta {
+    if (this.#meta === null) {
+      const bytes = reads.get(metaKey(this.id))
+      this.#meta = bytes === undefined ? { v: this.definition.version, n: 0, z: {}, r: 0 } : (decode(bytes) as Meta)
+    }
+    return this.#meta
+  }
+
+  setMeta(meta: Meta): Buffer {
+    this.#meta = meta
+    return encode(meta, 'domain meta')
+  }
+
+  get idle(): boolean {
+    return this.queue.length === 0 && !this.inReady && this.pendingIds.size === 0
+  }
+}
+
+/** Instances by id, least recently used first; evicts idle ones past `sizeMax`. */
+export class InstanceCache {
+  readonly #instances = new Map<string, Instance>()
+  readonly #sizeMax: number
+
+  constructor(sizeMax: number) {
+    this.#sizeMax = sizeMax
+  }
+
+  get size(): number {
+    return this.#instances.size
+  }
+
+  get(definition: DomainDefinition, key: string): Instance {
+    const id = domainId(definition.name, key)
+    let instance = this.#instances.get(id)
+    if (instance !== undefined) {
+      // Re-inserting moves it to the most recently used end.
+      this.#instances.delete(id)
+    } else {
+      instance = new Instance(definition, key)
+    }
+    this.#instances.set(id, instance)
+    return instance
+  }
+
+  all(): IterableIterator<Instance> {
+    return this.#instances.values()
+  }
+
+  /** Drops idle instances, oldest first, until the cache is within its bound (or only busy ones remain). */
+  evict(): void {
+    if (this.#instances.size <= this.#sizeMax) return
+    for (const [id, instance] of this.#instances) {
+      if (this.#instances.size <= this.#sizeMax) return
+      if (instance.idle) this.#instances.delete(id)
+    }
+  }
+}

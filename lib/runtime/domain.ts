@@ -113,7 +113,7 @@ export interface Context<E = Record<string, EffectImpl>> {
   /** A new id, unique across the store, the same if the slice runs again. */
   id(): string
   /** Asks for an effect once this slice is durable; returns the effect's id. */
-  emit<N extends keyof E & string>(effect: N, payload: EffectPayload<E[N]>, options?: EmitOptions): string
+  emit<N extends EffectName<E>>(effect: N, payload: N extends keyof E ? EffectPayload<E[N]> : unknown, options?: EmitOptions): string
   /** Sends an intent to another domain (or this one) once this slice is durable; returns its id. */
   send(domain: string, key: string, type: string, payload?: unknown): string
   /** A durable timer: intent `type` arrives `ms` from ctx.now. Returns the timer id. */
@@ -132,6 +132,9 @@ export interface EffectInfo {
 }
 
 export type EffectImpl = (payload: any, info: EffectInfo) => unknown
+
+/** The effect names ctx.emit accepts: any string when E is not known (the runtime refuses an undeclared one: EEFFECT). */
+export type EffectName<E> = [keyof E] extends [never] ? string : keyof E & string
 
 export type EffectPayload<F> = F extends (payload: infer P, info: EffectInfo) => unknown ? P : never
 export type EffectResult<F> = F extends (payload: any, info: EffectInfo) => infer R ? Awaited<R> : never
@@ -169,14 +172,15 @@ export type PayloadOf<H> = H extends { handle: (state: any, payload: infer P, ct
 
 export type ReplyOf<H> = H extends { handle: (...args: any[]) => infer R } ? R : H extends (...args: any[]) => infer R ? R : never
 
-export interface DomainConfig<N extends string, S extends StateDeclaration, H extends Record<string, HandlerEntry<S, E>>, E extends Record<string, EffectImpl>> {
+export interface DomainConfig<N extends string, S extends StateDeclaration, H extends Record<string, HandlerEntry<S, any>>, E extends Record<string, EffectImpl>> {
   name: N
   /** A positive integer; raise it with a migration when the stored shape changes. */
   version: number
   /** Plain fields with their defaults, and map() fields. */
   state: S
   on: H
-  effects?: E
+  /** The intersection keeps implementations contextually typed even before E is inferred. */
+  effects?: E & Record<string, EffectImpl>
   /** Validates the plain fields (as one object) after each slice that changed one of them. */
   schema?: StandardSchemaV1
   /**
@@ -222,7 +226,9 @@ export function isDefinition(value: unknown): value is DomainDefinition {
 export function defineDomain<
   const N extends string,
   S extends StateDeclaration,
-  H extends Record<string, HandlerEntry<S, E>>,
+  // Handlers see Context<any>: inferring E (effects) while typing the handlers' ctx makes
+  // TypeScript fix E too early, so ctx.emit checks names at run time only (EEFFECT).
+  H extends Record<string, HandlerEntry<S, any>>,
   E extends Record<string, EffectImpl> = {},
 >(config: DomainConfig<N, S, H, E>): DomainDefinition<N, S, H, E> {
   if (typeof config !== 'object' || config === null) throw new VedError('EINVAL', 'defineDomain needs a configuration object')

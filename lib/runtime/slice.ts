@@ -101,6 +101,9 @@ export function runSlice(env: SliceEnv, instance: Instance, intent: QueuedIntent
     error = caught
   }
   const record = env.observe ? recordOf(env, instance, intent, slice, now, run, error, migrated) : null
+  // Consume first: a settlement's slice may re-emit the same effect (retryOf), whose outbox
+  // entry must outlive the deletion of the one being settled.
+  consumeSource(env, instance, intent)
   const outputs = run === null ? failedOutputs(instance, intent, error, record) : applyRun(env, instance, intent, run, record)
   // A failed migration leaves the version as it was, to be tried again by the next slice.
   const version = migrated === null && meta.n > 0 ? meta.v : definition.version
@@ -227,14 +230,19 @@ function failedOutputs(instance: Instance, intent: QueuedIntent, error: unknown,
   return { instance, intent, ok: false, reply: undefined, error, effects: [], messages: [], timers: [], cancelled: [], record }
 }
 
-/** Removes the intent from where it waited, counts the slice, remembers the reply of a send with an id. */
+/** Removes the intent from where it waited (inbox, timers, outbox). */
+function consumeSource(env: SliceEnv, instance: Instance, intent: QueuedIntent): void {
+  const source = intent.source
+  if (source.kind === 'send') return
+  env.writes.del(source.key)
+  instance.queued.delete(source.key)
+}
+
+/** Counts the slice and remembers the reply of a send with an id. */
 function consume(env: SliceEnv, instance: Instance, intent: QueuedIntent, meta: Meta, run: Run | null, error: unknown): void {
   const { writes } = env
   const source = intent.source
-  if (source.kind !== 'send') {
-    writes.del(source.key)
-    instance.queued.delete(source.key)
-  } else if (source.remember && env.replyMemoryCount > 0) {
+  if (source.kind === 'send' && source.remember && env.replyMemoryCount > 0) {
     const remembered = run !== null ? { ok: true, v: run.replyBytes } : { ok: false, e: errorInfo(error) }
     const slot = meta.r % env.replyMemoryCount
     const ring = ringKey(instance.id, slot)

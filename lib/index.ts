@@ -27,7 +27,7 @@ export type {
   MapView,
   StateView,
 } from './runtime/domain.js'
-export { Runtime, type RuntimeOptions } from './runtime/runtime.js'
+export { Runtime, type RuntimeOptions, type RuntimeStats } from './runtime/runtime.js'
 export { DomainHandle, type SendOptions } from './runtime/handle.js'
 export type { SliceRecord } from './runtime/record.js'
 export type { StandardSchemaV1 } from './runtime/schema.js'

@@ -39,6 +39,8 @@ export interface SetTimer {
 }
 
 export class SliceContext implements Context<any> {
+  readonly domain: string
+  readonly key: string
   readonly now: number
   readonly intent: IntentInfo
   readonly slice: number
@@ -67,6 +69,8 @@ export class SliceContext implements Context<any> {
     definitionOf: (name: string) => DomainDefinition | undefined,
   ) {
     this.#definition = definition
+    this.domain = definition.name
+    this.key = key
     this.#domainId = domainId
     this.#idPrefix = `${definition.name}/${key}/`
     this.slice = slice

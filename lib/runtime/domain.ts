@@ -102,6 +102,9 @@ export interface EmitOptions {
 
 /** The context of one slice. Everything here is deterministic for the slice. */
 export interface Context<E = Record<string, EffectImpl>> {
+  /** The running domain's name and key. */
+  readonly domain: string
+  readonly key: string
   /** Wall-clock ms, fixed when the slice started. */
   readonly now: number
   /** The intent being handled. */

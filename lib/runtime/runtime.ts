@@ -58,6 +58,14 @@ export interface RuntimeOptions {
   onSlice?: (record: SliceRecord) => void
 }
 
+export interface RuntimeStats {
+  domainsCached: number
+  domainsReady: number
+  commitsHeld: number
+  effectsRunning: number
+  timersArmed: number
+}
+
 interface Resolved {
   checkDeterminism: boolean
   effectConcurrency: number
@@ -144,6 +152,17 @@ export class Runtime implements AsyncDisposable, HandleHost {
     checkDomainKey(definition.name, key)
     this.#register(definition)
     return new DomainHandle<D>(this, definition, key)
+  }
+
+  /** Counts for monitoring and tests: domains in memory, domains waiting to run, commits behind the gate, effects running, timers armed. */
+  stats(): RuntimeStats {
+    return {
+      domainsCached: this.#cache.size,
+      domainsReady: this.#ready.length,
+      commitsHeld: this.#held.size,
+      effectsRunning: this.#effects.running,
+      timersArmed: this.#timers.size,
+    }
   }
 
   /** Resolves when nothing is queued, no commit awaits its gate and no effect runs (timers may still be armed). */

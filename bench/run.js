@@ -7,6 +7,9 @@
 //   (d) durable single-put txn latency   writes.js  us p50/p99, ratio to lmdb and raw fdatasync
 //   (e) one-key commit cost by size      writes.js  us p50, ratio largest/smallest store
 //   (f) open time, 100K-commit log       open.js    ms p50
+//   (r0) handler drafts: ved / mutative / immer      runtime-draft.js  us per slice
+//   (r1-r4) domain runtime: slices/s, blocked time, map snapshot cost, recovery  runtime.js
+// `--runtime-only` runs the runtime rows only (lmdb opened empty, no 1M-key load).
 // Data: BENCH_KEYS keys (default 1,000,000; `--quick`: 100,000 and fewer iterations),
 // `key-000000123` strings, 100-byte msgpack values. Stores live in a temp directory under
 // os.tmpdir() (or BENCH_DIR), removed at the end.
@@ -37,6 +40,8 @@ import { checkLoaded, fillBoth, openLmdbStore, openVedStore } from './stores.js'
 import { benchRandomGet, benchScan } from './reads.js'
 import { benchBatchedPuts, benchCommitCost, benchDurableLatency } from './writes.js'
 import { benchOpen } from './open.js'
+import { benchDrafts } from './runtime-draft.js'
+import { RUNTIME_WORKLOADS } from './runtime.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const RESULTS_FILE = path.join(here, 'results.md')
@@ -69,6 +74,8 @@ const WORKLOADS = [
   ['durable single-put latency (d)', benchDurableLatency],
   ['commit cost by store size (e)', benchCommitCost],
   ['open time (f)', benchOpen],
+  ['runtime: handler drafts (r0)', benchDrafts],
+  ...RUNTIME_WORKLOADS,
 ]
 
 function failureRow(title, error) {
@@ -85,7 +92,7 @@ function report(config, rows, totalMs) {
   return [
     `# ved benchmark results`,
     ``,
-    `- command: \`node bench/run.js${config.quick ? ' --quick' : ''}\`, ${config.keyCount.toLocaleString('en')} keys, ` +
+    `- command: \`node bench/run.js${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${config.keyCount.toLocaleString('en')} keys, ` +
       `100-byte msgpack values, seed ${config.seed}, ${new Date().toISOString()}, took ${(totalMs / 1000).toFixed(0)} s`,
     `- machine: ${machineInfo(config.tmpRoot)}`,
     `- ved: \`sync: true\`; lmdb ${lmdbVersion()}: \`open({ encoding: 'msgpack', noSync: false })\`, other options default; ` +
@@ -130,7 +137,9 @@ async function main() {
     ved = await openVedStore(path.join(dir, 'ved'))
     lmdb = openLmdbStore(path.join(dir, 'lmdb'))
     const context = { ved, lmdb, keys, values, order, config, dir }
+    const runtimeOnly = process.argv.includes('--runtime-only')
     for (const [title, run] of WORKLOADS) {
+      if (runtimeOnly && !title.startsWith('runtime')) continue
       log(`${title}...`)
       const workloadStarted = performance.now()
       try {

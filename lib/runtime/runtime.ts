@@ -30,6 +30,7 @@ import { checkDomainKey, domainId, GLOBAL_KEY, kindRange, registryKey, replyKey,
 import { errorInfo, type SliceRecord } from './record.js'
 import { runSlice, type OutboxEntry, type SliceEnv, type SliceOutputs, type StoredIntent } from './slice.js'
 import { TimerSet } from './timers.js'
+import { sliceTiming } from './timing.js'
 import { stateView } from './views.js'
 import { PendingWrites } from './writes.js'
 
@@ -310,7 +311,12 @@ export class Runtime implements AsyncDisposable, HandleHost {
         this.#writes.put(GLOBAL_KEY, encode({ seq: this.#inboxSeq }, 'global counters'))
         this.#inboxSeqDirty = false
       }
+      const commitStartedMs = sliceTiming.enabled ? performance.now() : 0
       promise = this.#writes.commit()
+      if (sliceTiming.enabled && promise !== null) {
+        sliceTiming.commitMs.push(performance.now() - commitStartedMs)
+        sliceTiming.commitSlices.push(outputs.length)
+      }
     } catch (error) {
       // A bug or an engine refusal of the whole commit: the bookkeeping can no longer be trusted.
       this.#fail(error, outputs)
@@ -349,6 +355,8 @@ export class Runtime implements AsyncDisposable, HandleHost {
         if (output.ok) source.resolve(output.reply)
         else source.reject(output.error)
       }
+      // The record first: it describes the slice whose outputs follow.
+      if (output.record !== null) this.#options.onSlice?.(output.record)
       if (open) {
         const definition = output.instance.definition
         for (const effect of output.effects) this.#dispatch(definition, output.instance.key, effect.key, effect.id, effect.entry)
@@ -356,7 +364,6 @@ export class Runtime implements AsyncDisposable, HandleHost {
         for (const timer of output.timers) this.#timers.arm(timer.key, timer.stored.due ?? 0)
       }
       for (const key of output.cancelled) this.#timers.disarm(key)
-      if (output.record !== null) this.#options.onSlice?.(output.record)
     }
   }
 

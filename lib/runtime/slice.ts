@@ -20,6 +20,7 @@ import { StateDraft, type StateDelta } from './draft.js'
 import type { Instance, Meta, QueuedIntent } from './instance.js'
 import { domainId, inboxKey, metaKey, outboxKey, replyKey, ringKey, timerKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
+import { sliceTiming } from './timing.js'
 import type { PendingWrites } from './writes.js'
 
 export interface SliceEnv {
@@ -69,6 +70,9 @@ export interface SliceOutputs {
   readonly record: SliceRecord | null
 }
 
+/** When the last handler returned (sliceTiming only; under checkDeterminism, the second run). */
+let handlerReturnedMs = 0
+
 interface Run {
   delta: StateDelta
   reply: unknown
@@ -108,6 +112,7 @@ export function runSlice(env: SliceEnv, instance: Instance, intent: QueuedIntent
   // A failed migration leaves the version as it was, to be tried again by the next slice.
   const version = migrated === null && meta.n > 0 ? meta.v : definition.version
   consume(env, instance, intent, { ...meta, v: version, n: slice, z: run?.delta.sizes ?? meta.z }, run, error)
+  if (sliceTiming.enabled) sliceTiming.sliceMs.push(performance.now() - handlerReturnedMs)
   return outputs
 }
 
@@ -135,6 +140,7 @@ function execute(env: SliceEnv, instance: Instance, intent: QueuedIntent, slice:
   } else if (intent.source.kind !== 'settle') {
     throw new VedError('EINTENT', `domain ${definition.name} has no handler for intent ${JSON.stringify(intent.info.type)}`)
   }
+  if (sliceTiming.enabled) handlerReturnedMs = performance.now()
   const delta = draft.collect()
   const replyBytes = reply === undefined ? null : encode(reply, `the reply of ${definition.name}.${intent.info.type}`)
   return { delta, reply, replyBytes, ctx }

@@ -278,6 +278,30 @@ describe('versions and migrations', () => {
     },
   })
 
+  it('migrates a domain reached only by a message, in the slice that handles it', async () => {
+    const dir = tempDir()
+    {
+      await using rt = await Runtime.open({ path: dir, domains: [V1], store: SMALL })
+      await rt.domain(V1, 'm').send('visit', { name: 'Grace' })
+    }
+    const Caller = defineDomain({
+      name: 'caller',
+      version: 1,
+      state: {},
+      on: {
+        call(_s, _p, ctx) {
+          ctx.send('profile', 'm', 'visit')
+        },
+      },
+    })
+    const records: SliceRecord[] = []
+    await using rt = await Runtime.open({ path: dir, domains: [V2, Caller], store: SMALL, onSlice: (r) => records.push(r) })
+    await rt.domain(Caller, 'c').send('call')
+    await rt.quiet()
+    expect(records.find((r) => r.domain === 'profile')).toMatchObject({ slice: 2, migrated: [1, 2], intent: { type: 'visit' } })
+    expect(rt.store.tree('runtime').get('sprofile\0m\0name')).toBeUndefined()
+  })
+
   it('opens a version-1 store with version 2 through migrate, and refuses version 1 afterwards', async () => {
     const dir = tempDir()
     {
@@ -287,6 +311,10 @@ describe('versions and migrations', () => {
     {
       await using rt = await Runtime.open({ path: dir, domains: [V2], store: SMALL })
       const p = rt.domain(V2, 'p')
+      // Handing out the domain queues its migration: the state is current before any intent.
+      await rt.quiet()
+      expect(p.state.title).toBe('Dr. Ada')
+      expect(p.state.visits).toBe(1)
       expect(await p.send('visit')).toEqual({ title: 'Dr. Ada', visits: 2 })
       expect(p.state.tags.get('migrated')).toBe(true)
       expect(rt.store.tree('runtime').get('sprofile\0p\0name')).toBeUndefined()

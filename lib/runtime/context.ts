@@ -56,7 +56,7 @@ export class SliceContext implements Context<any> {
   readonly #reads: Reads
   readonly #definitionOf: (name: string) => DomainDefinition | undefined
   #counter = 0
-  #random: () => number
+  #random: (() => number) | null = null
 
   constructor(
     definition: DomainDefinition,
@@ -78,10 +78,11 @@ export class SliceContext implements Context<any> {
     this.intent = intent
     this.#reads = reads
     this.#definitionOf = definitionOf
-    this.#random = seededRandom(`${domainId}\0${slice}`)
   }
 
   random(): number {
+    // Seeded on first use: most slices never draw, and hashing the seed is not free.
+    this.#random ??= seededRandom(`${this.#domainId}\0${this.slice}`)
     return this.#random()
   }
 

@@ -29,6 +29,8 @@ export type IntentSource =
   | { readonly kind: 'inbox'; readonly key: string }
   | { readonly kind: 'timer'; readonly key: string }
   | { readonly kind: 'settle'; readonly key: string; readonly attempt: number }
+  /** Brings a domain stored by an older definition version up to date, with no handler. */
+  | { readonly kind: 'migrate' }
 
 export interface QueuedIntent {
   readonly info: IntentInfo
@@ -47,6 +49,8 @@ export class Instance {
   /** Sends with an id, queued or waiting for the gate: a repeat joins the first. */
   readonly pendingIds = new Map<string, Promise<unknown>>()
   inReady = false
+  /** A migrate intent is queued (at most one at a time). */
+  migrationQueued = false
   #meta: Meta | null = null
 
   constructor(definition: DomainDefinition, key: string) {

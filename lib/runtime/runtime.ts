@@ -152,6 +152,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
     if (!isDefinition(definition)) throw new VedError('EINVAL', `runtime.domain needs a definition from defineDomain, got ${describeValue(definition)}`)
     checkDomainKey(definition.name, key)
     this.#register(definition)
+    this.#migrateSoon(definition, key)
     return new DomainHandle<D>(this, definition, key)
   }
 
@@ -271,6 +272,18 @@ export class Runtime implements AsyncDisposable, HandleHost {
       this.#ready.push(instance)
     }
     this.#scheduleDrain()
+  }
+
+  /** Queues a migration of a domain stored by an older version, so its state is current without waiting for an intent. */
+  #migrateSoon(definition: DomainDefinition, key: string): void {
+    if (definition.version === 1) return
+    const instance = this.#cache.get(definition, key)
+    if (instance.migrationQueued) return
+    const meta = instance.meta(this.#writes)
+    if (meta.n === 0 || meta.v >= definition.version) return
+    instance.migrationQueued = true
+    const id = `${definition.name}/${key}/migrate-${meta.v}-${definition.version}`
+    this.#enqueue(instance, { info: { id, type: 'ved.migrate', causedBy: null, root: id, from: null }, payload: null, source: { kind: 'migrate' } })
   }
 
   #enqueueStored(definition: DomainDefinition, key: string, engineKey: string, stored: StoredIntent, kind: 'inbox' | 'timer'): void {

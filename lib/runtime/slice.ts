@@ -91,6 +91,11 @@ export function runSlice(env: SliceEnv, instance: Instance, intent: QueuedIntent
     const error = new VedError('EVERSION', `domain ${definition.name}/${instance.key} is stored by version ${meta.v}, newer than this definition (${definition.version})`)
     return failedOutputs(instance, intent, error, null)
   }
+  if (intent.source.kind === 'migrate') {
+    instance.migrationQueued = false
+    // An earlier slice may have migrated the domain already.
+    if (meta.v >= definition.version || meta.n === 0) return null
+  }
   const slice = meta.n + 1
   const now = Date.now()
   let migrated: [number, number] | null = null
@@ -98,7 +103,7 @@ export function runSlice(env: SliceEnv, instance: Instance, intent: QueuedIntent
   let error: unknown = null
   try {
     if (meta.v < definition.version && meta.n > 0) migrated = migrate(env, instance, meta)
-    run = execute(env, instance, intent, slice, now, meta)
+    run = intent.source.kind === 'migrate' ? emptyRun(env, instance, slice, now, intent, meta) : execute(env, instance, intent, slice, now, meta)
     if (env.checkDeterminism) compareRuns(run, execute(env, instance, intent, slice, now, meta), definition, intent.info)
   } catch (caught) {
     run = null
@@ -118,7 +123,7 @@ export function runSlice(env: SliceEnv, instance: Instance, intent: QueuedIntent
 
 function isLive(writes: PendingWrites, intent: QueuedIntent): boolean {
   const source = intent.source
-  if (source.kind === 'send') return true
+  if (source.kind === 'send' || source.kind === 'migrate') return true
   const stored = writes.get(source.key)
   if (stored === undefined) return false
   if (source.kind === 'settle') return (decode(stored) as OutboxEntry).attempt === source.attempt
@@ -144,6 +149,12 @@ function execute(env: SliceEnv, instance: Instance, intent: QueuedIntent, slice:
   const delta = draft.collect()
   const replyBytes = reply === undefined ? null : encode(reply, `the reply of ${definition.name}.${intent.info.type}`)
   return { delta, reply, replyBytes, ctx }
+}
+
+/** The run of a migrate intent: no handler, so no delta beyond the migration's own. */
+function emptyRun(env: SliceEnv, instance: Instance, slice: number, now: number, intent: QueuedIntent, meta: Meta): Run {
+  const ctx = new SliceContext(instance.definition, instance.key, instance.id, slice, now, intent.info, env.writes, env.definitionOf)
+  return { delta: { writes: [], changed: [], sizes: meta.z }, reply: undefined, replyBytes: null, ctx }
 }
 
 /**
@@ -239,7 +250,7 @@ function failedOutputs(instance: Instance, intent: QueuedIntent, error: unknown,
 /** Removes the intent from where it waited (inbox, timers, outbox). */
 function consumeSource(env: SliceEnv, instance: Instance, intent: QueuedIntent): void {
   const source = intent.source
-  if (source.kind === 'send') return
+  if (source.kind === 'send' || source.kind === 'migrate') return
   env.writes.del(source.key)
   instance.queued.delete(source.key)
 }

@@ -51,6 +51,10 @@ export class Instance {
   inReady = false
   /** A migrate intent is queued (at most one at a time). */
   migrationQueued = false
+  /** The meta changed in this drain and is not in PendingWrites yet. */
+  metaDirty = false
+  /** When the instance was last used (InstanceCache's counter): eviction goes oldest first. */
+  usedAt = 0
   #meta: Meta | null = null
 
   constructor(definition: DomainDefinition, key: string) {
@@ -68,9 +72,19 @@ export class Instance {
     return this.#meta
   }
 
-  setMeta(meta: Meta): Buffer {
+  /** Replaces the meta in memory; the runtime writes it once per drain (encodeMeta). */
+  setMeta(meta: Meta): void {
     this.#meta = meta
-    return encode(meta, 'domain meta')
+  }
+
+  /** The meta if it was read already, else null (no store read). */
+  get loadedMeta(): Meta | null {
+    return this.#meta
+  }
+
+  encodeMeta(): Buffer {
+    if (this.#meta === null) throw new Error('ved: encodeMeta before the meta was read')
+    return encode(this.#meta, 'domain meta')
   }
 
   get idle(): boolean {
@@ -78,29 +92,42 @@ export class Instance {
   }
 }
 
-/** Instances by id, least recently used first; evicts idle ones past `sizeMax`. */
+/**
+ * Instances by id, with eviction of the least recently used idle ones past `sizeMax`.
+ * Recency is a counter stamped on each use, not Map re-insertion: deleting and re-adding
+ * the hot entry of a 10,000-entry Map on every send made lookups the top of the profile
+ * (46% of CPU time, 4x fewer slices per second). Eviction sorts the idle instances once it
+ * is needed and then goes below the bound by an eighth, so its O(N log N) is paid once per
+ * N/8 new instances.
+ */
 export class InstanceCache {
   readonly #instances = new Map<string, Instance>()
   readonly #sizeMax: number
+  readonly #sizeAfterEviction: number
+  #useCount = 0
 
   constructor(sizeMax: number) {
     this.#sizeMax = sizeMax
+    this.#sizeAfterEviction = sizeMax - Math.floor(sizeMax / 8)
   }
 
   get size(): number {
     return this.#instances.size
   }
 
+  /** The instance with this id if it is in memory; does not count as a use. */
+  peek(id: string): Instance | undefined {
+    return this.#instances.get(id)
+  }
+
   get(definition: DomainDefinition, key: string): Instance {
     const id = domainId(definition.name, key)
     let instance = this.#instances.get(id)
-    if (instance !== undefined) {
-      // Re-inserting moves it to the most recently used end.
-      this.#instances.delete(id)
-    } else {
+    if (instance === undefined) {
       instance = new Instance(definition, key)
+      this.#instances.set(id, instance)
     }
-    this.#instances.set(id, instance)
+    instance.usedAt = ++this.#useCount
     return instance
   }
 
@@ -108,12 +135,14 @@ export class InstanceCache {
     return this.#instances.values()
   }
 
-  /** Drops idle instances, oldest first, until the cache is within its bound (or only busy ones remain). */
+  /** Drops idle instances, least recently used first, when the cache is past its bound (busy ones stay). */
   evict(): void {
     if (this.#instances.size <= this.#sizeMax) return
-    for (const [id, instance] of this.#instances) {
-      if (this.#instances.size <= this.#sizeMax) return
-      if (instance.idle) this.#instances.delete(id)
+    const idle = [...this.#instances.values()].filter((instance) => instance.idle)
+    idle.sort((a, b) => a.usedAt - b.usedAt)
+    for (const instance of idle) {
+      if (this.#instances.size <= this.#sizeAfterEviction) return
+      this.#instances.delete(instance.id)
     }
   }
 }

@@ -26,7 +26,7 @@ import { isDefinition, type DomainDefinition, type IntentInfo } from './domain.j
 import { EffectRunner, type EffectJob } from './effects.js'
 import { DomainHandle, type HandleHost, type SendOptions } from './handle.js'
 import { InstanceCache, type Instance, type QueuedIntent } from './instance.js'
-import { checkDomainKey, domainId, GLOBAL_KEY, kindRange, registryKey, replyKey, splitKindKey } from './keys.js'
+import { checkDomainKey, domainId, GLOBAL_KEY, kindRange, metaKey, registryKey, replyKey, splitKindKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
 import { runSlice, type OutboxEntry, type SliceEnv, type SliceOutputs, type StoredIntent } from './slice.js'
 import { TimerSet } from './timers.js'
@@ -34,11 +34,16 @@ import { sliceTiming } from './timing.js'
 import { stateView } from './views.js'
 import { PendingWrites } from './writes.js'
 
+
 /**
  * Slices sealed by one commit at most. Enough to amortise a commit over a burst; small
- * enough that one commit (and the stall it is on the execution thread) stays short.
+ * enough that one commit (and the stall it is on the execution thread) stays short, and
+ * that a burst becomes several commits: the engine makes them durable together while the
+ * next slices run, instead of the whole burst waiting for one sync in lockstep. Measured
+ * (256 sends in flight to one domain, dev VM): 16: 33-47k slices/s, 64: 63-67k, 128:
+ * 105-128k, 256: 85-93k.
  */
-const SLICES_PER_COMMIT_MAX = 256
+const SLICES_PER_COMMIT_MAX_DEFAULT = 128
 
 export interface RuntimeOptions {
   /** The store directory (created if needed). */
@@ -53,6 +58,8 @@ export interface RuntimeOptions {
   domainCacheCount?: number
   /** Replies remembered per domain for sends with an id. Default 1,000. */
   replyMemoryCount?: number
+  /** Slices sealed by one engine commit at most. Default SLICES_PER_COMMIT_MAX_DEFAULT. */
+  slicesPerCommitMax?: number
   /** Engine options (sync, segment size, ...); the runtime sets the encodings itself. */
   store?: Omit<StoreOptions, 'encoding' | 'keyEncoding' | 'readOnly' | 'create'>
   /** Called with each slice's record once the slice is durable (the causal journal's hook). */
@@ -72,6 +79,7 @@ interface Resolved {
   effectConcurrency: number
   domainCacheCount: number
   replyMemoryCount: number
+  slicesPerCommitMax: number
   onSlice: ((record: SliceRecord) => void) | null
 }
 
@@ -91,6 +99,15 @@ export class Runtime implements AsyncDisposable, HandleHost {
   readonly #held = new Set<Promise<unknown>>()
   readonly #quietWaiters: Array<() => void> = []
   #inboxSeq: number
+  /**
+   * Ids of sends without one: a random prefix per open plus a counter. Unique across opens
+   * like a UUID per send, at the cost of one UUID per open (randomUUID per send was ~4% of a
+   * slice's CPU time).
+   */
+  readonly #idPrefix = `${randomUUID()}:`
+  #sendCount = 0
+  /** Instances whose meta changed in the current drain. */
+  readonly #dirtyMetas: Instance[] = []
   #inboxSeqDirty = false
   #drainScheduled = false
   #closing: Promise<void> | null = null
@@ -130,6 +147,11 @@ export class Runtime implements AsyncDisposable, HandleHost {
       nextInboxSeq: () => {
         this.#inboxSeqDirty = true
         return ++this.#inboxSeq
+      },
+      metaChanged: (instance) => {
+        if (instance.metaDirty) return
+        instance.metaDirty = true
+        this.#dirtyMetas.push(instance)
       },
     }
   }
@@ -205,7 +227,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
         const remembered = this.#writes.get(replyKey(instance.id, userId))
         if (remembered !== undefined) return this.#rememberedReply(remembered)
       }
-      const id = userId ?? randomUUID()
+      const id = userId ?? `${this.#idPrefix}${(this.#sendCount++).toString(36)}`
       const info: IntentInfo = { id, type, causedBy: null, root: id, from: null }
       const promise = new Promise<unknown>((resolve, reject) => {
         this.#enqueue(instance, { info, payload: bytes, source: { kind: 'send', resolve, reject, remember: userId !== undefined } })
@@ -225,7 +247,9 @@ export class Runtime implements AsyncDisposable, HandleHost {
 
   state(definition: DomainDefinition, key: string): Record<string, unknown> {
     this.#checkOpen()
-    return stateView(definition, domainId(definition.name, key), this.#writes)
+    const id = domainId(definition.name, key)
+    // Map sizes come from the meta in memory when the domain is loaded: it may be ahead of PendingWrites inside a drain.
+    return stateView(definition, id, this.#writes, () => this.#cache.peek(id)?.loadedMeta ?? null)
   }
 
   // ---- registration and resume -----------------------------------------------------------
@@ -306,7 +330,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
     const outputs: SliceOutputs[] = []
     let promise: Promise<number> | null
     try {
-      while (outputs.length < SLICES_PER_COMMIT_MAX) {
+      while (outputs.length < this.#options.slicesPerCommitMax) {
         const instance = this.#ready.shift()
         if (instance === undefined) break
         instance.inReady = false
@@ -320,6 +344,11 @@ export class Runtime implements AsyncDisposable, HandleHost {
           this.#ready.push(instance)
         }
       }
+      for (const instance of this.#dirtyMetas) {
+        this.#writes.put(metaKey(instance.id), instance.encodeMeta())
+        instance.metaDirty = false
+      }
+      this.#dirtyMetas.length = 0
       if (this.#inboxSeqDirty) {
         this.#writes.put(GLOBAL_KEY, encode({ seq: this.#inboxSeq }, 'global counters'))
         this.#inboxSeqDirty = false
@@ -515,6 +544,7 @@ function resolveOptions(options: RuntimeOptions): Resolved {
     effectConcurrency: countOption(options.effectConcurrency, 'effectConcurrency', 16, 1),
     domainCacheCount: countOption(options.domainCacheCount, 'domainCacheCount', 10_000, 0),
     replyMemoryCount: countOption(options.replyMemoryCount, 'replyMemoryCount', 1000, 0),
+    slicesPerCommitMax: countOption(options.slicesPerCommitMax, 'slicesPerCommitMax', SLICES_PER_COMMIT_MAX_DEFAULT, 1),
     onSlice: options.onSlice ?? null,
   }
 }

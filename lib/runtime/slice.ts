@@ -18,7 +18,7 @@ import { SliceContext, type EmittedEffect, type SentMessage, type SetTimer } fro
 import type { DomainDefinition, IntentInfo } from './domain.js'
 import { StateDraft, type StateDelta } from './draft.js'
 import type { Instance, Meta, QueuedIntent } from './instance.js'
-import { domainId, inboxKey, metaKey, outboxKey, replyKey, ringKey, timerKey } from './keys.js'
+import { domainId, inboxKey, outboxKey, replyKey, ringKey, timerKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
 import { sliceTiming } from './timing.js'
 import type { PendingWrites } from './writes.js'
@@ -33,6 +33,8 @@ export interface SliceEnv {
   definitionOf(name: string): DomainDefinition | undefined
   /** The next global inbox sequence number. */
   nextInboxSeq(): number
+  /** The instance's meta changed; it must reach PendingWrites before the drain commits. */
+  metaChanged(instance: Instance): void
 }
 
 /** A stored outbox entry. */
@@ -269,7 +271,9 @@ function consume(env: SliceEnv, instance: Instance, intent: QueuedIntent, meta: 
     writes.put(replyKey(instance.id, intent.info.id), encode(remembered, 'a remembered reply'))
     meta.r++
   }
-  writes.put(metaKey(instance.id), instance.setMeta(meta))
+  instance.setMeta(meta)
+  // Written once per drain, not once per slice: consecutive slices of one domain overwrite it.
+  env.metaChanged(instance)
 }
 
 function recordOf(env: SliceEnv, instance: Instance, intent: QueuedIntent, slice: number, now: number, run: Run | null, error: unknown, migrated: [number, number] | null): SliceRecord {

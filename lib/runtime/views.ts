@@ -8,7 +8,10 @@ import type { DomainDefinition, FieldInfo } from './domain.js'
 import type { Reads } from './draft.js'
 import { entryPrefix, fieldKey, metaKey } from './keys.js'
 
-export function stateView(definition: DomainDefinition, id: string, reads: Reads): Record<string, unknown> {
+/** The meta of the domain if it is loaded in memory (the newest), else null: read the store. */
+export type LoadedMeta = () => { z: Record<string, number> } | null
+
+export function stateView(definition: DomainDefinition, id: string, reads: Reads, loadedMeta: LoadedMeta): Record<string, unknown> {
   const readOnly = (): never => {
     throw new VedError('EINVAL', `the state of ${definition.name} is read-only outside its handlers: send an intent to change it`)
   }
@@ -17,7 +20,7 @@ export function stateView(definition: DomainDefinition, id: string, reads: Reads
       if (typeof field !== 'string') return undefined
       const info = definition.fields.get(field)
       if (info === undefined) return undefined
-      return info.kind === 'map' ? new MapViewImpl(info, id, reads) : readPlain(info, id, reads)
+      return info.kind === 'map' ? new MapViewImpl(info, id, reads, loadedMeta) : readPlain(info, id, reads)
     },
     set: readOnly,
     deleteProperty: readOnly,
@@ -28,7 +31,7 @@ export function stateView(definition: DomainDefinition, id: string, reads: Reads
       if (typeof field !== 'string') return undefined
       const info = definition.fields.get(field)
       if (info === undefined) return undefined
-      const value = info.kind === 'map' ? new MapViewImpl(info, id, reads) : readPlain(info, id, reads)
+      const value = info.kind === 'map' ? new MapViewImpl(info, id, reads, loadedMeta) : readPlain(info, id, reads)
       return { value, writable: false, enumerable: true, configurable: true }
     },
   })
@@ -44,15 +47,19 @@ class MapViewImpl {
   readonly #id: string
   readonly #prefix: string
   readonly #reads: Reads
+  readonly #loadedMeta: LoadedMeta
 
-  constructor(info: FieldInfo, id: string, reads: Reads) {
+  constructor(info: FieldInfo, id: string, reads: Reads, loadedMeta: LoadedMeta) {
     this.#info = info
     this.#id = id
     this.#prefix = entryPrefix(id, info.name)
     this.#reads = reads
+    this.#loadedMeta = loadedMeta
   }
 
   get size(): number {
+    const loaded = this.#loadedMeta()
+    if (loaded !== null) return loaded.z[this.#info.name] ?? 0
     const bytes = this.#reads.get(metaKey(this.#id))
     if (bytes === undefined) return 0
     return (decode(bytes) as { z: Record<string, number> }).z[this.#info.name] ?? 0

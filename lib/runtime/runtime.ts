@@ -398,7 +398,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
         else source.reject(output.error)
       }
       // The record first: it describes the slice whose outputs follow.
-      if (output.record !== null) this.#options.onSlice?.(output.record)
+      if (output.record !== null) this.#observe(output.record)
       if (open) {
         const definition = output.instance.definition
         for (const effect of output.effects) this.#dispatch(definition, output.instance.key, effect.key, effect.id, effect.entry)
@@ -406,6 +406,15 @@ export class Runtime implements AsyncDisposable, HandleHost {
         for (const timer of output.timers) this.#timers.arm(timer.key, timer.stored.due ?? 0)
       }
       for (const key of output.cancelled) this.#timers.disarm(key)
+    }
+  }
+
+  /** Hands a record to onSlice; a throwing listener must not stop the release of other outputs. */
+  #observe(record: SliceRecord): void {
+    try {
+      this.#options.onSlice?.(record)
+    } catch (error) {
+      process.emitWarning(`ved: onSlice threw for ${record.domain}/${record.key} slice ${record.slice}: ${String((error as Error)?.message ?? error)}`)
     }
   }
 

@@ -200,7 +200,10 @@ describe('failures change nothing', () => {
   })
 
   it('rejects sends after close with ECLOSED, and bad arguments with EINVAL', async () => {
-    const rt = await open(tempDir())
+    const dir = tempDir()
+    const rt = await open(dir)
+    // One runtime (one writer) per store.
+    await expectVedError(open(dir), 'ELOCKED')
     const a = rt.domain(Counter, 'a')
     expectVedErrorSync(() => rt.domain({ name: 'x' } as never, 'a'), 'EINVAL')
     expectVedErrorSync(() => rt.domain(Counter, 'a\0b'), 'EINVAL')
@@ -208,6 +211,7 @@ describe('failures change nothing', () => {
     await rt.close()
     await expectVedError(a.send('add', { n: 1 }), 'ECLOSED')
     expectVedErrorSync(() => rt.domain(Counter, 'b'), 'ECLOSED')
+    expectVedErrorSync(() => a.state, 'ECLOSED')
     await expectVedError(Runtime.open({ path: 42 } as never), 'EINVAL')
     expectVedErrorSync(() => defineDomain({ name: 'bad', version: 0, state: {}, on: {} }), 'EINVAL')
     expectVedErrorSync(() => defineDomain({ name: 'bad', version: 1, state: { f: () => 1 }, on: {} }), 'EENCODE')

@@ -321,6 +321,9 @@ describe('versions and migrations', () => {
       // A domain first created by version 2 needs no migration.
       expect(await rt.domain(V2, 'q').send('visit')).toEqual({ title: '', visits: 1 })
     }
+    const V3 = defineDomain({ name: 'profile', version: 3, state: { title: '' }, on: {} })
+    const noMigrate = await expectVedError(Runtime.open({ path: dir, domains: [V3], store: SMALL }), 'EVERSION')
+    expect(noMigrate.message).toContain('needs a migrate function')
     const refused = await expectVedError(Runtime.open({ path: dir, domains: [V1], store: SMALL }), 'EVERSION')
     expect(refused.message).toContain('version 2')
     await using rt = await Runtime.open({ path: dir, store: SMALL })

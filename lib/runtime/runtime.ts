@@ -264,6 +264,9 @@ export class Runtime implements AsyncDisposable, HandleHost {
     if (storedVersion > definition.version) {
       throw new VedError('EVERSION', `the store holds domain ${definition.name} at version ${storedVersion}, newer than this definition (version ${definition.version}); open it with the newer code`)
     }
+    if (storedVersion > 0 && storedVersion < definition.version && definition.migrate === null) {
+      throw new VedError('EVERSION', `the store holds domain ${definition.name} at version ${storedVersion}; version ${definition.version} needs a migrate function to open it`)
+    }
     if (storedVersion < definition.version) {
       this.#writes.put(registryKey(definition.name), encode({ v: definition.version }, 'registry entry'))
       this.#scheduleDrain()

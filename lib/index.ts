@@ -27,7 +27,8 @@ export type {
   MapView,
   StateView,
 } from './runtime/domain.js'
-export { Runtime, type RuntimeOptions, type RuntimeStats } from './runtime/runtime.js'
+export { Runtime } from './runtime/runtime.js'
+export type { RuntimeOptions, RuntimeStats } from './runtime/options.js'
 export { DomainHandle, type SendOptions } from './runtime/handle.js'
 export type { SliceRecord } from './runtime/record.js'
 export type { StandardSchemaV1 } from './runtime/schema.js'

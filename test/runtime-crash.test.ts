@@ -65,8 +65,7 @@ function expectedAccount(a: number): { total: number; count: number; failing: nu
   }
 }
 
-function checkRound(final: Final, effectLines: string[], acked: Set<number>, round: number): void {
-  const context = `round ${round}`
+function checkRound(final: Final, effectLines: string[], acked: Set<number>, context: string): void {
   let ledgerSum = 0
   const allEffects = new Map<string, number>()
   final.accounts.forEach((account, a) => {
@@ -95,6 +94,7 @@ describe('crash and resume', () => {
   it(`finishes the workload exactly once across ${ROUNDS} SIGKILLs at random points`, async () => {
     const seed = Number(process.env.VED_CRASH_SEED ?? Date.now() % 1_000_000)
     const random = prng(seed)
+    console.log(`runtime crash test seed ${seed}`)
     let killedMidway = 0
     for (let round = 0; round < ROUNDS; round++) {
       const dir = join(tempDir(), 'store')
@@ -111,7 +111,7 @@ describe('crash and resume', () => {
       const verify = await runChild(['verify', dir], null)
       const final = JSON.parse(verify.stdout) as Final
       const lines = readFileSync(effectsFile, 'utf8').split('\n').filter((line) => line.length > 0)
-      checkRound(final, lines, acked, round)
+      checkRound(final, lines, acked, `seed ${seed} (VED_CRASH_SEED) round ${round}`)
     }
     // Most kills must land mid-workload, or the test proves little.
     expect(killedMidway, `seed ${seed}`).toBeGreaterThan(ROUNDS / 2)

@@ -129,6 +129,49 @@ describe('effects', () => {
   })
 })
 
+describe('a retry that overtakes its own earlier attempt', () => {
+  const gates = new Map<number, () => void>()
+  const Slow = defineDomain({
+    name: 'slow',
+    version: 1,
+    state: { id: '', results: [] as number[] },
+    on: {
+      start(s, _p, ctx) {
+        s.id = ctx.emit('wait', {})
+      },
+      again(s, _p, ctx) {
+        ctx.emit('wait', {}, { retryOf: { id: s.id, attempt: 1 } })
+      },
+      'wait.done'(s, d: EffectDone<unknown, number>) {
+        s.results.push(d.result)
+      },
+    },
+    effects: {
+      wait(_p: unknown, { attempt }) {
+        return new Promise<number>((resolve) => gates.set(attempt, () => resolve(attempt)))
+      },
+    },
+  })
+
+  it('ignores the outcome of the superseded attempt and settles the current one', async () => {
+    await using rt = await Runtime.open({ path: tempDir(), domains: [Slow], store: SMALL })
+    const d = rt.domain(Slow, 's')
+    await d.send('start')
+    await d.send('again')
+    await sleep(10)
+    expect([...gates.keys()]).toEqual([1, 2])
+    // Attempt 1's outcome arrives while attempt 2 runs: stale, so nothing settles.
+    gates.get(1)!()
+    await sleep(20)
+    expect(d.state.results).toEqual([])
+    expect(rt.stats().effectsRunning).toBe(1)
+    gates.get(2)!()
+    await rt.quiet()
+    expect(d.state.results).toEqual([2])
+    expect([...rt.store.tree('runtime').getRange({ start: 'o', end: 'p' })]).toEqual([])
+  })
+})
+
 const Alarm = defineDomain({
   name: 'alarm',
   version: 1,

@@ -32,6 +32,23 @@ export type IntentSource =
   /** Brings a domain stored by an older definition version up to date, with no handler. */
   | { readonly kind: 'migrate' }
 
+/**
+ * The entry of `Instance.queued` for a stored intent: its engine key, plus the attempt for a
+ * settlement (an outbox key is reused by each retry of its effect, and a stale outcome of
+ * an earlier attempt must not hide the current one).
+ */
+export function queuedKeyOf(source: IntentSource): string | null {
+  switch (source.kind) {
+    case 'send':
+    case 'migrate':
+      return null
+    case 'settle':
+      return `${source.key}#${source.attempt}`
+    default:
+      return source.key
+  }
+}
+
 export interface QueuedIntent {
   readonly info: IntentInfo
   /** Encoded payload; null for none. */

@@ -416,8 +416,9 @@ export class Runtime implements AsyncDisposable, HandleHost {
       bytes = encode({ id: job.id, payload, error: errorInfo(error), attempt: job.attempt }, `the failure of effect ${job.id}`)
     }
     const instance = this.#cache.get(job.definition, job.key)
-    if (instance.queued.has(job.outboxKey)) return
-    instance.queued.add(job.outboxKey)
+    const queuedKey = `${job.outboxKey}#${job.attempt}`
+    if (instance.queued.has(queuedKey)) return
+    instance.queued.add(queuedKey)
     const info: IntentInfo = { id: `${job.id}#${job.attempt}`, type, causedBy: job.id, root: job.root, from: null }
     this.#enqueue(instance, { info, payload: bytes, source: { kind: 'settle', key: job.outboxKey, attempt: job.attempt } })
   }

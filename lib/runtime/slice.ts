@@ -17,7 +17,7 @@ import { decode, encode } from './codec.js'
 import { SliceContext, type EmittedEffect, type SentMessage, type SetTimer } from './context.js'
 import type { DomainDefinition, IntentInfo } from './domain.js'
 import { StateDraft, type StateDelta } from './draft.js'
-import type { Instance, Meta, QueuedIntent } from './instance.js'
+import { queuedKeyOf, type Instance, type Meta, type QueuedIntent } from './instance.js'
 import { domainId, inboxKey, outboxKey, replyKey, ringKey, timerKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
 import { sliceTiming } from './timing.js'
@@ -85,7 +85,11 @@ interface Run {
 /** Runs `intent` on `instance`; null when the intent is no longer live (nothing written). */
 export function runSlice(env: SliceEnv, instance: Instance, intent: QueuedIntent): SliceOutputs | null {
   const { writes } = env
-  if (!isLive(writes, intent)) return null
+  if (!isLive(writes, intent)) {
+    const queuedKey = queuedKeyOf(intent.source)
+    if (queuedKey !== null) instance.queued.delete(queuedKey)
+    return null
+  }
   const definition = instance.definition
   const meta = instance.meta(writes)
   if (meta.v > definition.version) {
@@ -254,7 +258,7 @@ function consumeSource(env: SliceEnv, instance: Instance, intent: QueuedIntent):
   const source = intent.source
   if (source.kind === 'send' || source.kind === 'migrate') return
   env.writes.del(source.key)
-  instance.queued.delete(source.key)
+  instance.queued.delete(queuedKeyOf(source)!)
 }
 
 /** Counts the slice and remembers the reply of a send with an id. */

@@ -208,6 +208,9 @@ describe('failures change nothing', () => {
     expectVedErrorSync(() => rt.domain({ name: 'x' } as never, 'a'), 'EINVAL')
     expectVedErrorSync(() => rt.domain(Counter, 'a\0b'), 'EINVAL')
     await expectVedError(a.send('add', { n: 1 }, { id: '' }), 'EINVAL')
+    // Refused before it could reach (and fail) a commit shared with other slices.
+    await expectVedError(a.send('add', { n: 1 }, { id: 'x'.repeat(2000) }), 'EKEYSIZE')
+    expect(await a.send('add', { n: 1 })).toBe(1)
     await rt.close()
     await expectVedError(a.send('add', { n: 1 }), 'ECLOSED')
     expectVedErrorSync(() => rt.domain(Counter, 'b'), 'ECLOSED')

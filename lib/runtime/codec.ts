@@ -11,6 +11,7 @@
 //   symbols at any depth (msgpackr silently drops a nested function), and undefined at the
 //   top (a missing value is "absent", not a stored value).
 import { Packr } from 'msgpackr'
+import { limits } from '../addon.js'
 import { describeValue, VedError } from '../errors.js'
 
 const packr = new Packr({ useRecords: false, copyBuffers: true })
@@ -26,6 +27,9 @@ export function encode(value: unknown, what: string): Buffer {
     bytes = packr.pack(value)
   } catch (error) {
     throw new VedError('EENCODE', `${what} cannot be encoded: ${(error as Error).message}`)
+  }
+  if (bytes.length > limits.valueSizeBytesMax) {
+    throw new VedError('EVALUESIZE', `${what} is ${bytes.length} bytes encoded, the maximum is ${limits.valueSizeBytesMax}`)
   }
   return Buffer.from(bytes)
 }

@@ -15,6 +15,9 @@ import { isStandardSchema, type StandardSchemaV1 } from './schema.js'
 
 const MAP_FIELD = Symbol('ved.map')
 
+/** Longest field name: leaves a map entry key at least ~250 bytes under the 1 KiB key limit. */
+const FIELD_NAME_BYTES_MAX = 256
+
 /** A keyed collection field: one engine key per entry. Declare with map<K, V>(). */
 export interface MapField<K extends string = string, V = unknown> {
   readonly [MAP_FIELD]: { readonly schema: StandardSchemaV1 | null }
@@ -257,6 +260,8 @@ function fieldsOf(name: string, state: unknown): Map<string, FieldInfo> {
   const fields = new Map<string, FieldInfo>()
   for (const [field, value] of Object.entries(state)) {
     checkName(field, `domain ${name}: a field name`)
+    // Room for the domain id (512 bytes at most) and a map entry key within the engine's key limit.
+    if (Buffer.byteLength(field) > FIELD_NAME_BYTES_MAX) throw new VedError('EINVAL', `domain ${name}: field name ${field.slice(0, 20)}... is over ${FIELD_NAME_BYTES_MAX} bytes`)
     if (isMapField(value)) fields.set(field, { name: field, kind: 'map', defaultBytes: null, schema: mapSchemaOf(value) })
     else fields.set(field, { name: field, kind: 'plain', defaultBytes: encode(value, `domain ${name}: the default of field ${field}`), schema: null })
   }

@@ -18,6 +18,7 @@
 //   effects dispatch again with their id, timers arm (a due one fires at once).
 import { randomUUID } from 'node:crypto'
 import { describeValue, VedError, type VedErrorCode } from '../errors.js'
+import { limits } from '../addon.js'
 import { Store } from '../store.js'
 import { decode, encode } from './codec.js'
 import { checkIntent } from './context.js'
@@ -25,7 +26,7 @@ import { isDefinition, type DomainDefinition, type IntentInfo } from './domain.j
 import { EffectRunner, type EffectJob } from './effects.js'
 import { DomainHandle, type HandleHost, type SendOptions } from './handle.js'
 import { InstanceCache, type Instance, type QueuedIntent } from './instance.js'
-import { checkDomainKey, domainId, GLOBAL_KEY, kindRange, metaKey, registryKey, replyKey, splitKindKey } from './keys.js'
+import { checkDomainKey, checkEngineKey, domainId, GLOBAL_KEY, kindRange, metaKey, registryKey, replyKey, splitKindKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
 import { runSlice, type OutboxEntry, type SliceEnv, type SliceOutputs, type StoredIntent } from './slice.js'
 import { resolveOptions, type Resolved, type RuntimeOptions, type RuntimeStats } from './options.js'
@@ -37,6 +38,12 @@ import { PendingWrites } from './writes.js'
 
 
 const CONSTRUCT = Symbol('Runtime.construct')
+
+/**
+ * A drain stops taking slices past this many value bytes. With each slice at most a quarter
+ * of the transaction limit (slice.ts), a commit stays under the limit.
+ */
+const COMMIT_VALUE_BYTES_SOFT_MAX = Math.floor(limits.txnSizeBytesMax / 4)
 
 export class Runtime implements AsyncDisposable, HandleHost {
   readonly #store: Store<Buffer>
@@ -175,6 +182,8 @@ export class Runtime implements AsyncDisposable, HandleHost {
       }
       const instance = this.#cache.get(definition, key)
       if (userId !== undefined) {
+        // A key the engine refuses would fail the whole shared commit: refuse the send instead.
+        checkEngineKey(replyKey(instance.id, userId), 'send options.id')
         const pending = instance.pendingIds.get(userId)
         if (pending !== undefined) return pending
         const remembered = this.#writes.get(replyKey(instance.id, userId))
@@ -286,7 +295,8 @@ export class Runtime implements AsyncDisposable, HandleHost {
     const outputs: SliceOutputs[] = []
     let promise: Promise<number> | null
     try {
-      while (outputs.length < this.#options.slicesPerCommitMax) {
+      // The byte bound keeps a commit of big slices under the engine's transaction limit.
+      while (outputs.length < this.#options.slicesPerCommitMax && this.#writes.valueBytes < COMMIT_VALUE_BYTES_SOFT_MAX) {
         const instance = this.#ready.shift()
         if (instance === undefined) break
         instance.inReady = false

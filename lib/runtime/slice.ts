@@ -12,6 +12,7 @@
 //   encoded: a throw anywhere before that leaves no write behind.
 // - A slice's outputs (reply, effects, messages, timers) are returned to the caller, which
 //   holds them behind the output gate; nothing here releases anything.
+import { limits } from '../addon.js'
 import { VedError } from '../errors.js'
 import { decode, encode } from './codec.js'
 import { SliceContext, type EmittedEffect, type SentMessage, type SetTimer } from './context.js'
@@ -71,6 +72,9 @@ export interface SliceOutputs {
   readonly cancelled: readonly string[]
   readonly record: SliceRecord | null
 }
+
+/** A quarter of the engine's transaction limit: a slice always fits in a commit next to others. */
+const SLICE_SIZE_BYTES_MAX = Math.floor(limits.txnSizeBytesMax / 4)
 
 /** When the last handler returned (sliceTiming only; under checkDeterminism, the second run). */
 let handlerReturnedMs = 0
@@ -154,7 +158,21 @@ function execute(env: SliceEnv, instance: Instance, intent: QueuedIntent, slice:
   if (sliceTiming.enabled) handlerReturnedMs = performance.now()
   const delta = draft.collect()
   const replyBytes = reply === undefined ? null : encode(reply, `the reply of ${definition.name}.${intent.info.type}`)
+  checkSliceSize(delta, ctx, definition, intent.info.type)
   return { delta, reply, replyBytes, ctx }
+}
+
+/**
+ * A slice whose writes could not fit in a commit (with others) fails alone, here, rather
+ * than failing the commit it would share.
+ */
+function checkSliceSize(delta: StateDelta, ctx: SliceContext, definition: DomainDefinition, type: string): void {
+  let sizeBytes = 0
+  for (const [key, bytes] of delta.writes) sizeBytes += key.length * 3 + (bytes?.length ?? 0)
+  for (const output of [ctx.effects, ctx.messages, ctx.timers]) for (const item of output) sizeBytes += item.payload?.length ?? 0
+  if (sizeBytes > SLICE_SIZE_BYTES_MAX) {
+    throw new VedError('ETXNSIZE', `slice ${definition.name}.${type} writes about ${sizeBytes} bytes, more than a slice may (${SLICE_SIZE_BYTES_MAX})`)
+  }
 }
 
 /** The run of a migrate intent: no handler, so no delta beyond the migration's own. */

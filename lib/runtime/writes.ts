@@ -16,6 +16,8 @@ export class PendingWrites {
   readonly #store: Store<Buffer>
   readonly #tree: TreeView<Buffer>
   #writes = new Map<string, Buffer | null>()
+  /** Bytes of pending values (keys not counted), overwritten ones included: an upper bound. */
+  #valueBytes = 0
 
   constructor(store: Store<Buffer>) {
     this.#store = store
@@ -33,8 +35,14 @@ export class PendingWrites {
     return this.#tree.get(key)
   }
 
+  /** Value bytes written since the last commit (an upper bound of the commit's size). */
+  get valueBytes(): number {
+    return this.#valueBytes
+  }
+
   put(key: string, bytes: Buffer): void {
     this.#writes.set(key, bytes)
+    this.#valueBytes += bytes.length
   }
 
   del(key: string): void {
@@ -65,6 +73,7 @@ export class PendingWrites {
     if (this.#writes.size === 0) return null
     const writes = this.#writes
     this.#writes = new Map()
+    this.#valueBytes = 0
     return this.#store.transaction((txn) => {
       const tree = txn.tree<Buffer>(RUNTIME_TREE)
       for (const [key, bytes] of writes) {

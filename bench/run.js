@@ -8,6 +8,9 @@
 //   (e) one-key commit cost by size      writes.js  us p50, ratio largest/smallest store
 //   (f) open time, 100K-commit log       open.js    ms p50
 //   (g) overwrites with cleaning on/off  cleaning.js puts/s, p99 us, disk bytes vs lmdb
+//   (r0) handler drafts: ved / mutative / immer      runtime-draft.js  us per slice
+//   (r1-r4) domain runtime: slices/s, blocked time, map snapshot cost, recovery  runtime.js
+// `--runtime-only` runs the runtime rows only (lmdb opened empty, no 1M-key load).
 // Data: BENCH_KEYS keys (default 1,000,000; `--quick`: 100,000 and fewer iterations),
 // `key-000000123` strings, 100-byte msgpack values. Stores live in a temp directory under
 // os.tmpdir() (or BENCH_DIR), removed at the end.
@@ -39,6 +42,8 @@ import { benchRandomGet, benchScan } from './reads.js'
 import { benchBatchedPuts, benchCommitCost, benchDurableLatency } from './writes.js'
 import { benchOpen } from './open.js'
 import { benchCleaning } from './cleaning.js'
+import { benchDrafts } from './runtime-draft.js'
+import { RUNTIME_WORKLOADS } from './runtime.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const RESULTS_FILE = path.join(here, 'results.md')
@@ -72,6 +77,8 @@ const WORKLOADS = [
   ['commit cost by store size (e)', benchCommitCost],
   ['open time (f)', benchOpen],
   ['space reclamation (g)', benchCleaning],
+  ['runtime: handler drafts (r0)', benchDrafts],
+  ...RUNTIME_WORKLOADS,
 ]
 
 function failureRow(title, error) {
@@ -88,7 +95,7 @@ function report(config, rows, totalMs) {
   return [
     `# ved benchmark results`,
     ``,
-    `- command: \`node bench/run.js${config.quick ? ' --quick' : ''}\`, ${config.keyCount.toLocaleString('en')} keys, ` +
+    `- command: \`node bench/run.js${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${config.keyCount.toLocaleString('en')} keys, ` +
       `100-byte msgpack values, seed ${config.seed}, ${new Date().toISOString()}, took ${(totalMs / 1000).toFixed(0)} s`,
     `- machine: ${machineInfo(config.tmpRoot)}`,
     `- ved: \`sync: true\`; lmdb ${lmdbVersion()}: \`open({ encoding: 'msgpack', noSync: false })\`, other options default; ` +
@@ -133,7 +140,9 @@ async function main() {
     ved = await openVedStore(path.join(dir, 'ved'))
     lmdb = openLmdbStore(path.join(dir, 'lmdb'))
     const context = { ved, lmdb, keys, values, order, config, dir }
+    const runtimeOnly = process.argv.includes('--runtime-only')
     for (const [title, run] of WORKLOADS) {
+      if (runtimeOnly && !title.startsWith('runtime')) continue
       log(`${title}...`)
       const workloadStarted = performance.now()
       try {

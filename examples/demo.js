@@ -1,155 +1,201 @@
-// Crash-safety demo: `npm run demo` (or `node examples/demo.js` after `npm run build`).
+// Deployment orchestrator demo: `npm run demo` (or `node examples/demo.js` after `npm run build`).
 //
-// The parent starts this same script again as a child process. The child opens a store and
-// writes numbered transactions; each one puts `txn:<n>` and sets `last` to n, and the child
-// prints `ack <n>` only once that transaction's promise has resolved, which in ved means
-// the commit is durable on disk. About one second in, the parent kills the child with
-// SIGKILL: no close, no flush, no exit handler runs. Then the parent reopens the store and
-// checks that every acknowledged transaction is there and that the store holds a clean
-// prefix of the transactions (no gap, nothing half-applied). A killed process leaves the
-// OS page cache intact, so this shows process-crash safety; surviving power loss is what
-// the fdatasync behind each acknowledgement is for, and a demo cannot pull the plug.
+// A `rollout` domain rolls release v42 out to five hosts, one step per host. Each step is an
+// effect (`deploy`) that calls the "fleet" (a file standing in for the outside world, which
+// honours idempotency keys the way a real deployment API would). Between steps a durable
+// timer waits for health checks; a failed step is retried after a backoff timer.
 //
-// Exit code: 0 when every acknowledged transaction survived, 1 otherwise.
+// The parent runs this script as a child process (run 1), and kills it with SIGKILL right
+// after the fleet applied the third host's deploy, before the child could record that the
+// step finished: no close, no flush, no exit handler. Then it starts the child again
+// (run 2) on the same store. Run 2 resumes from the last durable slice: it dispatches the
+// interrupted step again under the same id (the fleet recognises the key and does not
+// deploy twice), and carries on with the exact next host. The parent then checks the
+// fleet's record: every host deployed exactly once, in order, none skipped.
+//
+// Exit code: 0 when the rollout finished exactly once per host, 1 otherwise.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { inspect } from 'node:util'
-import { Store } from '../dist/index.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { defineDomain, map, Runtime } from '../dist/index.js'
 
-const KILL_AFTER_MS = 1000
-/** Transactions the child keeps in flight, like a server with concurrent requests; ved
- *  makes a batch of them durable with one fdatasync. Each is still acknowledged alone. */
-const IN_FLIGHT_MAX = 8
+const HOSTS = ['web-1', 'web-2', 'web-3', 'web-4', 'web-5']
+const RELEASE = 'v42'
+/** The host whose deploy run 1 is killed in the middle of (after the fleet applied it). */
+const KILL_HOST = 'web-3'
+/** This host's first attempt fails (a transient error), to show a retry. */
+const FLAKY_HOST = 'web-4'
+const HEALTH_CHECK_MS = 150
+const RETRY_BACKOFF_MS = 300
+const ATTEMPTS_MAX = 3
+const DEPLOY_MS = 120
 /** The child stops by itself after this long, should the parent be gone. */
 const CHILD_LIFETIME_MS = 30_000
 
-const txnKey = (n) => `txn:${String(n).padStart(8, '0')}`
+const say = (line) => process.stdout.write(`[run ${process.env.DEMO_RUN} pid ${process.pid}] ${line}\n`)
 
-async function child(dir) {
-  const store = await Store.open(dir)
-  process.stdout.write('ready\n')
-  const inFlight = []
-  const deadline = Date.now() + CHILD_LIFETIME_MS
-  for (let n = 1; Date.now() < deadline; n++) {
-    const durable = store.transaction((txn) => {
-      txn.put(txnKey(n), { n, writtenAt: new Date().toISOString() })
-      txn.put('last', n)
-    })
-    // Writes to a pipe are synchronous on Linux: once this line is out, the parent has it.
-    inFlight.push(durable.then(() => process.stdout.write(`ack ${n}\n`)))
-    // Commits resolve in order, so waiting for the oldest keeps the window bounded.
-    if (inFlight.length === IN_FLIGHT_MAX) await inFlight.shift()
-  }
-  await Promise.all(inFlight)
-  await store.close()
-}
-
-/** Runs the writer, kills it mid-write, and returns the highest acknowledged number. */
-function runAndKillWriter(dir) {
-  return new Promise((resolve, reject) => {
-    const writer = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', dir], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    console.log(`writer (pid ${writer.pid}) is committing numbered transactions to ${dir}`)
-    let lastAck = 0
-    let pending = ''
-    let killed = false
-    writer.stdout.setEncoding('utf8')
-    writer.stdout.on('data', (chunk) => {
-      pending += chunk
-      const lines = pending.split('\n')
-      pending = lines.pop() // a line cut by the kill has no newline: not an acknowledgement
-      for (const line of lines) {
-        if (line === 'ready') {
-          setTimeout(() => {
-            killed = writer.kill('SIGKILL')
-          }, KILL_AFTER_MS)
-          continue
-        }
-        const n = Number(line.slice('ack '.length))
-        if (n !== lastAck + 1) reject(new Error(`acknowledgements out of order: ${n} after ${lastAck}`))
-        lastAck = n
-      }
-    })
-    writer.on('error', reject)
-    // 'close' comes after the pipe is drained, so every ack the writer got out is counted.
-    writer.on('close', (code, signal) => {
-      if (!killed || signal !== 'SIGKILL') {
-        reject(new Error(`the writer ended before the kill (exit code ${code}, signal ${signal})`))
+const Rollout = defineDomain({
+  name: 'rollout',
+  version: 1,
+  state: {
+    release: '',
+    phase: 'idle',
+    order: [],
+    step: 0,
+    hosts: map(),
+  },
+  on: {
+    start(s, p, ctx) {
+      s.release = p.release
+      s.phase = 'rolling'
+      s.order = p.hosts
+      for (const host of p.hosts) s.hosts.set(host, { status: 'pending', attempts: 0 })
+      deployStep(s, ctx)
+      return `rollout of ${p.release} to ${p.hosts.length} hosts started`
+    },
+    'deploy.done'(s, { payload, result }, ctx) {
+      s.hosts.set(payload.host, { status: 'updated', attempts: s.hosts.get(payload.host).attempts, fleet: result })
+      s.step++
+      if (s.step < s.order.length) ctx.after(HEALTH_CHECK_MS, 'healthy', { host: payload.host })
+      else s.phase = 'done'
+    },
+    'deploy.failed'(s, failure, ctx) {
+      const host = s.hosts.get(failure.payload.host)
+      host.attempts = failure.attempt
+      if (failure.attempt >= ATTEMPTS_MAX) {
+        s.phase = 'failed'
         return
       }
-      resolve(lastAck)
+      ctx.after(RETRY_BACKOFF_MS * failure.attempt, 'retry', { id: failure.id, attempt: failure.attempt, payload: failure.payload })
+    },
+    healthy(s, _p, ctx) {
+      deployStep(s, ctx)
+    },
+    retry(_s, p, ctx) {
+      ctx.emit('deploy', p.payload, { retryOf: { id: p.id, attempt: p.attempt } })
+    },
+  },
+  effects: {
+    async deploy({ host, release }, { id, attempt, signal }) {
+      say(`  effect deploy ${host} (id ${id}, attempt ${attempt}) calls the fleet`)
+      await sleep(DEPLOY_MS, undefined, { signal })
+      const outcome = fleetDeploy(id, host, release, attempt)
+      say(`  fleet: ${outcome.message}`)
+      if (outcome.failed) throw new Error(outcome.message)
+      if (host === KILL_HOST && process.env.DEMO_RUN === '1') process.stdout.write('KILL-POINT\n')
+      await sleep(DEPLOY_MS, undefined, { signal })
+      return outcome.deployedBy
+    },
+  },
+})
+
+function deployStep(s, ctx) {
+  const host = s.order[s.step]
+  s.hosts.get(host).status = 'deploying'
+  ctx.emit('deploy', { host, release: s.release })
+}
+
+/** The outside world: deploys keyed by idempotency key, one JSON line per deploy it performed. */
+function fleetDeploy(key, host, release, attempt) {
+  const file = process.env.DEMO_FLEET
+  const done = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)) : []
+  const previous = done.find((entry) => entry.key === key)
+  if (previous) return { message: `${host}: request ${key} was already deployed (by pid ${previous.pid}); not deploying twice`, deployedBy: previous.pid }
+  if (host === FLAKY_HOST && attempt === 1) return { failed: true, message: `${host}: connection reset (transient), nothing deployed` }
+  fs.appendFileSync(file, `${JSON.stringify({ key, host, release, pid: process.pid })}\n`)
+  return { message: `${host} now runs ${release}`, deployedBy: process.pid }
+}
+
+function describeSlice(record) {
+  const what = record.error ? `failed: ${record.error.message}` : record.changes.map((c) => c.key.replace('\0', '.')).join(', ') || 'no state change'
+  const asks = [
+    ...record.effects.map((e) => `effect ${e.effect} (attempt ${e.attempt})`),
+    ...record.timers.map((t) => `timer ${t.type} in ${t.due - record.now} ms`),
+  ]
+  return `slice ${record.slice}: ${record.intent.type} -> ${what}${asks.length ? `; asks for ${asks.join(', ')}` : ''}`
+}
+
+async function child(dir) {
+  setTimeout(() => process.exit(3), CHILD_LIFETIME_MS).unref()
+  const rt = await Runtime.open({ path: dir, domains: [Rollout], onSlice: (record) => say(describeSlice(record)) })
+  const rollout = rt.domain(Rollout, 'prod-eu')
+  const resumed = rollout.state.phase !== 'idle'
+  say(`opened the store: phase ${rollout.state.phase}, ${rollout.state.step} of ${HOSTS.length} hosts done`)
+  // The same id in both runs: the second send is recognised and not applied again.
+  const reply = await rollout.send('start', { release: RELEASE, hosts: HOSTS }, { id: `start-${RELEASE}` })
+  say(`send('start', { id: 'start-${RELEASE}' }) replied "${reply}"${resumed ? ' (the remembered reply: not started again)' : ''}`)
+  while (rollout.state.phase === 'rolling') await sleep(20)
+  await rt.quiet()
+  say(`rollout ${rollout.state.phase}: ${[...rollout.state.hosts.entries()].map(([h, v]) => `${h}=${v.status}`).join(' ')}`)
+  await rt.close()
+}
+
+function runChild(run, dir, fleet) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', dir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, DEMO_RUN: String(run), DEMO_FLEET: fleet },
     })
+    let killed = false
+    let pending = ''
+    proc.stdout.setEncoding('utf8')
+    proc.stdout.on('data', (chunk) => {
+      pending += chunk
+      const lines = pending.split('\n')
+      pending = lines.pop()
+      for (const line of lines) {
+        if (line === 'KILL-POINT') {
+          killed = proc.kill('SIGKILL')
+          console.log(`\n>>> SIGKILL to run ${run} (pid ${proc.pid}): the fleet just deployed ${KILL_HOST}, the step is not recorded as done\n`)
+        } else if (!killed) {
+          console.log(line)
+        }
+      }
+    })
+    proc.on('error', reject)
+    proc.on('close', (code, signal) => resolve({ code, signal, killed }))
   })
-}
-
-function describeRange(numbers) {
-  if (numbers.length === 0) return 'none'
-  if (numbers.length === 1) return `#${numbers[0]}`
-  return `#${numbers[0]}-#${numbers[numbers.length - 1]}`
-}
-
-/** Reopens the store after the crash and prints what survived. Returns true when nothing acknowledged is lost. */
-async function verify(dir, lastAck) {
-  const started = performance.now()
-  const store = await Store.open(dir)
-  const openMs = performance.now() - started
-  try {
-    console.log(`\nreopened the store in ${openMs.toFixed(1)} ms`)
-    const found = []
-    for (const { key, value } of store.getRange({ start: 'txn:', end: 'txn;' })) {
-      if (key !== txnKey(value.n)) throw new Error(`key ${key} holds transaction ${value.n}`)
-      found.push(value.n)
-    }
-    const present = new Set(found)
-    const missing = []
-    for (let n = 1; n <= lastAck; n++) if (!present.has(n)) missing.push(n)
-    const extra = found.filter((n) => n > lastAck)
-    const newest = found.length === 0 ? 0 : found[found.length - 1]
-    const last = store.get('last') ?? 0
-    const isPrefix = found.length === newest && last === newest
-
-    console.log(`  acknowledged transactions present:         ${lastAck - missing.length} of ${lastAck}`)
-    console.log(`  unacknowledged transactions present anyway: ${extra.length} (${describeRange(extra)})`)
-    if (extra.length > 0) console.log('    (durable, but the writer was killed before it could print the ack)')
-    console.log(
-      isPrefix
-        ? `  the store holds exactly #1-#${newest} and last = ${last}: a clean prefix, nothing torn`
-        : `  NOT a clean prefix: ${found.length} transactions, newest #${newest}, last = ${last}`,
-    )
-    console.log(`\nstore.stats():\n${inspect(store.stats(), { depth: 4, colors: false, breakLength: 100 })}`)
-
-    if (missing.length > 0) {
-      console.log(`\nFAILED: ${missing.length} acknowledged transactions are missing: ${missing.slice(0, 10).join(', ')}`)
-      return false
-    }
-    if (!isPrefix) {
-      console.log('\nFAILED: the recovered store is not a prefix of the committed transactions')
-      return false
-    }
-    console.log('\nOK: every acknowledged transaction survived SIGKILL.')
-    return true
-  } finally {
-    await store.close()
-  }
 }
 
 async function main() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ved-demo-'))
   const dir = path.join(root, 'store')
+  const fleet = path.join(root, 'fleet.jsonl')
   try {
-    const lastAck = await runAndKillWriter(dir)
-    console.log(`SIGKILL after ${KILL_AFTER_MS} ms: ${lastAck} transactions were acknowledged (#1-#${lastAck})`)
-    process.exitCode = (await verify(dir, lastAck)) ? 0 : 1
+    console.log(`Rolling ${RELEASE} out to ${HOSTS.join(', ')}; store in ${dir}\n`)
+    const first = await runChild(1, dir, fleet)
+    if (!first.killed || first.signal !== 'SIGKILL') throw new Error(`run 1 ended before the kill (code ${first.code}, signal ${first.signal})`)
+    console.log('>>> starting run 2 on the same store\n')
+    const second = await runChild(2, dir, fleet)
+    if (second.code !== 0) throw new Error(`run 2 failed (code ${second.code}, signal ${second.signal})`)
+    process.exitCode = check(fleet) ? 0 : 1
   } catch (error) {
     console.error(`demo failed: ${error?.stack ?? error}`)
     process.exitCode = 1
   } finally {
     fs.rmSync(root, { recursive: true, force: true })
   }
+}
+
+function check(fleet) {
+  const deploys = fs.readFileSync(fleet, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line))
+  console.log('\nWhat the fleet did, in order:')
+  for (const d of deploys) console.log(`  ${d.host} -> ${d.release} (key ${d.key}, by pid ${d.pid})`)
+  const hosts = deploys.map((d) => d.host)
+  const inOrder = hosts.length === HOSTS.length && hosts.every((host, i) => host === HOSTS[i])
+  const pids = [...new Set(deploys.map((d) => d.pid))]
+  if (!inOrder) {
+    console.log(`\nFAILED: expected each of ${HOSTS.join(', ')} exactly once and in order, got ${hosts.join(', ')}`)
+    return false
+  }
+  console.log(
+    `\nOK: every host deployed exactly once, in order, across ${pids.length} processes; the killed step was not deployed twice ` +
+      'and the rollout went on with the exact next host.',
+  )
+  return true
 }
 
 if (process.argv[2] === 'child') await child(process.argv[3])

@@ -38,8 +38,23 @@ export const STATUS_NAMES = [
  */
 export const LIB_ERROR_CODES = ['ENOBINARY'] as const
 
-/** A code that can appear on a VedError: a status name (everything but OK) or a lib-only code. */
-export type VedErrorCode = Exclude<(typeof STATUS_NAMES)[number], 'OK'> | (typeof LIB_ERROR_CODES)[number]
+/**
+ * Codes raised by the domain runtime (lib/runtime/) only. They never cross the native
+ * boundary, so they are not statuses and STATUS_NAMES stays the addon's exact table.
+ * - EINTENT: an intent type the domain has no handler for.
+ * - EEFFECT: ctx.emit of an effect the domain does not declare.
+ * - ESCHEMA: a payload or state value a Standard Schema validator rejected.
+ * - EVERSION: the store holds a domain written by a newer definition version.
+ * - EDETERMINISM: checkDeterminism found two runs of one slice that differ.
+ * - EHANDLER: a handler's error remembered across a restart (the original object is gone).
+ */
+export const RUNTIME_ERROR_CODES = ['EINTENT', 'EEFFECT', 'ESCHEMA', 'EVERSION', 'EDETERMINISM', 'EHANDLER'] as const
+
+/** A code that can appear on a VedError: a native status (everything but OK), a lib-only or a runtime code. */
+export type VedErrorCode =
+  | Exclude<(typeof STATUS_NAMES)[number], 'OK'>
+  | (typeof LIB_ERROR_CODES)[number]
+  | (typeof RUNTIME_ERROR_CODES)[number]
 
 /** Where a corrupt byte was found (ECORRUPT only). */
 export interface VedErrorDetails {
@@ -48,7 +63,7 @@ export interface VedErrorDetails {
 }
 
 export class VedError extends Error {
-  /** Stable machine-readable code, one of STATUS_NAMES (never 'OK') or LIB_ERROR_CODES. */
+  /** Stable machine-readable code, one of STATUS_NAMES (never 'OK'), LIB_ERROR_CODES or RUNTIME_ERROR_CODES. */
   code: VedErrorCode
   /** ECORRUPT: index of the segment holding the damaged bytes. */
   segment?: number

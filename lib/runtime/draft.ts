@@ -1,0 +1,282 @@
+// The draft a handler mutates, and the delta derived from it.
+//
+// How a change is found (measured against mutative and immer: docs/design.md, bench/runtime-draft.js):
+// a field or map entry is decoded from its stored bytes the first time the slice touches
+// it, so the handler owns a private copy and may mutate it in place. When the handler
+// returns, every touched value that could have changed (assigned, or an object that was
+// read) is encoded again and its bytes compared with the stored bytes: equal bytes, no
+// write. Untouched fields and entries cost nothing, so a slice that touches k entries of a
+// map of N pays k reads and k encodes, O(k log N), whatever N is.
+//
+// Invariants:
+// - Nothing here writes anywhere: collect() returns the delta; the caller decides whether
+//   the slice commits (a handler that threw leaves no trace).
+// - Map sizes are exact: the first write to an entry reads whether it existed.
+// - Only a migration draft reads, writes or deletes fields the definition does not declare.
+import { VedError } from '../errors.js'
+import { decode, encode } from './codec.js'
+import type { DomainDefinition, FieldInfo } from './domain.js'
+import { checkEngineKey, entryPrefix, fieldKey } from './keys.js'
+import { validateWith } from './schema.js'
+import { compareUtf8 } from './writes.js'
+
+/** What a draft reads from: pending writes, then the store. */
+export interface Reads {
+  get(key: string): Buffer | undefined
+  prefixEntries(prefix: string): Iterable<[string, Buffer]>
+}
+
+/** A slice's state changes: engine writes, the keys changed, the new map sizes. */
+export interface StateDelta {
+  writes: Array<[string, Buffer | null]>
+  /** Field names, and `field\0entry` for map entries (for the slice record). */
+  changed: string[]
+  sizes: Record<string, number>
+}
+
+interface Slot {
+  value: unknown
+  /** Present in the store (or its default, for a plain field never written). */
+  present: boolean
+  /** The bytes read, null when nothing was stored. */
+  origin: Buffer | null
+  /** Written by the handler (not only read). */
+  assigned: boolean
+}
+
+export class StateDraft {
+  readonly proxy: Record<string, any>
+  readonly #definition: DomainDefinition
+  readonly #id: string
+  readonly #reads: Reads
+  readonly #migrating: boolean
+  readonly #plain = new Map<string, Slot>()
+  readonly #maps = new Map<string, DraftMapImpl>()
+  readonly #sizes: Record<string, number>
+
+  constructor(definition: DomainDefinition, id: string, reads: Reads, sizes: Record<string, number>, migrating: boolean) {
+    this.#definition = definition
+    this.#id = id
+    this.#reads = reads
+    this.#sizes = sizes
+    this.#migrating = migrating
+    this.proxy = new Proxy(Object.create(null) as Record<string, any>, {
+      get: (_target, field) => (typeof field === 'string' ? this.#get(field) : undefined),
+      set: (_target, field, value) => {
+        if (typeof field !== 'string') throw new VedError('EINVAL', 'state fields are named by strings')
+        this.#set(field, value)
+        return true
+      },
+      deleteProperty: (_target, field) => {
+        if (typeof field !== 'string') return true
+        this.#delete(field)
+        return true
+      },
+      has: (_target, field) => typeof field === 'string' && (definition.fields.has(field) || (migrating && this.#plainSlot(field).present)),
+      ownKeys: () => [...definition.fields.keys()],
+      getOwnPropertyDescriptor: (_target, field) => {
+        if (typeof field !== 'string' || !definition.fields.has(field)) return undefined
+        return { value: this.#get(field), writable: true, enumerable: true, configurable: true }
+      },
+    })
+  }
+
+  /** The delta of everything the handler did. Throws EENCODE, EKEYSIZE or ESCHEMA for a bad value. */
+  collect(): StateDelta {
+    const delta: StateDelta = { writes: [], changed: [], sizes: { ...this.#sizes } }
+    let plainChanged = false
+    for (const [field, slot] of this.#plain) {
+      const bytes = changedBytes(slot, `field ${field}`)
+      if (bytes === undefined) continue
+      plainChanged = true
+      delta.writes.push([fieldKey(this.#id, field), bytes])
+      delta.changed.push(field)
+    }
+    for (const [field, draftMap] of this.#maps) {
+      draftMap.collect(delta)
+      delta.sizes[field] = draftMap.size
+    }
+    if (plainChanged && this.#definition.schema !== null) validateWith(this.#definition.schema, this.#plainObject(), `domain ${this.#definition.name}: state`)
+    return delta
+  }
+
+  #get(field: string): unknown {
+    const info = this.#definition.fields.get(field)
+    if (info?.kind === 'map') return this.#map(info)
+    if (info === undefined && !this.#migrating) return undefined
+    const slot = this.#plainSlot(field)
+    return slot.present ? slot.value : undefined
+  }
+
+  #set(field: string, value: unknown): void {
+    const info = this.#definition.fields.get(field)
+    if (info?.kind === 'map') throw new VedError('EINVAL', `field ${field} is a map(): change its entries with set/delete/clear, it cannot be replaced`)
+    if (info === undefined && !this.#migrating) throw new VedError('EINVAL', `domain ${this.#definition.name} declares no field ${field}`)
+    const slot = this.#plainSlot(field)
+    slot.value = value
+    slot.present = true
+    slot.assigned = true
+  }
+
+  #delete(field: string): void {
+    if (!this.#migrating) throw new VedError('EINVAL', `field ${field} cannot be deleted (only a migration removes fields)`)
+    const info = this.#definition.fields.get(field)
+    if (info?.kind === 'map') {
+      this.#map(info).clear()
+      return
+    }
+    const slot = this.#plainSlot(field)
+    slot.present = false
+    slot.assigned = true
+  }
+
+  #plainSlot(field: string): Slot {
+    let slot = this.#plain.get(field)
+    if (slot === undefined) {
+      const stored = this.#reads.get(fieldKey(this.#id, field))
+      const bytes = stored ?? this.#definition.fields.get(field)?.defaultBytes ?? null
+      slot = { value: bytes === null ? undefined : decode(bytes), present: bytes !== null, origin: stored ?? null, assigned: false }
+      // A default that was never stored still counts as the field's bytes: equal bytes, no write.
+      if (stored === undefined && bytes !== null) slot.origin = bytes
+      this.#plain.set(field, slot)
+    }
+    return slot
+  }
+
+  #map(info: FieldInfo): DraftMapImpl {
+    let draftMap = this.#maps.get(info.name)
+    if (draftMap === undefined) {
+      draftMap = new DraftMapImpl(info, entryPrefix(this.#id, info.name), this.#reads, this.#sizes[info.name] ?? 0)
+      this.#maps.set(info.name, draftMap)
+    }
+    return draftMap
+  }
+
+  #plainObject(): Record<string, unknown> {
+    const object: Record<string, unknown> = {}
+    for (const info of this.#definition.fields.values()) if (info.kind === 'plain') object[info.name] = this.#get(info.name)
+    return object
+  }
+}
+
+/** Bytes to write for a touched value, null to delete, undefined when unchanged. */
+function changedBytes(slot: Slot, what: string): Buffer | null | undefined {
+  if (!slot.present) return slot.origin === null ? undefined : null
+  // An unassigned primitive cannot have changed; an object may have been mutated in place.
+  if (!slot.assigned && (typeof slot.value !== 'object' || slot.value === null)) return undefined
+  const bytes = encode(slot.value, what)
+  if (slot.origin !== null && bytes.equals(slot.origin)) return undefined
+  return bytes
+}
+
+class DraftMapImpl {
+  readonly #info: FieldInfo
+  readonly #prefix: string
+  readonly #reads: Reads
+  readonly #slots = new Map<string, Slot>()
+  #size: number
+
+  constructor(info: FieldInfo, prefix: string, reads: Reads, size: number) {
+    this.#info = info
+    this.#prefix = prefix
+    this.#reads = reads
+    this.#size = size
+  }
+
+  get size(): number {
+    return this.#size
+  }
+
+  get(key: string): unknown {
+    const slot = this.#slot(key)
+    return slot.present ? slot.value : undefined
+  }
+
+  has(key: string): boolean {
+    return this.#slot(key).present
+  }
+
+  set(key: string, value: unknown): this {
+    const slot = this.#slot(key)
+    checkEngineKey(this.#prefix + key, `map ${this.#info.name} key`)
+    if (value === undefined) throw new VedError('EENCODE', `map ${this.#info.name}: set(${JSON.stringify(key)}, undefined); use delete()`)
+    if (!slot.present) this.#size++
+    slot.value = value
+    slot.present = true
+    slot.assigned = true
+    return this
+  }
+
+  delete(key: string): boolean {
+    const slot = this.#slot(key)
+    if (!slot.present) return false
+    slot.present = false
+    slot.value = undefined
+    slot.assigned = true
+    this.#size--
+    return true
+  }
+
+  clear(): void {
+    for (const key of [...this.keys()]) this.delete(key)
+  }
+
+  *entries(): IterableIterator<[string, unknown]> {
+    for (const key of this.#keyList()) {
+      const slot = this.#slot(key)
+      if (slot.present) yield [key, slot.value]
+    }
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [key] of this.entries()) yield key
+  }
+
+  *values(): IterableIterator<unknown> {
+    for (const [, value] of this.entries()) yield value
+  }
+
+  forEach(fn: (value: unknown, key: string) => void): void {
+    for (const [key, value] of this.entries()) fn(value, key)
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, unknown]> {
+    return this.entries()
+  }
+
+  collect(delta: StateDelta): void {
+    for (const [key, slot] of this.#slots) {
+      const bytes = changedBytes(slot, `map ${this.#info.name} entry ${JSON.stringify(key)}`)
+      if (bytes === undefined) continue
+      if (bytes !== null && this.#info.schema !== null) validateWith(this.#info.schema, slot.value, `map ${this.#info.name} entry ${JSON.stringify(key)}`)
+      delta.writes.push([this.#prefix + key, bytes])
+      delta.changed.push(`${this.#info.name}\0${key}`)
+    }
+  }
+
+  /** Stored keys merged with keys this slice added, in key order; a snapshot, so mutation while iterating is safe. */
+  #keyList(): string[] {
+    const keys: string[] = []
+    const seen = new Set<string>()
+    for (const [engineKey, bytes] of this.#reads.prefixEntries(this.#prefix)) {
+      const key = engineKey.slice(this.#prefix.length)
+      keys.push(key)
+      seen.add(key)
+      if (!this.#slots.has(key)) this.#slots.set(key, { value: decode(bytes), present: true, origin: bytes, assigned: false })
+    }
+    const added = [...this.#slots.keys()].filter((key) => !seen.has(key) && this.#slots.get(key)!.present)
+    if (added.length === 0) return keys
+    return [...keys, ...added].sort(compareUtf8)
+  }
+
+  #slot(key: string): Slot {
+    if (typeof key !== 'string') throw new VedError('EINVAL', `map ${this.#info.name}: keys are strings, got ${typeof key}`)
+    let slot = this.#slots.get(key)
+    if (slot === undefined) {
+      const stored = this.#reads.get(this.#prefix + key) ?? null
+      slot = { value: stored === null ? undefined : decode(stored), present: stored !== null, origin: stored, assigned: false }
+      this.#slots.set(key, slot)
+    }
+    return slot
+  }
+}

@@ -1,0 +1,59 @@
+// DomainHandle: what runtime.domain(definition, key) returns. Holds no state of its own:
+// send() goes through the runtime, `state` reads the store.
+import type { DomainDefinition, PayloadOf, ReplyOf, StateView } from './domain.js'
+
+export interface SendOptions {
+  /**
+   * Idempotency key: a send repeated with an id already applied is not applied again and
+   * resolves (or rejects) as the first did, while the domain remembers that reply.
+   */
+  id?: string
+}
+
+export type HandlersOf<D> = D extends DomainDefinition<any, any, infer H, any> ? H : never
+export type StateOf<D> = D extends DomainDefinition<any, infer S, any, any> ? S : never
+
+/** Payload optional when the handler takes none (or accepts undefined). */
+export type SendArgs<P> = unknown extends P
+  ? [payload?: P, options?: SendOptions]
+  : undefined extends P
+    ? [payload?: P, options?: SendOptions]
+    : [payload: P, options?: SendOptions]
+
+export type Reply<H> = Awaited<ReplyOf<H>>
+
+/** The runtime side of a handle (implemented by Runtime). */
+export interface HandleHost {
+  send(definition: DomainDefinition, key: string, type: string, payload: unknown, options: SendOptions | undefined): Promise<unknown>
+  state(definition: DomainDefinition, key: string): Record<string, unknown>
+}
+
+export class DomainHandle<D extends DomainDefinition = DomainDefinition> {
+  readonly definition: D
+  readonly key: string
+  readonly #host: HandleHost
+
+  /** Made by runtime.domain() only. */
+  constructor(host: HandleHost, definition: D, key: string) {
+    this.#host = host
+    this.definition = definition
+    this.key = key
+  }
+
+  get name(): D['name'] {
+    return this.definition.name
+  }
+
+  /**
+   * Sends intent `type`; resolves with the handler's reply once the slice is durable, rejects
+   * with the handler's error (or a VedError for bad input: nothing is enqueued then).
+   */
+  send<T extends keyof HandlersOf<D> & string>(type: T, ...args: SendArgs<PayloadOf<HandlersOf<D>[T]>>): Promise<Reply<HandlersOf<D>[T]>> {
+    return this.#host.send(this.definition, this.key, type, args[0], args[1]) as Promise<Reply<HandlersOf<D>[T]>>
+  }
+
+  /** A read-only view of the newest sealed state; map() fields read as get/has/size/keys/values/entries. */
+  get state(): StateView<StateOf<D>> {
+    return this.#host.state(this.definition, this.key) as StateView<StateOf<D>>
+  }
+}

@@ -216,6 +216,11 @@ Status file_size(int fd, const std::string& path, uint64_t* size_bytes_out) {
   return Status::Ok();
 }
 
+bool unlinked(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
 Status read_exact(int fd, const std::string& path, void* buf, size_t size_bytes, uint64_t offset) {
   uint8_t* p = static_cast<uint8_t*>(buf);
   size_t done = 0;

@@ -17,6 +17,8 @@ namespace io {
 Status open_file(const std::string& path, int flags, int* fd_out);
 void close_file(int fd);
 Status file_size(int fd, const std::string& path, uint64_t* size_bytes_out);
+// True when the open file has no name left (another process deleted it).
+bool unlinked(int fd);
 Status read_exact(int fd, const std::string& path, void* buf, size_t size_bytes, uint64_t offset);
 // Writes all of `iov` at `offset`, retrying short writes; ENOSPC/EDQUOT map to ENOSPC.
 Status write_all(int fd, const std::string& path, const struct iovec* iov, int iov_count,

@@ -81,7 +81,6 @@ Status Log::map_segment(uint64_t index, int fd, uint64_t file_size_bytes) {
 }
 
 Log::Detached Log::detach(uint64_t index) {
-  VED_ASSERT(writable_);
   Segment* s = slot_of(index);
   VED_ASSERT(s != nullptr);
   Detached d;
@@ -102,6 +101,21 @@ Log::Detached Log::detach(uint64_t index) {
     first_index_.store(next, std::memory_order_release);
   }
   return d;
+}
+
+void Log::release(const Detached& d) const {
+  if (d.base != nullptr) io::unmap(d.base, segment_size_bytes_);
+  io::close_file(d.fd);
+}
+
+std::vector<uint64_t> Log::unlinked_segments() const {
+  std::vector<uint64_t> gone;
+  uint64_t end = segment_end_.load(std::memory_order_acquire);
+  for (uint64_t i = first_index(); i < end; i++) {
+    const Segment* s = slot_of(i);
+    if (s != nullptr && io::unlinked(s->fd)) gone.push_back(i);
+  }
+  return gone;
 }
 
 Status Log::destroy(const Detached& d) const {

@@ -85,8 +85,9 @@ class Log {
   uint64_t valid_size_bytes(uint64_t index) const;
   uint64_t segments_present() const;
   uint64_t file_bytes() const;
-  // Writer, JS thread: takes a segment out of the table (no read can reach it afterwards)
-  // and hands back what deleting it needs. The caller guarantees nothing references it.
+  // JS thread: takes a segment out of the table (no read can reach it afterwards) and hands
+  // back what deleting (writer) or releasing (reader) it needs. The caller guarantees
+  // nothing it reads references it.
   struct Detached {
     uint64_t index = kNoSegment;
     int fd = -1;
@@ -96,6 +97,10 @@ class Log {
   Detached detach(uint64_t index);
   // Any thread: unmaps, closes and unlinks a detached segment.
   Status destroy(const Detached& d) const;
+  // Read-only stores: unmaps and closes a detached segment the writer deleted.
+  void release(const Detached& d) const;
+  // Read-only stores: mapped segments whose file the writer has deleted.
+  std::vector<uint64_t> unlinked_segments() const;
 
   // A pointer to [offset, offset + size) if it lies inside one mapped segment, else null.
   const uint8_t* map_ptr(uint64_t offset, uint64_t size_bytes) const;

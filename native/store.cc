@@ -16,6 +16,9 @@ namespace ved {
 
 constexpr uint64_t kSharedMapBytes = 4096;
 constexpr uint32_t kSnapshotCountMax = 1 << 20;
+constexpr int kReaderOpenAttempts = 3;
+// How often a read-only store looks for segments the writer deleted (an fstat each).
+constexpr int64_t kReleaseCheckIntervalMs = 100;
 // Keys the cleaner's relocations rewrite per commit: the execution thread pays for cleaning
 // in increments this small (a few copied paths per commit).
 constexpr size_t kRelocationsPerCommit = 64;
@@ -162,11 +165,17 @@ Status Store::open_reader() {
   bool missing;
   VED_TRY(read_header(&missing));
   if (missing) return Status::Error(Code::ENOTSTORE, "not a Ved store (HEADER missing): " + dir_);
-  log_.reset(new Log(dir_, options_.segment_size_bytes, segment_count_max(), false));
-  checkpoint_.reset(new Checkpoint(dir_, creation_tag_));
-  VED_TRY(log_->open_segments());
-  VED_TRY(recover());
-  return Status::Ok();
+  // The writer's cleaner may delete segments between this open's directory listing and its
+  // reading CHECKPOINT (both slots can move past them): then look again.
+  Status s;
+  for (int attempt = 0; attempt < kReaderOpenAttempts; attempt++) {
+    log_.reset(new Log(dir_, options_.segment_size_bytes, segment_count_max(), false));
+    checkpoint_.reset(new Checkpoint(dir_, creation_tag_));
+    s = log_->open_segments();
+    if (s.ok()) s = recover();
+    if (s.code != Code::ECORRUPT) return s;
+  }
+  return s;
 }
 
 // The first commit of a new store (seq 1, no trees), written and synced before open returns,
@@ -250,6 +259,9 @@ Status Store::recover() {
   }
   if (!found) {
     Status s = log_->validate_frame(0, 0, 0, creation_tag_, &head, &why);
+    // No usable checkpoint, and the cleaner has deleted the start of the log: the oldest
+    // record left is where the chain starts now.
+    if (!s.ok() && first_failure.ok() && !log_->present(0)) s = find_oldest_record(&head, &why);
     if (!s.ok()) {
       if (!first_failure.ok()) return first_failure;
       return Status::Corrupt("no valid commit in the store: " + why, s.segment, s.offset);
@@ -280,6 +292,47 @@ Status Store::recover() {
   VED_TRY(load_version(head, &current_));
   next_seq_ = head.seq + 1;
   return Status::Ok();
+}
+
+// Both CHECKPOINT slots unusable (damaged) and segment 0 gone: looks for the first page of
+// the oldest segments that validates as a commit record. Frames there are the oldest history
+// left; following the hash chain from one reaches the head. A page-by-page search of what is
+// present (a CRC per page), so only for this rare case.
+Status Store::find_oldest_record(LogHead* head, std::string* why) {
+  uint64_t segment_size = options_.segment_size_bytes;
+  uint64_t first = log_->first_index();
+  uint64_t end = first + log_->segment_count_max();
+  for (uint64_t index = first; index < end; index++) {
+    if (!log_->present(index)) continue;
+    uint64_t valid = log_->valid_size_bytes(index);
+    for (uint64_t within = 0; within + kPageSizeBytes <= valid; within += kPageSizeBytes) {
+      std::string reason;
+      if (log_->validate_frame(index * segment_size + within, 0, std::nullopt, creation_tag_, head, &reason).ok()) {
+        return Status::Ok();
+      }
+    }
+  }
+  *why = "no commit record in any segment";
+  return Status::Corrupt("no valid commit in the store", static_cast<int64_t>(first), 0);
+}
+
+// A read-only store keeps its map of a segment the writer deleted (its reads may still
+// need it), which keeps the file's blocks allocated. Once every version this store reads is
+// at or past both checkpoints, nothing it reads can be in a deleted segment (the writer
+// deletes only segments free at a version at or before both), and the maps go.
+void Store::release_deleted_segments() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_release_check_) return;
+  next_release_check_ = now + std::chrono::milliseconds(kReleaseCheckIntervalMs);
+  std::vector<uint64_t> gone = log_->unlinked_segments();
+  if (gone.empty()) return;
+  CheckpointSlot slots[2];
+  if (!checkpoint_->read(slots).ok() || !slots[0].valid || !slots[1].valid) return;
+  uint64_t floor = std::min(slots[0].seq, slots[1].seq);
+  uint64_t oldest = current_.seq;
+  for (const auto& entry : snapshots_) oldest = std::min(oldest, entry.second.version.seq);
+  if (oldest < floor) return;
+  for (uint64_t index : gone) log_->release(log_->detach(index));
 }
 
 void Store::close() {
@@ -781,6 +834,7 @@ Status Store::refresh() {
   Version v;
   VED_TRY(load_version(head, &v));
   current_ = v;
+  release_deleted_segments();
   return Status::Ok();
 }
 

@@ -8,6 +8,7 @@
 //
 // Lifecycle: open (lock, header, recovery) -> commits and reads -> close (drain, unlock).
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -116,6 +117,8 @@ class Store final : public PageSource {
   void drop_written();
   const uint8_t* unwritten(uint64_t offset, uint64_t size_bytes) const;
   void roll_back_if_needed();
+  Status find_oldest_record(LogHead* head, std::string* why);
+  void release_deleted_segments();
   // JS thread: picks up the cleaner's finished pass and deletes segments now safe to delete.
   void clean_tick();
   void delete_free_segments();
@@ -143,7 +146,8 @@ class Store final : public PageSource {
   uint64_t relocated_keys_ = 0;
   uint64_t segments_deleted_ = 0;  // detached for deletion (the unlink follows on the cleaner thread)
   uint64_t bytes_reclaimed_ = 0;
-  bool want_checkpoint_ = false;  // free segments wait only for the checkpoint floor
+  bool want_checkpoint_ = false;
+  std::chrono::steady_clock::time_point next_release_check_{};  // read-only stores  // free segments wait only for the checkpoint floor
   std::vector<std::string> tree_names_;
   Version current_;
   uint64_t next_seq_ = 1;         // seqs are never reused, even after a rollback

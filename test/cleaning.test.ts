@@ -2,7 +2,7 @@
 // compact() gives space back on demand, snapshots keep reading what they pinned, readers
 // follow a writer whose old segments are gone, and SIGKILL during cleaning loses nothing.
 import { spawn } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Store } from '../lib/index.js'
@@ -236,6 +236,57 @@ describe('compact()', () => {
     expect(result.segmentsDeleted).toBeGreaterThan(0)
     expect(reader.get('gen')).toBe(8)
     for (let i = 0; i < 800; i += 37) expect(reader.get(`k${i}`)).toEqual({ gen: 8, i })
+  })
+})
+
+describe('cleaning and the rest of the store', () => {
+  const SEGMENT = 256 * 1024
+
+  it('a read-only store lets go of the segments the writer deleted', async () => {
+    const dir = tempDir()
+    await using writer = await Store.open(dir, { segmentSizeBytes: SEGMENT, maxSpaceAmplification: 0 })
+    await writer.put('gen', 0)
+    await using reader = await Store.open(dir, { readOnly: true, segmentSizeBytes: SEGMENT })
+    for (let gen = 1; gen <= 20; gen++) {
+      await writer.transaction((txn) => {
+        txn.put('gen', gen)
+        for (let i = 0; i < 800; i++) txn.put(`k${i}`, { gen, i, pad: 'p'.repeat(300) })
+      })
+      if (gen % 5 === 0) await writer.compact()
+      expect(reader.get('gen')).toBe(gen)
+    }
+    // The reader looks for deleted segments at most every 100 ms, when it moves forward.
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    await writer.put('gen', 21)
+    expect(reader.get('gen')).toBe(21)
+    const deleted = writer.stats().cleaner.segmentsDeleted
+    expect(deleted).toBeGreaterThan(10)
+    // Without letting go, the reader would still map every segment ever written.
+    expect(reader.stats().segments).toBeLessThanOrEqual(writer.stats().segments + 2)
+    for (let i = 0; i < 800; i += 97) expect(reader.get(`k${i}`)).toEqual({ gen: 20, i, pad: 'p'.repeat(300) })
+  })
+
+  it('opens from the oldest segment left when both CHECKPOINT slots are damaged', async () => {
+    const dir = tempDir()
+    {
+      await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT, maxSpaceAmplification: 0 })
+      for (let gen = 0; gen < 8; gen++) {
+        await store.transaction((txn) => {
+          for (let i = 0; i < 800; i++) txn.put(`k${i}`, { gen, i })
+        })
+      }
+      await store.compact()
+      await store.put('last', 'yes')
+    }
+    expect(existsSync(join(dir, '0000000000000000.seg'))).toBe(false)
+    const checkpoint = readFileSync(join(dir, 'CHECKPOINT'))
+    checkpoint[8] ^= 0xff
+    checkpoint[4096 + 8] ^= 0xff
+    writeFileSync(join(dir, 'CHECKPOINT'), checkpoint)
+    await using reopened = await Store.open(dir, { segmentSizeBytes: SEGMENT })
+    expect(reopened.stats().recovery.startedFromCheckpoint).toBe(false)
+    expect(reopened.get('last')).toBe('yes')
+    for (let i = 0; i < 800; i += 37) expect(reopened.get(`k${i}`)).toEqual({ gen: 7, i })
   })
 })
 

@@ -280,8 +280,8 @@ describe('cleaning and the rest of the store', () => {
     }
     expect(existsSync(join(dir, '0000000000000000.seg'))).toBe(false)
     const checkpoint = readFileSync(join(dir, 'CHECKPOINT'))
-    checkpoint[8] ^= 0xff
-    checkpoint[4096 + 8] ^= 0xff
+    // A byte of each slot's seq: both slot checksums fail.
+    for (const at of [8, 4096 + 8]) checkpoint.writeUInt8(checkpoint.readUInt8(at) ^ 0xff, at)
     writeFileSync(join(dir, 'CHECKPOINT'), checkpoint)
     await using reopened = await Store.open(dir, { segmentSizeBytes: SEGMENT })
     expect(reopened.stats().recovery.startedFromCheckpoint).toBe(false)

@@ -11,6 +11,9 @@ import { FIXTURES, prng, SEGMENT_SIZE_BYTES_TEST, tempDirs } from './helpers.js'
 const tempDir = tempDirs()
 const WRITER = join(FIXTURES, 'crash-writer.mjs')
 const ROUNDS = 50
+const SNAPSHOT_ROUNDS = 25
+/** 'snapshot': the writer also walks pinned snapshots while it writes (see crash-writer.mjs). */
+type Mode = 'plain' | 'snapshot'
 /** Upper bound of the random time the child writes before it is killed. */
 const KILL_DELAY_MS_MAX = 150
 
@@ -22,9 +25,9 @@ interface Round {
 }
 
 /** Runs the writer, kills it after `delayMs` (counted from "ready", or from spawn when `early`). */
-function runAndKill(dir: string, delayMs: number, early: boolean): Promise<Round> {
+function runAndKill(dir: string, delayMs: number, early: boolean, mode: Mode): Promise<Round> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WRITER, dir, String(SEGMENT_SIZE_BYTES_TEST)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [WRITER, dir, String(SEGMENT_SIZE_BYTES_TEST), mode], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     let timer: NodeJS.Timeout | null = null
@@ -81,28 +84,36 @@ async function checkPrefix(dir: string, acknowledged: number, previousLast: numb
 
 describe('crash safety', () => {
   it(`every acknowledged commit survives SIGKILL (${ROUNDS} rounds)`, async () => {
-    const seed = Number(process.env['VED_CRASH_SEED'] ?? Date.now() % 2 ** 31)
-    // Printed so that a failing round can be replayed with VED_CRASH_SEED.
-    console.log(`crash test seed ${seed}`)
-    const random = prng(seed)
-    const dir = tempDir()
-    let last = 0
-    let acknowledgedTotal = 0
-    for (let round = 0; round < ROUNDS; round++) {
-      // One round in ten kills the child early, possibly while it opens (recovers) the store.
-      const early = random() < 0.1
-      const delayMs = Math.floor(random() * KILL_DELAY_MS_MAX)
-      const result = await runAndKill(dir, early ? delayMs + 20 : delayMs, early)
-      try {
-        last = await checkPrefix(dir, result.acknowledged, last)
-      } catch (error) {
-        throw new Error(`round ${round} (seed ${seed}, delay ${delayMs} ms, early ${early}, acknowledged ${result.acknowledged}): ${String(error)}`, { cause: error })
-      }
-      acknowledgedTotal = Math.max(acknowledgedTotal, result.acknowledged)
-    }
-    console.log(`crash test: ${ROUNDS} rounds, store ends at transaction ${last}, highest acknowledged ${acknowledgedTotal}`)
-    // The rounds made progress: the child wrote and acknowledged commits.
-    expect(acknowledgedTotal).toBeGreaterThan(0)
-    expect(last).toBeGreaterThanOrEqual(acknowledgedTotal)
+    await killRounds(ROUNDS, 'plain')
+  })
+
+  it(`and when the kill lands while the writer reads a snapshot (${SNAPSHOT_ROUNDS} rounds)`, async () => {
+    await killRounds(SNAPSHOT_ROUNDS, 'snapshot')
   })
 })
+
+async function killRounds(rounds: number, mode: Mode): Promise<void> {
+  const seed = Number(process.env['VED_CRASH_SEED'] ?? Date.now() % 2 ** 31)
+  // Printed so that a failing round can be replayed with VED_CRASH_SEED.
+  console.log(`crash test (${mode}) seed ${seed}`)
+  const random = prng(seed)
+  const dir = tempDir()
+  let last = 0
+  let acknowledgedTotal = 0
+  for (let round = 0; round < rounds; round++) {
+    // One round in ten kills the child early, possibly while it opens (recovers) the store.
+    const early = random() < 0.1
+    const delayMs = Math.floor(random() * KILL_DELAY_MS_MAX)
+    const result = await runAndKill(dir, early ? delayMs + 20 : delayMs, early, mode)
+    try {
+      last = await checkPrefix(dir, result.acknowledged, last)
+    } catch (error) {
+      throw new Error(`round ${round} (seed ${seed}, delay ${delayMs} ms, early ${early}, acknowledged ${result.acknowledged}): ${String(error)}`, { cause: error })
+    }
+    acknowledgedTotal = Math.max(acknowledgedTotal, result.acknowledged)
+  }
+  console.log(`crash test (${mode}): ${rounds} rounds, store ends at transaction ${last}, highest acknowledged ${acknowledgedTotal}`)
+  // The rounds made progress: the child wrote and acknowledged commits.
+  expect(acknowledgedTotal).toBeGreaterThan(0)
+  expect(last).toBeGreaterThanOrEqual(acknowledgedTotal)
+}

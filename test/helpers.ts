@@ -85,13 +85,4 @@ export function compareKeys(a: string | Uint8Array, b: string | Uint8Array): num
 }
 
 /** A small deterministic PRNG (mulberry32) for tests that need reproducible randomness. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { mulberry32 as prng } from '../lib/random.js'

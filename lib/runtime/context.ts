@@ -8,6 +8,7 @@
 // - Bad requests throw VedError inside the handler (EEFFECT, EINTENT, ESCHEMA, EENCODE,
 //   EINVAL), so the slice fails as a whole and nothing it asked for happens.
 import { VedError } from '../errors.js'
+import { mulberry32 as prng } from '../random.js'
 import { encode } from './codec.js'
 import type { Context, DomainDefinition, EmitOptions, IntentInfo } from './domain.js'
 import type { Reads } from './draft.js'
@@ -167,12 +168,5 @@ export function checkIntent(definition: DomainDefinition, type: string, payload:
 function seededRandom(seed: string): () => number {
   let hash = 0x811c9dc5
   for (let i = 0; i < seed.length; i++) hash = Math.imul(hash ^ seed.charCodeAt(i), 0x01000193)
-  let state = hash >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  return prng(hash)
 }

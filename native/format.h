@@ -105,12 +105,17 @@ struct RecordDisk {
   uint32_t reserved1;
   uint64_t creation_tag;           // low 64 bits of the creation id: segments of another store never validate
   uint64_t live_bytes;             // bytes reachable from this version (pages, blobs, this record)
-  uint8_t reserved2[128 - 64];
+  // sync: true stores: the newest seq known durable (fdatasync'ed) when this commit was
+  // sealed; 0 claims nothing. A record that validates and claims seq N proves frames up to N
+  // were durable: if recovery cannot validate one of them, that is damage, not a torn tail.
+  uint64_t durable_seq_at_seal;
+  uint8_t reserved2[128 - 72];
   TreeEntryDisk trees[kTreeCountMax];
   uint8_t reserved3[kPageSizeBytes - 128 - 48 * kTreeCountMax];
 };
 static_assert(sizeof(RecordDisk) == kPageSizeBytes, "record is one page");
 static_assert(offsetof(RecordDisk, live_bytes) == 56, "record layout");
+static_assert(offsetof(RecordDisk, durable_seq_at_seal) == 64, "record layout");
 static_assert(offsetof(RecordDisk, trees) == 128, "record trees offset");
 
 // CHECKPOINT slot (two of them, at 0 and 4096).

@@ -409,6 +409,30 @@ Status Log::validate_frame(uint64_t offset, uint64_t seq_after, std::optional<ui
   return Status::Ok();
 }
 
+// How far past a log end recovery looks for a record claiming a lost frame was durable: a
+// few group-commit batches. A record further on (behind a huge frame) goes unseen.
+constexpr uint64_t kClaimLookBytes = 8ull << 20;
+
+uint64_t Log::durable_claim_after(uint64_t from, uint64_t creation_tag, uint64_t seq_after, uint64_t* where) const {
+  uint64_t best = 0;
+  uint64_t start = from / kPageSizeBytes * kPageSizeBytes;
+  for (uint64_t at = start; at < start + kClaimLookBytes; at += kPageSizeBytes) {
+    const uint8_t* p = map_ptr(at, kPageSizeBytes);
+    if (p == nullptr) {
+      // Past this segment's bytes: go on at the next segment, if present.
+      at = (at / segment_size_bytes_ + 1) * segment_size_bytes_ - kPageSizeBytes;
+      continue;
+    }
+    const RecordDisk* r = reinterpret_cast<const RecordDisk*>(p);
+    if (r->kind != kRecord || r->magic != kRecordMagic || r->log_offset != at || r->creation_tag != creation_tag) continue;
+    if (r->seq <= seq_after || r->durable_seq_at_seal <= best) continue;
+    if (crc32c(p + 4, kPageSizeBytes - 4) != r->checksum) continue;
+    best = r->durable_seq_at_seal;
+    *where = at;
+  }
+  return best;
+}
+
 void Log::scan(LogHead* head, uint64_t creation_tag, uint64_t seq_max, uint64_t* scanned, std::string* why,
                uint64_t* dropped_bytes) const {
   *scanned = 0;

@@ -123,6 +123,10 @@ class Log {
   // seq `seq_max`. Reports why it stopped and how many bytes past the end look written.
   void scan(LogHead* head, uint64_t creation_tag, uint64_t seq_max, uint64_t* scanned, std::string* why,
             uint64_t* dropped_bytes) const;
+  // Past a log end at `from`: the highest durable_seq_at_seal of a valid record (own checksum,
+  // kind, offset, creation tag, seq > seq_after) within a bounded window, 0 if none; where it
+  // is in *where.
+  uint64_t durable_claim_after(uint64_t from, uint64_t creation_tag, uint64_t seq_after, uint64_t* where) const;
 
  private:
   Status map_segment(uint64_t index, int fd, uint64_t size_bytes);

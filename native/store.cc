@@ -269,6 +269,22 @@ Status Store::recover() {
   }
   uint64_t scanned = 0, dropped = 0;
   log_->scan(&head, creation_tag_, UINT64_MAX, &scanned, &recovery_.tail_reason, &dropped);
+  // The log ends in something that does not validate. A torn or unsynced tail is normal; a
+  // frame that a later commit's record says was durable is damage: opening before it would
+  // silently lose acknowledged commits.
+  if (!recovery_.tail_reason.empty()) {
+    uint64_t claim_offset = 0;
+    uint64_t claim = log_->durable_claim_after(head.end_offset, creation_tag_, head.seq, &claim_offset);
+    if (claim > head.seq) {
+      return Status::Corrupt("commit " + std::to_string(claim) + " was durable (the record at segment " +
+                                 std::to_string(claim_offset / options_.segment_size_bytes) + " offset " +
+                                 std::to_string(claim_offset % options_.segment_size_bytes) +
+                                 " says so) but the log ends at commit " + std::to_string(head.seq) + ": " +
+                                 recovery_.tail_reason,
+                             static_cast<int64_t>(head.end_offset / options_.segment_size_bytes),
+                             static_cast<int64_t>(head.end_offset % options_.segment_size_bytes));
+    }
+  }
   // A checkpoint slot is written only after its commit's fdatasync succeeded (with sync:
   // false, after syncing every segment written since the previous one). A valid slot naming
   // a commit the log no longer reaches is therefore damage to durable data, never a torn
@@ -753,6 +769,8 @@ Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* s
   r->body_size_bytes = body;
   r->prev_record_checksum = current_.record_checksum;
   r->creation_tag = creation_tag_;
+  // With sync: false "durable" means written, which a power cut may undo: claim nothing.
+  r->durable_seq_at_seal = options_.sync ? flusher_->durable_seq() : 0;
   uint64_t dead = writer.superseded_bytes() + kPageSizeBytes;  // the previous record is dead now
   r->live_bytes = current_.live_bytes + frame_size > dead ? current_.live_bytes + frame_size - dead : frame_size;
   for (uint32_t t = 0; t < next.tree_count; t++) {

@@ -197,6 +197,37 @@ describe('a checkpointed commit', () => {
   })
 })
 
+describe('a commit that a later record names durable', () => {
+  // With sync: true every record says which commit was durable when it was sealed. A frame
+  // that does not validate, followed by a record saying it was durable, is damage to durable
+  // data even with no checkpoint naming it (the window since the last checkpoint).
+  it('damaged body, no checkpoint past it: ECORRUPT, never the older commit', async () => {
+    const dir = tempDir()
+    const store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, checkpointIntervalCommits: 1_000_000 })
+    for (let i = 0; i < 10; i++) await store.put(`k${i}`, { i })
+    const before = store.stats().logEndOffset
+    await store.put('middle', { big: 'm'.repeat(20_000) })
+    const after = store.stats().logEndOffset
+    // Each of these was sealed after 'middle' was durable, and its record says so.
+    for (let i = 10; i < 15; i++) await store.put(`k${i}`, { i })
+    await store.close()
+    forgetCheckpointsFrom(dir, 2)
+    const segmentIndex = Math.floor((after - 1) / SEGMENT_SIZE_BYTES_TEST)
+    const frameStart = Math.max(before, segmentIndex * SEGMENT_SIZE_BYTES_TEST)
+    flipBytes(segmentPath(dir, segmentIndex), frameStart + 4096 + 100 - segmentIndex * SEGMENT_SIZE_BYTES_TEST, 8)
+    const error = await expectVedError(Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST }), 'ECORRUPT')
+    expect(error.message).toMatch(/was durable \(the record at segment \d+ offset \d+ says so\)/)
+    expect(error.segment).toBe(Math.floor(before / SEGMENT_SIZE_BYTES_TEST))
+  })
+
+  it('the same damage in the last commit, which nothing names durable, is a torn tail', async () => {
+    const last = await writeWithKnownLastCommit(1_000_000)
+    const offset = last.frameStart + 4096 + 100 - last.segmentIndex * SEGMENT_SIZE_BYTES_TEST
+    flipBytes(segmentPath(last.dir, last.segmentIndex), offset, 8)
+    await expectRecoveredBeforeLast(last.dir)
+  })
+})
+
 describe('no valid commit', () => {
   it('a store whose first commit record is damaged is ECORRUPT and names segment and offset', async () => {
     const dir = tempDir()

@@ -324,7 +324,12 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
   // update-heavy load) are better left to die than copied.
   double target = kTargetHeadroom * max_space_amplification_ * static_cast<double>(v.live_bytes) +
                   static_cast<double>(segment_size);
-  double excess = static_cast<double>(log_.file_bytes()) - static_cast<double>(freeing_bytes) - target;
+  // The head segment counts whole: the flusher zero-fills it ahead of the commits, so its
+  // file grows to full size whatever this pass saw.
+  uint64_t file_bytes = log_.file_bytes();
+  uint64_t head_bytes = log_.valid_size_bytes(head);
+  file_bytes += head_bytes < segment_size ? segment_size - head_bytes : 0;
+  double excess = static_cast<double>(file_bytes) - static_cast<double>(freeing_bytes) - target;
   if (force || excess > 0) {
     std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
     for (const Candidate& c : candidates) {

@@ -131,7 +131,7 @@ describe('the npm package', () => {
     const paths = packed.files.map((file) => file.path)
     const sources = (JSON.parse(readFileSync(join(root, 'sources.json'), 'utf8')) as { sources: string[] }).sources
     // A source build needs every native source, the headers, binding.gyp and sources.json.
-    for (const path of [...sources, 'native/format.h', 'binding.gyp', 'sources.json', 'package.json', 'README.md']) {
+    for (const path of [...sources, 'native/format.h', 'binding.gyp', 'sources.json', 'package.json', 'README.md', 'LICENSE']) {
       expect(paths).toContain(path)
     }
     for (const path of ['dist/index.js', 'dist/index.d.ts', 'dist/addon.js', 'dist/store.d.ts', 'dist/cli.js', 'dist/cli/stats.js']) {

@@ -241,7 +241,7 @@ void Cleaner::run() {
     }
     CleanerPass result;
     Status s = flusher_.poisoned() ? Status::Ok() : pass(force, force ? victim_index_limit : UINT64_MAX, &result);
-    bool notify = s.ok() && (!result.touches.empty() || !result.free_segments.empty());
+    bool notify = s.ok() && (!result.touches.empty() || !result.free_segments.empty() || result.move_record);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stats_.passes++;
@@ -338,6 +338,7 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
       if (!take(c)) break;
     }
   }
+  out->move_record = victims.count(record_segment) > 0;
   if (!victims.empty()) {
     Walker t(log_, &victims);
     VED_TRY(walk(log_, v, &victims, &t));

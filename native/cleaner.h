@@ -53,6 +53,9 @@ struct CleanerPass {
   std::vector<Touch> touches;           // rewriting these keys empties the victims
   std::vector<uint64_t> victims;
   uint64_t victim_live_bytes = 0;
+  // The walked version's own record lies in a victim: no key rewrite moves it, any new
+  // commit does (an empty one if nothing else comes).
+  bool move_record = false;
 };
 
 struct CleanerStats {

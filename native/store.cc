@@ -635,6 +635,7 @@ Status Store::commit_with(const uint8_t* ops, uint64_t ops_length, size_t reloca
     relocated_bytes += copied + kPageSizeBytes;
   }
   VED_TRY(seal(writer, next, cleaning, seq_out));
+  move_record_ = false;  // any commit writes a new record at the head
   relocations_.erase(relocations_.begin(), relocations_.begin() + static_cast<std::ptrdiff_t>(relocated));
   if (cleaner_) {
     relocated_keys_ += relocated;
@@ -657,6 +658,7 @@ void Store::clean_tick() {
   if (cleaner_->take(&pass)) {
     // The newest pass sees the newest version: its touches replace any left from before.
     relocations_.assign(std::make_move_iterator(pass.touches.begin()), std::make_move_iterator(pass.touches.end()));
+    move_record_ = move_record_ || pass.move_record;
     for (uint64_t index : pass.free_segments) free_segments_.emplace(index, pass.seq);  // keeps the earliest evidence
   }
   if (!free_segments_.empty()) delete_free_segments();
@@ -704,7 +706,7 @@ Status Store::clean_step(bool start, size_t relocations_max, CleanStep* out) {
   // Compaction empties what exists now; the segments it writes are not its victims.
   if (start) cleaner_->wake(current_.seq, true, current_.end_offset / options_.segment_size_bytes);
   clean_tick();
-  if (!relocations_.empty() && !flusher_->poisoned()) {
+  if ((!relocations_.empty() || move_record_) && !flusher_->poisoned()) {
     VED_TRY(commit_with(nullptr, 0, relocations_max, true, &out->seq));
   } else if (want_checkpoint_ && !flusher_->poisoned()) {
     // Free segments wait for the checkpoint floor to pass them: the idle flusher writes one

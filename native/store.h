@@ -147,6 +147,7 @@ class Store final : public PageSource {
   uint64_t segments_deleted_ = 0;  // detached for deletion (the unlink follows on the cleaner thread)
   uint64_t bytes_reclaimed_ = 0;
   bool want_checkpoint_ = false;
+  bool move_record_ = false;  // a victim holds the newest record: commit, even empty
   std::chrono::steady_clock::time_point next_release_check_{};  // read-only stores  // free segments wait only for the checkpoint floor
   std::vector<std::string> tree_names_;
   Version current_;

@@ -207,10 +207,6 @@ export class StoreCore {
     return addon.cleanStep(this.#h, start, relocationsMax)
   }
 
-  segmentUsage(): [number, number][] {
-    return addon.segmentUsage(this.#h)
-  }
-
   verify(onProgress: ((pagesDone: number, pagesTotalEstimate: number) => void) | null): NativeVerifyReport {
     return addon.verify(this.#h, onProgress)
   }

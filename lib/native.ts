@@ -181,8 +181,6 @@ export interface NativeAddon {
   stats(h: StoreHandle): NativeStats
   /** One step of compaction; `start` asks for a forced pass. */
   cleanStep(h: StoreHandle, start: boolean, relocationsMax: number): NativeCleanStep
-  /** [segment index, live bytes] at the cleaner's last pass. */
-  segmentUsage(h: StoreHandle): [number, number][]
   /** Read-only stores: pick up commits the writer made durable since the last call. */
   refresh(h: StoreHandle): void
   /**

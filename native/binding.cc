@@ -360,22 +360,6 @@ Napi::Value CleanStep(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// segmentUsage(h) -> [[segment, liveBytes], ...] at the cleaner's last pass.
-Napi::Value SegmentUsage(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  StoreHandle* h = handle_of(info);
-  std::map<uint64_t, uint64_t> usage = h->store->segment_usage();
-  Napi::Array a = Napi::Array::New(env, usage.size());
-  uint32_t i = 0;
-  for (const auto& entry : usage) {
-    Napi::Array pair = Napi::Array::New(env, 2);
-    pair.Set(0u, static_cast<double>(entry.first));
-    pair.Set(1u, static_cast<double>(entry.second));
-    a.Set(i++, pair);
-  }
-  return a;
-}
-
 int64_t snapshot_arg(const Napi::CallbackInfo& info, size_t i) {
   double v = number_arg(info, i, "snapshot");
   if (v < 0) return -1;
@@ -565,7 +549,6 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("snapshotClose", Napi::Function::New(env, SnapshotClose));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("cleanStep", Napi::Function::New(env, CleanStep));
-  exports.Set("segmentUsage", Napi::Function::New(env, SegmentUsage));
   exports.Set("refresh", Napi::Function::New(env, Refresh));
   exports.Set("verify", Napi::Function::New(env, Verify));
   exports.Set("close", Napi::Function::New(env, Close));

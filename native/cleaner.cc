@@ -172,6 +172,7 @@ bool Cleaner::take(CleanerPass* out) {
   *out = std::move(result_);
   result_ = CleanerPass{};
   have_result_ = false;
+  result_waiting_.store(false, std::memory_order_release);
   return true;
 }
 
@@ -186,13 +187,8 @@ void Cleaner::destroy(std::vector<Log::Detached> segments) {
 CleanerStats Cleaner::stats() {
   std::lock_guard<std::mutex> lock(mutex_);
   CleanerStats s = stats_;
-  s.busy = busy_.load(std::memory_order_acquire);
+  s.busy = busy();
   return s;
-}
-
-std::map<uint64_t, uint64_t> Cleaner::usage() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return usage_;
 }
 
 void Cleaner::run() {
@@ -251,6 +247,8 @@ void Cleaner::run() {
       } else if (result.seq != 0) {
         result_ = std::move(result);
         have_result_ = true;
+        // Work for the JS thread (it was notified): busy until it takes it.
+        result_waiting_.store(notify, std::memory_order_release);
       }
       if (!requested_) busy_.store(false, std::memory_order_release);
     }
@@ -345,7 +343,6 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
     out->touches = std::move(t.touches);
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  usage_ = std::move(w.usage);
   stats_.walked_live_bytes = v.live_bytes;
   stats_.walked_seq = v.seq;
   return Status::Ok();

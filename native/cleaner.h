@@ -87,14 +87,12 @@ class Cleaner {
   void wake(uint64_t min_seq, bool force, uint64_t victim_index_limit = UINT64_MAX);
   // JS thread: the latest finished pass, if one is waiting.
   bool take(CleanerPass* out);
-  // True while a pass is requested or running.
-  bool busy() const { return busy_.load(std::memory_order_acquire); }
+  // True while a pass is requested or running, or its result waits for take().
+  bool busy() const { return busy_.load(std::memory_order_acquire) || result_waiting_.load(std::memory_order_acquire); }
   // JS thread: segments detached from the log (and already counted as reclaimed), to be
   // unmapped and unlinked here.
   void destroy(std::vector<Log::Detached> segments);
   CleanerStats stats();
-  // Live bytes per segment at the last pass (index -> bytes).
-  std::map<uint64_t, uint64_t> usage();
 
  private:
   void run();
@@ -117,8 +115,8 @@ class Cleaner {
   CleanerPass result_;                      // guarded by mutex_
   std::vector<Log::Detached> to_destroy_;   // guarded by mutex_
   CleanerStats stats_;                      // guarded by mutex_
-  std::map<uint64_t, uint64_t> usage_;      // guarded by mutex_
   std::atomic<bool> busy_{false};
+  std::atomic<bool> result_waiting_{false};
   std::thread thread_;
 };
 

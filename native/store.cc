@@ -720,11 +720,6 @@ Status Store::clean_step(bool start, size_t relocations_max, CleanStep* out) {
   return Status::Ok();
 }
 
-std::map<uint64_t, uint64_t> Store::segment_usage() {
-  if (!cleaner_) return {};
-  return cleaner_->usage();
-}
-
 Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* seq_out) {
   uint64_t segment_size = options_.segment_size_bytes;
   uint64_t body = writer.body_size_bytes(next.trees, next.tree_count);

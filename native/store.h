@@ -91,8 +91,6 @@ class Store final : public PageSource {
   // One step of compaction: asks for a forced pass, applies what a finished pass found
   // (commits relocations, deletes free segments) and says what is left.
   Status clean_step(bool start, size_t relocations_max, CleanStep* out);
-  // Live bytes per segment at the cleaner's last pass.
-  std::map<uint64_t, uint64_t> segment_usage();
   // Verifies the newest durable version (writers) or the open version (read-only stores):
   // see verify.h. Findings go into the report; the status is an error only when the store
   // cannot be verified at all (closed).

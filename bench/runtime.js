@@ -20,6 +20,10 @@
 //      message's handler. Baseline: an event-sourced system reading the same number of
 //      intents from an append-only log file and replaying them through the same reducer
 //      before it can handle the message. Units: ms p50 of RECOVERY_RUNS. Goal < 50 ms (10 ms).
+// (j1) The causal journal's cost: r1's two workloads and r2's sequential sends with the
+//      journal on (the default) and off (`journal: false`), alternating per round in one
+//      process. Units: slices/s and us p99; goal: on >= 0.75x off (the journal costs at
+//      most 25% of throughput).
 // Machine: as printed in the report header (see lib.js machineInfo).
 import fs from 'node:fs'
 import path from 'node:path'
@@ -304,8 +308,69 @@ function eventSourcingReplay(file, intentCount) {
   return times
 }
 
+async function journalCost({ config, dir }) {
+  const total = config.quick ? 5_000 : 30_000
+  const sequentialCount = config.quick ? 500 : 2000
+  const modes = [
+    ['on', {}],
+    ['off', { journal: false }],
+  ]
+  const runtimes = {}
+  const rates = { on: { one: [], many: [], p99: [] }, off: { one: [], many: [], p99: [] } }
+  try {
+    for (const [mode, options] of modes) runtimes[mode] = await Runtime.open({ path: path.join(dir, `rt-journal-${mode}`), domains: [Counter], ...options })
+    for (let round = 0; round < config.rounds; round++) {
+      for (const [mode] of modes) {
+        const rt = runtimes[mode]
+        const one = rt.domain(Counter, 'one')
+        const many = Array.from({ length: MANY_DOMAINS }, (_, i) => rt.domain(Counter, `d-${i}`))
+        rates[mode].one.push(await pump(total, RUNTIME_WINDOW, () => one.send('bump')))
+        rates[mode].many.push(await pump(total, RUNTIME_WINDOW, (i) => many[i % MANY_DOMAINS].send('bump')))
+        resetSliceTiming(true)
+        for (let i = 0; i < sequentialCount; i++) await one.send('bump')
+        rates[mode].p99.push(percentile(blockedSamples(), 0.99))
+        resetSliceTiming(false)
+      }
+    }
+  } finally {
+    resetSliceTiming(false)
+    for (const rt of Object.values(runtimes)) await rt.close()
+  }
+  const median = (list) => percentile(list, 0.5)
+  const rows = []
+  for (const [label, key] of [
+    ['one domain', 'one'],
+    [`${MANY_DOMAINS.toLocaleString('en')} domains`, 'many'],
+  ]) {
+    const on = median(rates.on[key])
+    const off = median(rates.off[key])
+    rows.push({
+      id: 'j1',
+      workload: `journal on vs off: slices/s, r1's ${label} (median of ${config.rounds} x ${total.toLocaleString('en')})`,
+      ved: fmtOps(on, 'slices'),
+      reference: `journal off ${fmtOps(off, 'slices')}`,
+      ratio: `${fmtRatio(on / off)} off`,
+      goal: '>= 0.75x off',
+      met: met(on >= 0.75 * off),
+    })
+  }
+  const on = median(rates.on.p99)
+  const off = median(rates.off.p99)
+  rows.push({
+    id: 'j1',
+    workload: `journal on vs off: blocked per slice p99, sequential awaited sends (median of ${config.rounds} x ${sequentialCount.toLocaleString('en')})`,
+    ved: fmtUs(on),
+    reference: `journal off ${fmtUs(off)}`,
+    ratio: `${fmtRatio(on / off)} off`,
+    goal: 'p99 < 50 us, as r2',
+    met: met(on < 0.05),
+  })
+  return rows
+}
+
 export const RUNTIME_WORKLOADS = [
   ['runtime: slices/s and blocked time (r1, r2)', throughput],
+  ['runtime: journal cost (j1)', journalCost],
   ['runtime: map snapshot cost (r3)', mapSnapshotCost],
   ['runtime: recovery (r4)', recovery],
 ]

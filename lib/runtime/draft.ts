@@ -29,6 +29,8 @@ export interface Reads {
 /** A slice's state changes: engine writes, the keys changed, the new map sizes. */
 export interface StateDelta {
   writes: Array<[string, Buffer | null]>
+  /** The bytes each write replaces (parallel to writes; a plain field never written: its default), null when absent. */
+  before: Array<Buffer | null>
   /** Field names, and `field\0entry` for map entries (for the slice record). */
   changed: string[]
   sizes: Record<string, number>
@@ -83,13 +85,14 @@ export class StateDraft {
 
   /** The delta of everything the handler did. Throws EENCODE, EKEYSIZE or ESCHEMA for a bad value. */
   collect(): StateDelta {
-    const delta: StateDelta = { writes: [], changed: [], sizes: { ...this.#sizes } }
+    const delta: StateDelta = { writes: [], before: [], changed: [], sizes: { ...this.#sizes } }
     let plainChanged = false
     for (const [field, slot] of this.#plain) {
       const bytes = changedBytes(slot, `field ${field}`)
       if (bytes === undefined) continue
       plainChanged = true
       delta.writes.push([fieldKey(this.#id, field), bytes])
+      delta.before.push(slot.origin)
       delta.changed.push(field)
     }
     for (const [field, draftMap] of this.#maps) {
@@ -250,6 +253,7 @@ class DraftMapImpl {
       if (bytes === undefined) continue
       if (bytes !== null && this.#info.schema !== null) validateWith(this.#info.schema, slot.value, `map ${this.#info.name} entry ${JSON.stringify(key)}`)
       delta.writes.push([this.#prefix + key, bytes])
+      delta.before.push(slot.origin)
       delta.changed.push(`${this.#info.name}\0${key}`)
     }
   }

@@ -7,6 +7,7 @@
 //   with an id in flight. A busy instance stays even past the cache bound.
 // - `queued` holds the engine keys (inbox, timer, outbox) of queued intents, so the same
 //   durable intent is never queued twice (a resume scan and a gate release may both see it).
+import type { JournalMeta } from '../journal/entry.js'
 import { decode, encode } from './codec.js'
 import type { DomainDefinition, IntentInfo } from './domain.js'
 import { domainId, metaKey } from './keys.js'
@@ -22,6 +23,8 @@ export interface Meta {
   z: Record<string, number>
   /** Replies remembered so far (the ring's write position). */
   r: number
+  /** The journal's counts for this domain (lib/journal/writer.ts); absent until it records a slice. */
+  j?: JournalMeta
 }
 
 export type IntentSource =

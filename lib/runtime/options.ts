@@ -3,6 +3,8 @@ import { VedError } from '../errors.js'
 import type { StoreOptions } from '../options.js'
 import type { DomainDefinition } from './domain.js'
 import type { SliceRecord } from './record.js'
+import { resolveJournal, type JournalOptions, type JournalRetention } from '../journal/options.js'
+import type { JournalStats } from '../journal/writer.js'
 
 /**
  * Slices sealed by one commit at most. Enough to amortise a commit over a burst; small
@@ -31,8 +33,13 @@ export interface RuntimeOptions {
   slicesPerCommitMax?: number
   /** Engine options (sync, segment size, ...); the runtime sets the encodings itself. */
   store?: Omit<StoreOptions, 'encoding' | 'keyEncoding' | 'readOnly' | 'create'>
-  /** Called with each slice's record once the slice is durable (the causal journal's hook). */
+  /** Called with each slice's record once the slice is durable. */
   onSlice?: (record: SliceRecord) => void
+  /**
+   * The causal journal's retention per domain (runtime.journal reads it), or false to record
+   * nothing. Default { keepSlices: 1000, keepMs: 7 days, keepBytes: 1 MiB }.
+   */
+  journal?: JournalOptions | false
 }
 
 export interface RuntimeStats {
@@ -41,6 +48,8 @@ export interface RuntimeStats {
   commitsHeld: number
   effectsRunning: number
   timersArmed: number
+  /** The journal's recording and compaction; null when it is off. */
+  journal: JournalStats | null
 }
 
 export interface Resolved {
@@ -50,6 +59,7 @@ export interface Resolved {
   replyMemoryCount: number
   slicesPerCommitMax: number
   onSlice: ((record: SliceRecord) => void) | null
+  journal: JournalRetention | null
 }
 
 export function resolveOptions(options: RuntimeOptions): Resolved {
@@ -64,6 +74,7 @@ export function resolveOptions(options: RuntimeOptions): Resolved {
     replyMemoryCount: countOption(options.replyMemoryCount, 'replyMemoryCount', 1000, 0),
     slicesPerCommitMax: countOption(options.slicesPerCommitMax, 'slicesPerCommitMax', SLICES_PER_COMMIT_MAX_DEFAULT, 1),
     onSlice: options.onSlice ?? null,
+    journal: resolveJournal(options.journal),
   }
 }
 

@@ -16,7 +16,7 @@
 // - Resume: on open (and when a definition is first registered) the durable inbox, outbox
 //   and timers of that definition's domains are scanned: inbox messages queue, unsettled
 //   effects dispatch again with their id, timers arm (a due one fires at once).
-import { randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { describeValue, VedError, type VedErrorCode } from '../errors.js'
 import { limits } from '../addon.js'
 import { Store } from '../store.js'
@@ -35,6 +35,9 @@ import { TimerSet } from './timers.js'
 import { sliceTiming } from './timing.js'
 import { stateView } from './views.js'
 import { PendingWrites } from './writes.js'
+import { Journal } from '../journal/reader.js'
+import { JOURNAL_SEND_ID_BYTES_MAX } from '../journal/keys.js'
+import { JournalWriter } from '../journal/writer.js'
 
 
 const CONSTRUCT = Symbol('Runtime.construct')
@@ -55,16 +58,19 @@ export class Runtime implements AsyncDisposable, HandleHost {
   readonly #effects: EffectRunner
   readonly #timers: TimerSet
   readonly #env: SliceEnv
+  readonly #journalWriter: JournalWriter | null
+  readonly #journal: Journal
   /** Commits sealed and not yet released by the gate. */
   readonly #held = new Set<Promise<unknown>>()
   readonly #quietWaiters: Array<() => void> = []
   #inboxSeq: number
   /**
-   * Ids of sends without one: a random prefix per open plus a counter. Unique across opens
-   * like a UUID per send, at the cost of one UUID per open (randomUUID per send was ~4% of a
-   * slice's CPU time).
+   * Ids of sends without one: `<name>/<key>/~<open>:<n>`, a random tag per open plus a
+   * counter. Unique across opens like a UUID per send, at the cost of one random tag per
+   * open (randomUUID per send was ~4% of a slice's CPU time); naming the domain lets the
+   * journal find the intent without an index key per send (lib/journal/keys.ts).
    */
-  readonly #idPrefix = `${randomUUID()}:`
+  readonly #openTag = randomBytes(9).toString('base64url')
   #sendCount = 0
   /** Instances whose meta changed in the current drain. */
   readonly #dirtyMetas: Instance[] = []
@@ -96,6 +102,22 @@ export class Runtime implements AsyncDisposable, HandleHost {
     this.#cache = new InstanceCache(options.domainCacheCount)
     this.#effects = new EffectRunner(options.effectConcurrency, (job, outcome) => this.#settle(job as SettleJob, outcome))
     this.#timers = new TimerSet((key) => this.#fireTimer(key))
+    this.#journalWriter =
+      options.journal === null
+        ? null
+        : new JournalWriter(
+            {
+              writes: this.#writes,
+              definitionOf: (name) => this.#definitions.get(name),
+              definitions: () => this.#definitions.values(),
+              instance: (definition, key) => this.#cache.get(definition, key),
+              metaChanged: (instance) => this.#env.metaChanged(instance),
+              scheduleDrain: () => this.#scheduleDrain(),
+              running: () => this.#closing === null && this.#failure === null,
+            },
+            options.journal,
+          )
+    this.#journal = new Journal(store, { definitionOf: (name) => this.#definitions.get(name), enabled: options.journal !== null })
     const global = this.#writes.get(GLOBAL_KEY)
     this.#inboxSeq = global === undefined ? 0 : (decode(global) as { seq: number }).seq
     this.#env = {
@@ -103,6 +125,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
       checkDeterminism: options.checkDeterminism,
       replyMemoryCount: options.replyMemoryCount,
       observe: options.onSlice !== null,
+      journal: this.#journalWriter,
       definitionOf: (name) => this.#definitions.get(name),
       nextInboxSeq: () => {
         this.#inboxSeqDirty = true
@@ -119,6 +142,11 @@ export class Runtime implements AsyncDisposable, HandleHost {
   /** The underlying store (encoding 'binary'); for inspection, not for writing runtime keys. */
   get store(): Store<Buffer> {
     return this.#store
+  }
+
+  /** The causal journal: the recent slices of each domain, lineages, who wrote what, past states. */
+  get journal(): Journal {
+    return this.#journal
   }
 
   get closed(): boolean {
@@ -146,6 +174,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
       commitsHeld: this.#held.size,
       effectsRunning: this.#effects.running,
       timersArmed: this.#timers.size,
+      journal: this.#journalWriter?.stats() ?? null,
     }
   }
 
@@ -184,12 +213,15 @@ export class Runtime implements AsyncDisposable, HandleHost {
       if (userId !== undefined) {
         // A key the engine refuses would fail the whole shared commit: refuse the send instead.
         checkEngineKey(replyKey(instance.id, userId), 'send options.id')
+        if (this.#journalWriter !== null && Buffer.byteLength(userId) > JOURNAL_SEND_ID_BYTES_MAX) {
+          throw new VedError('EKEYSIZE', `send options.id is over ${JOURNAL_SEND_ID_BYTES_MAX} bytes, the most the journal indexes`)
+        }
         const pending = instance.pendingIds.get(userId)
         if (pending !== undefined) return pending
         const remembered = this.#writes.get(replyKey(instance.id, userId))
         if (remembered !== undefined) return this.#rememberedReply(remembered)
       }
-      const id = userId ?? `${this.#idPrefix}${(this.#sendCount++).toString(36)}`
+      const id = userId ?? `${definition.name}/${key}/~${this.#openTag}:${(this.#sendCount++).toString(36)}`
       const info: IntentInfo = { id, type, causedBy: null, root: id, from: null }
       const promise = new Promise<unknown>((resolve, reject) => {
         this.#enqueue(instance, { info, payload: bytes, source: { kind: 'send', resolve, reject, remember: userId !== undefined } })
@@ -391,6 +423,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
     this.#ready.clear()
     this.#timers.clear()
     this.#effects.close()
+    this.#journalWriter?.close()
     this.#notifyQuiet()
   }
 
@@ -485,6 +518,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
     this.#ready.clear()
     this.#timers.clear()
     this.#effects.close()
+    this.#journalWriter?.close()
     await Promise.allSettled([...this.#held])
     this.#notifyQuiet()
     await this.#store.close()

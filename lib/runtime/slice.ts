@@ -22,6 +22,7 @@ import { queuedKeyOf, type Instance, type Meta, type QueuedIntent } from './inst
 import { domainId, inboxKey, outboxKey, replyKey, ringKey, timerKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
 import { sliceTiming } from './timing.js'
+import type { JournalWriter, SliceParts } from '../journal/writer.js'
 import type { PendingWrites } from './writes.js'
 
 export interface SliceEnv {
@@ -31,6 +32,8 @@ export interface SliceEnv {
   readonly replyMemoryCount: number
   /** Build a SliceRecord (someone listens). */
   readonly observe: boolean
+  /** Records each slice into the causal journal; null when the journal is off. */
+  readonly journal: JournalWriter | null
   definitionOf(name: string): DomainDefinition | undefined
   /** The next global inbox sequence number. */
   nextInboxSeq(): number
@@ -109,10 +112,14 @@ export function runSlice(env: SliceEnv, instance: Instance, intent: QueuedIntent
   const slice = meta.n + 1
   const now = Date.now()
   let migrated: [number, number] | null = null
+  let migration: Migration | null = null
   let run: Run | null = null
   let error: unknown = null
   try {
-    if (meta.v < definition.version && meta.n > 0) migrated = migrate(env, instance, meta)
+    if (meta.v < definition.version && meta.n > 0) {
+      migration = migrate(env, instance, meta)
+      migrated = migration.versions
+    }
     run = intent.source.kind === 'migrate' ? emptyRun(env, instance, slice, now, intent, meta) : execute(env, instance, intent, slice, now, meta)
     if (env.checkDeterminism) compareRuns(run, execute(env, instance, intent, slice, now, meta), definition, intent.info)
   } catch (caught) {
@@ -126,7 +133,8 @@ export function runSlice(env: SliceEnv, instance: Instance, intent: QueuedIntent
   const outputs = run === null ? failedOutputs(instance, intent, error, record) : applyRun(env, instance, intent, run, record)
   // A failed migration leaves the version as it was, to be tried again by the next slice.
   const version = migrated === null && meta.n > 0 ? meta.v : definition.version
-  consume(env, instance, intent, { ...meta, v: version, n: slice, z: run?.delta.sizes ?? meta.z }, run, error)
+  const journal = env.journal === null ? meta.j : env.journal.record(instance, intent, slice, now, journalParts(instance, run, error, migration), meta.j)
+  consume(env, instance, intent, { ...meta, v: version, n: slice, z: run?.delta.sizes ?? meta.z, j: journal }, run, error)
   if (sliceTiming.enabled) sliceTiming.sliceMs.push(performance.now() - handlerReturnedMs)
   return outputs
 }
@@ -178,14 +186,20 @@ function checkSliceSize(delta: StateDelta, ctx: SliceContext, definition: Domain
 /** The run of a migrate intent: no handler, so no delta beyond the migration's own. */
 function emptyRun(env: SliceEnv, instance: Instance, slice: number, now: number, intent: QueuedIntent, meta: Meta): Run {
   const ctx = new SliceContext(instance.definition, instance.key, instance.id, slice, now, intent.info, env.writes, env.definitionOf)
-  return { delta: { writes: [], changed: [], sizes: meta.z }, reply: undefined, replyBytes: null, ctx }
+  return { delta: { writes: [], before: [], changed: [], sizes: meta.z }, reply: undefined, replyBytes: null, ctx }
+}
+
+interface Migration {
+  versions: [number, number]
+  /** [engine key, before, after] of every key the migration changed. */
+  changes: Array<[string, Buffer | null, Buffer | null]>
 }
 
 /**
  * Runs the migration steps from meta.v up to the definition's version, each step reading
  * the one before through an overlay; all steps reach the pending writes, or none does.
  */
-function migrate(env: SliceEnv, instance: Instance, meta: Meta): [number, number] {
+function migrate(env: SliceEnv, instance: Instance, meta: Meta): Migration {
   const definition = instance.definition
   const from = meta.v
   if (definition.migrate === null) throw new VedError('EVERSION', `domain ${definition.name} is stored by version ${from} and version ${definition.version} has no migrate`)
@@ -205,10 +219,14 @@ function migrate(env: SliceEnv, instance: Instance, meta: Meta): [number, number
     for (const [key, bytes] of delta.writes) overlay.set(key, bytes)
     sizes = delta.sizes
   }
-  for (const [key, bytes] of overlay) bytes === null ? env.writes.del(key) : env.writes.put(key, bytes)
+  const changes: Migration['changes'] = []
+  for (const [key, bytes] of overlay) {
+    changes.push([key, env.writes.get(key) ?? null, bytes])
+    bytes === null ? env.writes.del(key) : env.writes.put(key, bytes)
+  }
   meta.z = sizes
   meta.v = definition.version
-  return [from, definition.version]
+  return { versions: [from, definition.version], changes }
 }
 
 function compareRuns(first: Run, second: Run, definition: DomainDefinition, intent: IntentInfo): void {
@@ -296,6 +314,28 @@ function consume(env: SliceEnv, instance: Instance, intent: QueuedIntent, meta: 
   instance.setMeta(meta)
   // Written once per drain, not once per slice: consecutive slices of one domain overwrite it.
   env.metaChanged(instance)
+}
+
+/** The slice as the journal stores it: bytes it already has, paths relative to the domain's state. */
+function journalParts(instance: Instance, run: Run | null, error: unknown, migration: Migration | null): SliceParts {
+  const prefixLength = `s${instance.id}\0`.length
+  const changes: SliceParts['changes'] = []
+  for (const [key, before, after] of migration?.changes ?? []) changes.push([key.slice(prefixLength), before, after])
+  if (run !== null) {
+    const { writes, before } = run.delta
+    for (let i = 0; i < writes.length; i++) changes.push([writes[i]![0].slice(prefixLength), before[i]!, writes[i]![1]])
+  }
+  const idPrefix = `${instance.definition.name}/${instance.key}/`
+  return {
+    changes,
+    effects: run?.ctx.effects ?? [],
+    messages: run?.ctx.messages ?? [],
+    timers: run?.ctx.timers ?? [],
+    cancelled: run?.ctx.cancelled.map((suffix) => idPrefix + suffix) ?? [],
+    reply: run?.replyBytes ?? null,
+    error: run === null ? errorInfo(error) : null,
+    migrated: migration?.versions ?? null,
+  }
 }
 
 function recordOf(env: SliceEnv, instance: Instance, intent: QueuedIntent, slice: number, now: number, run: Run | null, error: unknown, migrated: [number, number] | null): SliceRecord {

@@ -9,23 +9,49 @@
 //   a registration queued for that next drain; so outside drains a read is a store read.
 // - Keys are written in the order first touched; a key written twice keeps its last value.
 // - Values are encoded bytes (the store is opened with encoding 'binary'); null = delete.
+// - Journal writes (lib/journal) ride in the same commit as the slices they describe.
 import type { Store, TreeView } from '../store.js'
+import { JOURNAL_TREE } from '../journal/keys.js'
 import { RUNTIME_TREE } from './keys.js'
 
 export class PendingWrites {
   readonly #store: Store<Buffer>
   readonly #tree: TreeView<Buffer>
+  readonly #journalTree: TreeView<Buffer>
   #writes = new Map<string, Buffer | null>()
+  #journal = new Map<string, Buffer | null>()
   /** Bytes of pending values (keys not counted), overwritten ones included: an upper bound. */
   #valueBytes = 0
 
   constructor(store: Store<Buffer>) {
     this.#store = store
     this.#tree = store.tree<Buffer>(RUNTIME_TREE)
+    this.#journalTree = store.tree<Buffer>(JOURNAL_TREE)
   }
 
   get size(): number {
-    return this.#writes.size
+    return this.#writes.size + this.#journal.size
+  }
+
+  /** The journal tree as the store has it (pending journal writes not included). */
+  get journalTree(): TreeView<Buffer> {
+    return this.#journalTree
+  }
+
+  /** The bytes of journal key `key` as the next commit will leave them. */
+  getJournal(key: string): Buffer | undefined {
+    const pending = this.#journal.get(key)
+    if (pending !== undefined) return pending ?? undefined
+    return this.#journalTree.get(key)
+  }
+
+  putJournal(key: string, bytes: Buffer): void {
+    this.#journal.set(key, bytes)
+    this.#valueBytes += bytes.length
+  }
+
+  delJournal(key: string): void {
+    this.#journal.set(key, null)
   }
 
   /** The bytes of `key` as the next commit will leave them, or undefined when absent. */
@@ -70,22 +96,28 @@ export class PendingWrites {
 
   /** Seals every pending write as one commit; resolves when it is durable. Empty: resolves at once. */
   commit(): Promise<number> | null {
-    if (this.#writes.size === 0) return null
+    if (this.size === 0) return null
     const writes = this.#writes
+    const journal = this.#journal
     this.#writes = new Map()
+    this.#journal = new Map()
     this.#valueBytes = 0
     return this.#store.transaction((txn) => {
-      const tree = txn.tree<Buffer>(RUNTIME_TREE)
-      for (const [key, bytes] of writes) {
-        if (bytes === null) tree.del(key)
-        else tree.put(key, bytes)
-      }
+      apply(txn.tree<Buffer>(RUNTIME_TREE), writes)
+      if (journal.size > 0) apply(txn.tree<Buffer>(JOURNAL_TREE), journal)
     })
   }
 
   *#pendingEntry(key: string): Generator<[string, Buffer]> {
     const bytes = this.#writes.get(key)
     if (bytes !== null && bytes !== undefined) yield [key, bytes]
+  }
+}
+
+function apply(tree: { put(key: string, value: Buffer): void; del(key: string): void }, writes: Map<string, Buffer | null>): void {
+  for (const [key, bytes] of writes) {
+    if (bytes === null) tree.del(key)
+    else tree.put(key, bytes)
   }
 }
 

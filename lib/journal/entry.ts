@@ -1,0 +1,304 @@
+// The stored form of a journal entry and of an effect's index record, and their encoding.
+//
+// Entries are written on the slice path, one per slice, so they hold bytes the slice already
+// has (payload, reply, the before and after bytes of each change) rather than decoded
+// values, in a fixed binary layout rather than msgpack: msgpackr spent ~2 us packing one
+// entry, a third of a whole slice's budget (docs/design.md, "The journal's cost"). The
+// layout (docs/format.md) starts with a header that compaction and lineage lookups decode
+// alone; the rest is read only when a query shows the entry.
+//
+// Invariants:
+// - decodeEntry(encodeEntry(e)) equals e; the first byte is ENTRY_FORMAT and anything else
+//   is refused (a newer format) rather than misread.
+// - Byte fields decode as views of the bytes read; callers decode them at once or copy.
+import { Packr } from 'msgpackr'
+import { VedError } from '../errors.js'
+
+const packr = new Packr({ useRecords: false })
+
+/** Version of the entry layout below. */
+const ENTRY_FORMAT = 1
+/** A null string or byte field: a length no real field has. */
+const NULL_LENGTH = 0xffffffff
+
+/** One slice. Short property names: there is one of these per slice, kept by the thousand. */
+export interface StoredEntry {
+  /** ctx.now of the slice. */
+  at: number
+  /** Intent id, type, encoded payload, causedBy, root, sending domain. */
+  i: string
+  y: string
+  p: Uint8Array | null
+  c: string | null
+  r: string
+  f: [string, string] | null
+  /** Changes: [path (`field` or `field\0entry`), before, after]; null = absent. Undo in reverse order. */
+  ch: Array<[string, Uint8Array | null, Uint8Array | null]>
+  /** Effects emitted: [id, name, payload, attempt]. */
+  fx: Array<[string, string, Uint8Array | null, number]>
+  /** Messages sent: [id, domain, key, type]. */
+  ms: Array<[string, string, string, string]>
+  /** Timers set: [id, type, due]. */
+  tm: Array<[string, string, number]>
+  /** Timer ids cancelled. */
+  cx: string[]
+  /** Encoded reply, null for none. */
+  rp: Uint8Array | null
+  er: { name: string; message: string; code?: string } | null
+  /** [from, to] definition versions when a migration ran before the handler. */
+  mg: [number, number] | null
+}
+
+/** What compaction and lineage lookups need of an entry, decodable without the rest. */
+export interface EntryHeader {
+  at: number
+  i: string
+  c: string | null
+  r: string
+  /** Ids of the effects emitted. */
+  fx: string[]
+  /** The intent has an `l` key (a send that carried its own id). */
+  l: boolean
+}
+
+/** `x<effect id>`: where an effect was (last) emitted and how it settled. */
+export interface StoredEffect {
+  /** Domain name and key, the emitting slice and intent. */
+  d: [string, string]
+  s: number
+  i: string
+  /** Current attempt. */
+  a: number
+  /** Outcome of the current attempt: [ok, slice that settled it], null while pending. */
+  o: [boolean, number] | null
+}
+
+/** What the writer keeps per domain, inside the runtime's meta: [first, count, bytes, oldestAt, kept]. */
+export type JournalMeta = [first: number, count: number, bytes: number, oldestAt: number, kept: number]
+
+/** Small records (effects, child lists): msgpack. */
+export function encodeRecord(value: unknown): Buffer {
+  return Buffer.from(packr.pack(value))
+}
+
+export function decodeRecord<T>(bytes: Uint8Array): T {
+  return packr.unpack(bytes) as T
+}
+
+// ---- the entry layout -------------------------------------------------------------------------
+//
+//   u8 format | f64 at | str i | str? c | str r | u8 flags (1: has l key) | u32 n, n x str fx id
+//   ---- header ends ----
+//   str y | bytes? p | u8 has from [str domain, str key] | u32 n, n x [str path, bytes? before, bytes? after]
+//   fx x [str name, bytes? payload, u32 attempt] | u32 n, n x [str id, str domain, str key, str type]
+//   u32 n, n x [str id, str type, f64 due] | u32 n, n x str cancelled | bytes? reply
+//   bytes? error (msgpack) | u8 has migration [u32 from, u32 to]
+//
+// str / bytes: u32 length (NULL_LENGTH for null) then UTF-8 / raw bytes. Little-endian.
+
+/** Reused by every encode: grown when an entry needs more, never shrunk (bounded by the slice size limit). */
+let scratch = Buffer.allocUnsafe(64 * 1024)
+
+class Writer {
+  offset = 0
+
+  reserve(bytes: number): void {
+    if (this.offset + bytes <= scratch.length) return
+    const grown = Buffer.allocUnsafe(Math.max(scratch.length * 2, this.offset + bytes))
+    scratch.copy(grown, 0, 0, this.offset)
+    scratch = grown
+  }
+
+  u8(value: number): void {
+    this.reserve(1)
+    scratch[this.offset++] = value
+  }
+
+  u32(value: number): void {
+    this.reserve(4)
+    scratch.writeUInt32LE(value, this.offset)
+    this.offset += 4
+  }
+
+  f64(value: number): void {
+    this.reserve(8)
+    scratch.writeDoubleLE(value, this.offset)
+    this.offset += 8
+  }
+
+  str(value: string | null): void {
+    if (value === null) return this.u32(NULL_LENGTH)
+    this.reserve(4 + value.length * 3)
+    const written = scratch.write(value, this.offset + 4, 'utf8')
+    scratch.writeUInt32LE(written, this.offset)
+    this.offset += 4 + written
+  }
+
+  bytes(value: Uint8Array | null): void {
+    if (value === null) return this.u32(NULL_LENGTH)
+    this.reserve(4 + value.length)
+    scratch.writeUInt32LE(value.length, this.offset)
+    scratch.set(value, this.offset + 4)
+    this.offset += 4 + value.length
+  }
+}
+
+class Reader {
+  offset = 0
+  readonly #bytes: Buffer
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  u8(): number {
+    this.#need(1)
+    return this.#bytes[this.offset++]!
+  }
+
+  u32(): number {
+    this.#need(4)
+    const value = this.#bytes.readUInt32LE(this.offset)
+    this.offset += 4
+    return value
+  }
+
+  f64(): number {
+    this.#need(8)
+    const value = this.#bytes.readDoubleLE(this.offset)
+    this.offset += 8
+    return value
+  }
+
+  str(): string | null {
+    const length = this.u32()
+    if (length === NULL_LENGTH) return null
+    this.#need(length)
+    const value = this.#bytes.toString('utf8', this.offset, this.offset + length)
+    this.offset += length
+    return value
+  }
+
+  text(): string {
+    const value = this.str()
+    if (value === null) throw corrupt('a required string is null')
+    return value
+  }
+
+  bytes(): Uint8Array | null {
+    const length = this.u32()
+    if (length === NULL_LENGTH) return null
+    this.#need(length)
+    const value = this.#bytes.subarray(this.offset, this.offset + length)
+    this.offset += length
+    return value
+  }
+
+  #need(bytes: number): void {
+    if (this.offset + bytes > this.#bytes.length) throw corrupt('it ends early')
+  }
+}
+
+export function encodeEntry(entry: StoredEntry, hasLocator: boolean): Buffer {
+  const w = new Writer()
+  w.u8(ENTRY_FORMAT)
+  w.f64(entry.at)
+  w.str(entry.i)
+  w.str(entry.c)
+  w.str(entry.r)
+  w.u8(hasLocator ? 1 : 0)
+  w.u32(entry.fx.length)
+  for (const [id] of entry.fx) w.str(id)
+  w.str(entry.y)
+  w.bytes(entry.p)
+  w.u8(entry.f === null ? 0 : 1)
+  if (entry.f !== null) {
+    w.str(entry.f[0])
+    w.str(entry.f[1])
+  }
+  w.u32(entry.ch.length)
+  for (const [path, before, after] of entry.ch) {
+    w.str(path)
+    w.bytes(before)
+    w.bytes(after)
+  }
+  for (const [, name, payload, attempt] of entry.fx) {
+    w.str(name)
+    w.bytes(payload)
+    w.u32(attempt)
+  }
+  w.u32(entry.ms.length)
+  for (const [id, domain, key, type] of entry.ms) {
+    w.str(id)
+    w.str(domain)
+    w.str(key)
+    w.str(type)
+  }
+  w.u32(entry.tm.length)
+  for (const [id, type, due] of entry.tm) {
+    w.str(id)
+    w.str(type)
+    w.f64(due)
+  }
+  w.u32(entry.cx.length)
+  for (const id of entry.cx) w.str(id)
+  w.bytes(entry.rp)
+  w.bytes(entry.er === null ? null : packr.pack(entry.er))
+  w.u8(entry.mg === null ? 0 : 1)
+  if (entry.mg !== null) {
+    w.u32(entry.mg[0])
+    w.u32(entry.mg[1])
+  }
+  return Buffer.from(scratch.subarray(0, w.offset))
+}
+
+function readHeader(r: Reader): EntryHeader {
+  const format = r.u8()
+  if (format !== ENTRY_FORMAT) throw new VedError('EFORMAT', `a journal entry has format ${format}; this version reads format ${ENTRY_FORMAT}`)
+  const at = r.f64()
+  const i = r.text()
+  const c = r.str()
+  const root = r.text()
+  const l = r.u8() === 1
+  const fx: string[] = []
+  for (let n = r.u32(); n > 0; n--) fx.push(r.text())
+  return { at, i, c, r: root, fx, l }
+}
+
+export function decodeHeader(bytes: Uint8Array): EntryHeader {
+  return readHeader(new Reader(bytes))
+}
+
+export function decodeEntry(bytes: Uint8Array): StoredEntry {
+  const r = new Reader(bytes)
+  const header = readHeader(r)
+  const y = r.text()
+  const p = r.bytes()
+  const f: [string, string] | null = r.u8() === 1 ? [r.text(), r.text()] : null
+  const ch: StoredEntry['ch'] = []
+  for (let n = r.u32(); n > 0; n--) ch.push([r.text(), r.bytes(), r.bytes()])
+  const fx: StoredEntry['fx'] = header.fx.map((id) => [id, r.text(), r.bytes(), r.u32()])
+  const ms: StoredEntry['ms'] = []
+  for (let n = r.u32(); n > 0; n--) ms.push([r.text(), r.text(), r.text(), r.text()])
+  const tm: StoredEntry['tm'] = []
+  for (let n = r.u32(); n > 0; n--) tm.push([r.text(), r.text(), r.f64()])
+  const cx: string[] = []
+  for (let n = r.u32(); n > 0; n--) cx.push(r.text())
+  const rp = r.bytes()
+  const errorBytes = r.bytes()
+  const er = errorBytes === null ? null : (packr.unpack(errorBytes) as StoredEntry['er'])
+  const mg: [number, number] | null = r.u8() === 1 ? [r.u32(), r.u32()] : null
+  return { at: header.at, i: header.i, y, p, c: header.c, r: header.r, f, ch, fx, ms, tm, cx, rp, er, mg }
+}
+
+/** Bytes an entry is accounted for: its key and value plus the `l` key and effect keys it owns. */
+export function accountedBytes(entryKeyLength: number, entryValueLength: number, header: EntryHeader, idLength: number): number {
+  let bytes = entryKeyLength + entryValueLength
+  if (header.l) bytes += 2 + header.i.length + idLength + 14
+  for (const effectId of header.fx) bytes += 2 * effectId.length + header.r.length + idLength + 26
+  return bytes
+}
+
+function corrupt(detail: string): VedError {
+  return new VedError('ECORRUPT', `a journal entry cannot be read: ${detail}`)
+}

@@ -1,0 +1,362 @@
+// The causal journal: entries per slice with changes, effects and outcomes; lineage across
+// domains, effects and timers; why() and stateAt(); retention and background compaction
+// (with lineages of unsettled effects kept); empty answers with reasons.
+import { describe, expect, it } from 'vitest'
+import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
+import { JOURNAL_TREE } from '../lib/journal/keys.js'
+import { expectVedError, SMALL, tempDirs } from './helpers.js'
+
+const tempDir = tempDirs()
+
+/** Effects of the Deploy domain wait on these when the test holds them. */
+const held = new Map<string, () => void>()
+let failFirstPush = false
+
+const Audit = defineDomain({
+  name: 'audit',
+  version: 1,
+  state: { lines: [] as string[] },
+  on: {
+    log(s, p: { line: string }) {
+      s.lines.push(p.line)
+      return s.lines.length
+    },
+  },
+  effects: {},
+})
+
+const Deploy = defineDomain({
+  name: 'deploy',
+  version: 1,
+  state: { phase: 'idle', hosts: map<string, { status: string; tries: number }>() },
+  on: {
+    start(s, p: { hosts: string[] }, ctx) {
+      s.phase = 'rolling'
+      for (const host of p.hosts) s.hosts.set(host, { status: 'pending', tries: 0 })
+      ctx.send('audit', 'main', 'log', { line: `start ${p.hosts.join(',')}` })
+      ctx.emit('push', { host: p.hosts[0] })
+      return p.hosts.length
+    },
+    'push.done'(s, p: { payload: { host: string } }, ctx) {
+      const host = s.hosts.get(p.payload.host)!
+      host.status = 'done'
+      host.tries++
+      const next = [...s.hosts.entries()].find(([, h]) => h.status === 'pending')
+      if (next === undefined) {
+        s.phase = 'done'
+        ctx.send('audit', 'main', 'log', { line: 'done' })
+      } else {
+        ctx.after(1, 'next', { host: next[0] })
+      }
+    },
+    'push.failed'(s, p: { id: string; payload: { host: string }; attempt: number }, ctx) {
+      s.hosts.get(p.payload.host)!.tries++
+      ctx.emit('push', p.payload, { retryOf: { id: p.id, attempt: p.attempt } })
+    },
+    next(_s, p: { host: string }, ctx) {
+      ctx.emit('push', { host: p.host })
+    },
+    hold(s, p: { tag: string }, ctx) {
+      s.phase = `holding ${p.tag}`
+      ctx.emit('wait', { tag: p.tag })
+    },
+    bump(s) {
+      s.phase = s.phase === 'a' ? 'b' : 'a'
+    },
+  },
+  effects: {
+    async push(p: { host: string }, { attempt }) {
+      if (failFirstPush && attempt === 1) throw new Error(`push ${p.host} failed`)
+      return `pushed ${p.host}`
+    },
+    wait(p: { tag: string }) {
+      return new Promise<string>((resolve) => held.set(p.tag, () => resolve(p.tag)))
+    },
+  },
+})
+
+const Counter = defineDomain({
+  name: 'counter',
+  version: 1,
+  state: { count: 0, tags: map<string, number>(), notes: { last: '' } },
+  on: {
+    add(s, p: { n: number; tag?: string; note?: string }) {
+      s.count += p.n
+      if (p.tag !== undefined) s.tags.set(p.tag, (s.tags.get(p.tag) ?? 0) + p.n)
+      if (p.note !== undefined) s.notes.last = p.note
+      if (p.n === 13) s.tags.delete('a')
+      return s.count
+    },
+    fail(s) {
+      s.count = -1
+      throw new Error('no')
+    },
+  },
+  effects: {},
+})
+
+function open(path: string, extra: Partial<Parameters<typeof Runtime.open>[0]> = {}): Promise<Runtime> {
+  return Runtime.open({ path, domains: [Deploy, Audit, Counter] as DomainDefinition[], store: SMALL, ...extra })
+}
+
+/** The state of a Counter as stateAt gives it: map() fields as objects. */
+function counterState(rt: Runtime, key: string): Record<string, unknown> {
+  const state = rt.domain(Counter, key).state
+  return { count: state.count, tags: Object.fromEntries(state.tags.entries()), notes: { ...state.notes } }
+}
+
+/** Waits until the runtime is quiet and the journal's backlog is compacted. */
+async function settled(rt: Runtime): Promise<void> {
+  await rt.quiet()
+  await compacted(rt)
+}
+
+/** Waits until nothing runs or waits except effects, and the journal's backlog is compacted. */
+async function compacted(rt: Runtime): Promise<void> {
+  for (;;) {
+    const stats = rt.stats()
+    if ((stats.journal?.backlogDomains ?? 0) === 0 && stats.commitsHeld === 0 && stats.timersArmed === 0 && stats.domainsReady === 0) return
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+function journalEntries(rt: Runtime, domain: string, key: string): number[] {
+  const slices: number[] = []
+  for (const { key: stored } of rt.store.tree(JOURNAL_TREE).getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })) {
+    slices.push(Number.parseInt((stored as string).slice(-12), 16))
+  }
+  return slices
+}
+
+describe('journal entries', () => {
+  it('records each slice with its intent, changes, effects and their outcome, reply and error', async () => {
+    await using rt = await open(tempDir())
+    const deploy = rt.domain(Deploy, 'web')
+    expect(await deploy.send('start', { hosts: ['a', 'b'] }, { id: 'req-1' })).toBe(2)
+    await settled(rt)
+    expect(deploy.state.phase).toBe('done')
+    const { entries, reason } = rt.journal.slices('deploy', 'web')
+    expect(reason).toBeUndefined()
+    expect(entries.map((e) => [e.slice, e.intent.type])).toEqual([
+      [1, 'start'],
+      [2, 'push.done'],
+      [3, 'next'],
+      [4, 'push.done'],
+    ])
+    const [start, firstDone] = entries
+    expect(start!.intent).toMatchObject({ id: 'req-1', causedBy: null, root: 'req-1', from: null, payload: { hosts: ['a', 'b'] } })
+    expect(start!.reply).toBe(2)
+    expect(start!.error).toBeNull()
+    expect(start!.changes).toEqual([
+      { path: 'phase', before: 'idle', after: 'rolling' },
+      { path: 'hosts.a', before: undefined, after: { status: 'pending', tries: 0 } },
+      { path: 'hosts.b', before: undefined, after: { status: 'pending', tries: 0 } },
+    ])
+    expect(start!.messages).toEqual([{ id: expect.stringMatching(/^deploy\/web\//), domain: 'audit', key: 'main', type: 'log' }])
+    expect(start!.effects).toHaveLength(1)
+    expect(start!.effects[0]).toMatchObject({ name: 'push', payload: { host: 'a' }, attempt: 1, outcome: { status: 'done', attempt: 1, slice: 2, result: 'pushed a' } })
+    expect(firstDone!.intent.causedBy).toBe(start!.effects[0]!.id)
+    expect(firstDone!.intent.root).toBe('req-1')
+    expect(entries[2]!.intent.causedBy).toBe(firstDone!.intent.id)
+    expect(firstDone!.timers).toHaveLength(1)
+
+    const failed = rt.domain(Counter, 'c')
+    await failed.send('add', { n: 1 })
+    await expect(failed.send('fail', undefined)).rejects.toThrow('no')
+    const counter = rt.journal.slices('counter', 'c').entries
+    expect(counter[1]).toMatchObject({ slice: 2, changes: [], error: { name: 'Error', message: 'no' } })
+    expect(rt.journal.slices('counter', 'c', { from: 2, to: 2 }).entries.map((e) => e.slice)).toEqual([2])
+    expect(rt.journal.slices('counter', 'c', { limit: 1 }).entries.map((e) => e.slice)).toEqual([1])
+  })
+
+  it('records a failed attempt, the retry and its settlement', async () => {
+    failFirstPush = true
+    try {
+      await using rt = await open(tempDir())
+      await rt.domain(Deploy, 'retry').send('start', { hosts: ['x'] })
+      await settled(rt)
+      const types = rt.journal.slices('deploy', 'retry').entries.map((e) => e.intent.type)
+      expect(types).toEqual(['start', 'push.failed', 'push.done'])
+      const [start, failedEntry] = rt.journal.slices('deploy', 'retry').entries
+      // The effect's index follows its newest attempt: the retry re-emitted the same id.
+      expect(failedEntry!.effects[0]).toMatchObject({ id: start!.effects[0]!.id, attempt: 2, outcome: { status: 'done', attempt: 2, result: 'pushed x' } })
+      expect(start!.effects[0]!.outcome).toEqual({ status: 'unknown' })
+    } finally {
+      failFirstPush = false
+    }
+  })
+})
+
+describe('lineage', () => {
+  it('gives the causal tree across domains, effects and timers, in order', async () => {
+    await using rt = await open(tempDir())
+    await rt.domain(Deploy, 'web').send('start', { hosts: ['a', 'b'] }, { id: 'req-9' })
+    await settled(rt)
+    const tree = rt.journal.lineage('req-9')
+    expect(tree.reason).toBeUndefined()
+    expect(tree.root).toBe('req-9')
+    expect(tree.truncated).toBe(false)
+    const byId = new Map(tree.nodes.map((node) => [node.intentId, node]))
+    expect(tree.nodes[0]!).toMatchObject({ intentId: 'req-9', domain: 'deploy', key: 'web', slice: 1, type: 'start', causedBy: null })
+    // Every deploy slice and both audit lines belong to the tree.
+    expect(tree.nodes.map((n) => `${n.domain}:${n.type}`).sort()).toEqual(['audit:log', 'audit:log', 'deploy:next', 'deploy:push.done', 'deploy:push.done', 'deploy:start'])
+    // Parents come before children, and each child is listed by its parent.
+    const index = new Map(tree.nodes.map((node, i) => [node.intentId, i]))
+    for (const node of tree.nodes) for (const child of node.children) expect(index.get(child)!).toBeGreaterThan(index.get(node.intentId)!)
+    expect(tree.nodes.reduce((sum, node) => sum + node.children.length, 0)).toBe(tree.nodes.length - 1)
+
+    // From a leaf: its ancestors up to the root, and nothing beside the path.
+    const leaf = tree.nodes.find((n) => n.domain === 'audit' && n.slice === 2)!
+    const up = rt.journal.lineage(leaf.intentId)
+    expect(up.root).toBe('req-9')
+    expect(up.nodes[0]!.intentId).toBe('req-9')
+    expect(up.nodes.at(-1)!.intentId).toBe(leaf.intentId)
+    for (let i = 1; i < up.nodes.length; i++) expect(up.nodes[i - 1]!.children).toEqual([up.nodes[i]!.intentId])
+    expect(byId.get(leaf.intentId)!.children).toEqual([])
+  })
+
+  it('answers unknown and expired ids with a reason, not an error', async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 3 } })
+    expect(rt.journal.lineage('nope')).toEqual({ root: null, nodes: [], truncated: false, reason: 'unknown' })
+    expect(rt.journal.slices('counter', 'nobody')).toEqual({ entries: [], reason: 'unknown' })
+    expect(rt.journal.why('counter', 'nobody', 'count')).toEqual({ writes: [], reason: 'unknown' })
+    expect(rt.journal.stateAt('counter', 'nobody', 1)).toEqual({ state: null, reason: 'unknown' })
+    const counter = rt.domain(Counter, 'k')
+    for (let i = 1; i <= 10; i++) await counter.send('add', { n: i }, { id: `add-${i}` })
+    await settled(rt)
+    expect(journalEntries(rt, 'counter', 'k')).toEqual([8, 9, 10])
+    expect(rt.journal.slices('counter', 'k', { to: 5 })).toEqual({ entries: [], reason: 'expired' })
+    expect(rt.journal.stateAt('counter', 'k', 2)).toEqual({ state: null, reason: 'expired' })
+    expect(rt.journal.stateAt('counter', 'k', 11)).toEqual({ state: null, reason: 'unknown' })
+    expect(rt.journal.why('counter', 'k', 'count').writes.map((w) => w.slice)).toEqual([10, 9, 8])
+    expect(rt.journal.why('counter', 'k', 'notes.last')).toEqual({ writes: [], reason: 'expired' })
+    expect(rt.journal.why('counter', 'k', 'nosuchfield')).toEqual({ writes: [], reason: 'unknown' })
+    // An external id that expired is indistinguishable from one never seen.
+    expect(rt.journal.lineage('add-1').reason).toBe('unknown')
+    expect(rt.journal.lineage('add-9').nodes.map((n) => n.slice)).toEqual([9])
+    // A runtime-made id names its domain and slice: expired when that slice is gone.
+    expect(rt.journal.lineage('counter/k/000000000002.0').reason).toBe('expired')
+    expectVedErrorSync(() => rt.journal.why('counter', 'k', ''), 'EINVAL')
+    expectVedErrorSync(() => rt.journal.stateAt('counter', 'k', 1.5), 'EINVAL')
+  })
+
+  it('says disabled when the journal is off, and records nothing', async () => {
+    await using rt = await open(tempDir(), { journal: false })
+    await rt.domain(Counter, 'off').send('add', { n: 1 })
+    expect(rt.stats().journal).toBeNull()
+    expect(rt.journal.slices('counter', 'off')).toEqual({ entries: [], reason: 'disabled' })
+    expect([...rt.store.tree(JOURNAL_TREE).getRange()]).toEqual([])
+  })
+})
+
+describe('why and stateAt', () => {
+  it('why lists the writes of a path newest first, with the intent and the values at that path', async () => {
+    await using rt = await open(tempDir())
+    const deploy = rt.domain(Deploy, 'w')
+    await deploy.send('start', { hosts: ['a'] }, { id: 'w-1' })
+    await settled(rt)
+    const status = rt.journal.why('deploy', 'w', 'hosts.a.status')
+    expect(status.writes.map((w) => [w.slice, w.before, w.after, w.path])).toEqual([
+      [2, 'pending', 'done', 'hosts.a'],
+      [1, undefined, 'pending', 'hosts.a'],
+    ])
+    expect(status.writes[1]!.intent.id).toBe('w-1')
+    expect(rt.journal.why('deploy', 'w', ['phase']).writes.map((w) => w.after)).toEqual(['done', 'rolling'])
+    expect(rt.journal.why('deploy', 'w', 'hosts').writes.map((w) => w.slice)).toEqual([2, 1])
+  })
+
+  it('stateAt gives the state each slice in the window produced', async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 40 } })
+    const counter = rt.domain(Counter, 's')
+    const states = new Map<number, Record<string, unknown>>()
+    let slice = 0
+    for (let i = 1; i <= 60; i++) {
+      const tag = ['a', 'b', 'c'][i % 3]!
+      if (i % 7 === 0) await expect(counter.send('fail', undefined)).rejects.toThrow()
+      else await counter.send('add', { n: i % 17, tag, note: i % 5 === 0 ? `n${i}` : undefined })
+      states.set(++slice, counterState(rt, 's'))
+    }
+    await settled(rt)
+    const kept = journalEntries(rt, 'counter', 's')
+    expect(kept).toHaveLength(40)
+    for (const [at, state] of states) {
+      const answer = rt.journal.stateAt('counter', 's', at)
+      // The slice just before the window is still reachable: undoing the window gives it.
+      if (at < kept[0]! - 1) expect(answer.reason).toBe('expired')
+      else expect(answer).toEqual({ state })
+    }
+  })
+})
+
+describe('retention and compaction', () => {
+  it('keeps each domain within keepSlices and keepBytes, with counts that match the entries', async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 25, keepBytes: 64 * 1024 } })
+    const sends: Promise<unknown>[] = []
+    // Every third send carries its own id: those get an index key (l), the rest do not.
+    for (let round = 0; round < 100; round++) {
+      for (let d = 0; d < 8; d++) sends.push(rt.domain(Counter, `d${d}`).send('add', { n: 1, tag: `t${round % 4}` }, round % 3 === 0 ? { id: `r${round}-d${d}` } : undefined))
+    }
+    await Promise.all(sends)
+    await settled(rt)
+    for (let d = 0; d < 8; d++) {
+      const entries = journalEntries(rt, 'counter', `d${d}`)
+      expect(entries).toEqual(Array.from({ length: 25 }, (_, i) => 76 + i))
+    }
+    const stats = rt.stats().journal!
+    expect(stats.entriesWritten).toBe(800)
+    expect(stats.entriesDeleted).toBe(600)
+    // The index keys of dropped intents went with them: rounds 75..99 kept, 75, 78, ... 99 carried ids.
+    const locators = [...rt.store.tree(JOURNAL_TREE).getRange({ start: 'l', end: 'm' })].map(({ key }) => (key as string).split('\0')[0])
+    expect(locators.sort()).toEqual(Array.from({ length: 8 }, (_, d) => [75, 78, 81, 84, 87, 90, 93, 96, 99].map((round) => `lr${round}-d${d}`)).flat().sort())
+    expect(rt.journal.lineage('r99-d3').nodes.map((n) => [n.domain, n.key, n.slice])).toEqual([['counter', 'd3', 100]])
+    expect(rt.journal.lineage('r3-d3').reason).toBe('unknown')
+
+    // keepBytes alone: big notes make each entry ~2 KiB.
+    await using small = await open(tempDir(), { journal: { keepBytes: 16 * 1024 } })
+    const big = small.domain(Counter, 'big')
+    for (let i = 0; i < 30; i++) await big.send('add', { n: 1, note: 'x'.repeat(1000 + i) })
+    await settled(small)
+    const left = journalEntries(small, 'counter', 'big')
+    expect(left.length).toBeGreaterThan(2)
+    expect(left.length).toBeLessThan(12)
+    expect(left.at(-1)).toBe(30)
+  })
+
+  it('keeps the lineage of an unsettled effect past the window, and drops it once settled', async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 5 } })
+    const deploy = rt.domain(Deploy, 'h')
+    await deploy.send('hold', { tag: 'slow' }, { id: 'slow-req' })
+    for (let i = 0; i < 20; i++) await deploy.send('bump', undefined)
+    await compacted(rt)
+    expect(journalEntries(rt, 'deploy', 'h')).toEqual([1, 17, 18, 19, 20, 21])
+    expect(rt.journal.lineage('slow-req').nodes.map((n) => n.type)).toEqual(['hold'])
+    expect(rt.journal.slices('deploy', 'h', { to: 1 }).entries[0]!.effects[0]!.outcome).toEqual({ status: 'pending', attempt: 1 })
+    expect(rt.stats().journal!.entriesKept).toBe(1)
+    held.get('slow')!()
+    await settled(rt)
+    // The settlement slice (22) pushed 17 out; slice 1 went once its effect settled.
+    expect(journalEntries(rt, 'deploy', 'h')).toEqual([18, 19, 20, 21, 22])
+  })
+
+  it('drops entries older than keepMs even in a domain that no longer runs', async () => {
+    await using rt = await open(tempDir(), { journal: { keepMs: 50 } })
+    const counter = rt.domain(Counter, 'aging')
+    for (let i = 0; i < 5; i++) await counter.send('add', { n: 1 })
+    expect(journalEntries(rt, 'counter', 'aging')).toHaveLength(5)
+    const deadline = Date.now() + 5000
+    while (journalEntries(rt, 'counter', 'aging').length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(journalEntries(rt, 'counter', 'aging')).toEqual([])
+    expect(rt.journal.slices('counter', 'aging').reason).toBe('expired')
+  })
+
+  it('refuses bad retention options and send ids the journal cannot index', async () => {
+    await expectVedError(open(tempDir(), { journal: { keepSlices: 0 } }), 'EINVAL')
+    await expectVedError(open(tempDir(), { journal: { keep: 1 } as never }), 'EINVAL')
+    await using rt = await open(tempDir())
+    await expectVedError(rt.domain(Counter, 'id').send('add', { n: 1 }, { id: 'x'.repeat(300) }), 'EKEYSIZE')
+  })
+})
+
+function expectVedErrorSync(fn: () => unknown, code: string): void {
+  expect(fn).toThrow(expect.objectContaining({ code }))
+}

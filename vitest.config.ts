@@ -10,7 +10,7 @@ const CMAKE_ADDON = fileURLToPath(new URL('./build-cmake/Release/ved.node', impo
  * and the CLI rather than the engine (packaging, cli), or test the journal's queries and
  * compaction, which are TypeScript over the runtime (journal).
  */
-const NOT_ENGINE = ['test/native.test.ts', 'test/faults.test.ts', 'test/durable.test.ts', 'test/packaging.test.ts', 'test/cli.test.ts', 'test/journal.test.ts']
+const NOT_ENGINE = ['test/native.test.ts', 'test/faults.test.ts', 'test/durable.test.ts', 'test/packaging.test.ts', 'test/cli.test.ts', 'test/journal.test.ts', 'test/journal-scale.test.ts']
 
 /** Settings of both projects. Projects do not extend the root config: they would each run its globalSetup again. */
 const common = {

@@ -181,6 +181,13 @@ describe('journal entries', () => {
       // The effect's index follows its newest attempt: the retry re-emitted the same id.
       expect(failedEntry!.effects[0]).toMatchObject({ id: start!.effects[0]!.id, attempt: 2, outcome: { status: 'done', attempt: 2, result: 'pushed x' } })
       expect(start!.effects[0]!.outcome).toEqual({ status: 'unknown' })
+      // Each settlement hangs under the slice that emitted its attempt.
+      const tree = rt.journal.lineage(start!.intent.id)
+      const byType = new Map(tree.nodes.map((n) => [n.type, n]))
+      expect(tree.nodes.map((n) => n.type).sort()).toEqual(['log', 'log', 'push.done', 'push.failed', 'start'])
+      expect(byType.get('start')!.children).toContain(byType.get('push.failed')!.intentId)
+      expect(byType.get('start')!.children).not.toContain(byType.get('push.done')!.intentId)
+      expect(byType.get('push.failed')!.children).toEqual([byType.get('push.done')!.intentId])
     } finally {
       failFirstPush = false
     }

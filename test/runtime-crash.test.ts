@@ -5,7 +5,10 @@
 // - no slice was applied twice (applied counters equal the number of distinct requests);
 // - every effect the durable state emitted was dispatched at least once;
 // - no effect was observed for a slice whose commit was not durable: each effect line names
-//   the pid that the durable state recorded for that effect id.
+//   the pid that the durable state recorded for that effect id;
+// - the journal's lineage of every request is complete and ordered across the kill: its
+//   apply slice, the ledger credit it sent, and its effect's settlement (for a failing
+//   first attempt: the failure, the retry timer, and the settlement of the retry).
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -49,9 +52,35 @@ function runChild(args: string[], killAfterReadyMs: number | null): Promise<Outc
   })
 }
 
+interface LineageSummary {
+  root: string | null
+  truncated: boolean
+  nodes: Array<{ domain: string; type: string; children: string[] }>
+  ordered: boolean
+}
+
 interface Final {
   accounts: Array<{ total: number; applied: number; settled: number; failures: number; seen: string[]; effects: Record<string, number> }>
   ledger: { sum: number; count: number; credits: number }
+  lineages: Record<string, LineageSummary>
+}
+
+/** The causal tree of request `req`: parents before children, each with its children's types. */
+function expectedLineage(req: number): LineageSummary['nodes'] {
+  if (req % 5 !== 0) {
+    return [
+      { domain: 'account', type: 'apply', children: ['credit', 'record.done'] },
+      { domain: 'ledger', type: 'credit', children: [] },
+      { domain: 'account', type: 'record.done', children: [] },
+    ]
+  }
+  return [
+    { domain: 'account', type: 'apply', children: ['credit', 'record.failed'] },
+    { domain: 'ledger', type: 'credit', children: [] },
+    { domain: 'account', type: 'record.failed', children: ['retry'] },
+    { domain: 'account', type: 'retry', children: ['record.done'] },
+    { domain: 'account', type: 'record.done', children: [] },
+  ]
 }
 
 function expectedAccount(a: number): { total: number; count: number; failing: number; seen: string[] } {
@@ -88,6 +117,13 @@ function checkRound(final: Final, effectLines: string[], acked: Set<number>, con
     expect(allEffects.get(id!), `${context}: effect line "${line}"`).toBe(Number(pid))
   }
   for (const id of allEffects.keys()) expect(dispatched.has(id), `${context}: effect ${id} never dispatched`).toBe(true)
+  for (let req = 0; req < REQUESTS; req++) {
+    const lineage = final.lineages[req]!
+    expect({ root: lineage.root, truncated: lineage.truncated, ordered: lineage.ordered }, `${context}: lineage of req-${req}`).toEqual({ root: `req-${req}`, truncated: false, ordered: true })
+    // Siblings run in an order the test does not fix: compare children as sets.
+    const normal = (nodes: LineageSummary['nodes']) => nodes.map((node) => ({ ...node, children: [...node.children].sort() })).sort((a, b) => (a.type < b.type ? -1 : 1))
+    expect(normal(lineage.nodes), `${context}: lineage of req-${req}`).toEqual(normal(expectedLineage(req)))
+  }
 }
 
 describe('crash and resume', () => {

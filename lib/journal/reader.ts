@@ -343,16 +343,13 @@ class View {
     const id = domainId(domain, key)
     let index = this.#indexes.get(id)
     if (index === undefined) {
-      index = { byId: new Map(), byCause: new Map() }
+      index = { byId: new Map(), byCause: new Map(), byEffect: new Map() }
       for (const { key: stored, value } of this.journal.getRange(entryRange(id))) {
         const slice = sliceOfEntryKey(stored as string)
         const header = decodeHeader(value)
         index.byId.set(header.i, slice)
-        if (header.c !== null) {
-          const slices = index.byCause.get(header.c)
-          if (slices === undefined) index.byCause.set(header.c, [slice])
-          else slices.push(slice)
-        }
+        if (header.c !== null) append(index.byCause, header.c, slice)
+        for (const effectId of header.fx) append(index.byEffect, effectId, slice)
       }
       this.#indexes.set(id, index)
     }
@@ -371,16 +368,19 @@ class View {
   parentOf(child: Located): Located | null {
     const causedBy = child.entry.c
     if (causedBy === null) return null
-    // A settlement: the slice that emitted the effect's current attempt.
-    const effect = this.journal.get(effectKey(causedBy))
-    if (effect !== undefined) {
-      const { d, s } = decodeRecord<StoredEffect>(effect)
-      return this.at(d[0], d[1], s)
+    const made = RUNTIME_ID.exec(child.entry.i)
+    if (made === null) return null
+    if (made[3] !== undefined) {
+      // A settlement of attempt a: the slice of its own domain that emitted that attempt.
+      const attempt = Number(made[3].slice(1))
+      for (const slice of this.#index(child.domain, child.key).byEffect.get(causedBy) ?? []) {
+        const emitter = this.at(child.domain, child.key, slice)
+        if (emitter?.entry.fx.some(([id, , , emitted]) => id === causedBy && emitted === attempt)) return emitter
+      }
+      return null
     }
     // A message ran its parent in the sending domain, a timer in its own; the id names the slice.
     const [domain, key] = child.entry.f ?? [child.domain, child.key]
-    const made = RUNTIME_ID.exec(child.entry.i)
-    if (made === null) return null
     const parent = this.at(domain, key, Number.parseInt(made[2]!, 16))
     return parent !== null && parent.entry.i === causedBy ? parent : null
   }
@@ -393,8 +393,13 @@ class View {
     }
     // Timers and settlements run in the parent's own domain, messages where they were sent.
     const own = this.#index(parent.domain, parent.key)
-    for (const cause of [parent.entry.i, ...parent.entry.fx.map(([effectId]) => effectId)]) {
-      for (const slice of own.byCause.get(cause) ?? []) add(this.at(parent.domain, parent.key, slice), cause)
+    for (const slice of own.byCause.get(parent.entry.i) ?? []) add(this.at(parent.domain, parent.key, slice), parent.entry.i)
+    // The settlement of the attempt this slice emitted (a retry emits the same id again).
+    for (const [effectId, , , attempt] of parent.entry.fx) {
+      for (const slice of own.byCause.get(effectId) ?? []) {
+        const child = this.at(parent.domain, parent.key, slice)
+        if (child?.entry.i === `${effectId}#${attempt}`) add(child, effectId)
+      }
     }
     for (const [messageId, domain, key] of parent.entry.ms) add(this.#find(domain, key, messageId), parent.entry.i)
     return [...found.values()].sort((a, b) => a.entry.at - b.entry.at || (a.where < b.where ? -1 : 1))
@@ -403,7 +408,16 @@ class View {
 
 interface DomainIndex {
   byId: Map<string, number>
+  /** Slices by the intent or effect id that caused them. */
   byCause: Map<string, number[]>
+  /** Slices by the effect ids they emitted. */
+  byEffect: Map<string, number[]>
+}
+
+function append(index: Map<string, number[]>, key: string, slice: number): void {
+  const slices = index.get(key)
+  if (slices === undefined) index.set(key, [slice])
+  else slices.push(slice)
 }
 
 /** Ids the runtime makes for messages, timers and effects: `<name>/<key>/<slice hex>.<n>`, and `#<attempt>` after it for a settlement. */

@@ -20,7 +20,7 @@
 import { limits } from '../addon.js'
 import { VedError } from '../errors.js'
 
-/** The engine tree that holds all runtime keys; the journal (issue 7) gets a tree of its own. */
+/** The engine tree that holds all runtime keys; the journal has a tree of its own (lib/journal/keys.ts). */
 export const RUNTIME_TREE = 'runtime'
 
 /** Domain name + key bytes allowed, leaving room for the kind, separators, field and entry. */

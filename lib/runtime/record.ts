@@ -1,4 +1,4 @@
-// SliceRecord: what one slice did, in the shape the causal journal (issue 7) will store.
+// SliceRecord: what one slice did, handed to RuntimeOptions.onSlice (the journal stores its own form, lib/journal/entry.ts).
 // The runtime builds it only when someone listens (RuntimeOptions.onSlice), after the
 // slice's commit is durable, so a record never describes a slice that could still vanish.
 import type { IntentInfo } from './domain.js'

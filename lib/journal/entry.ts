@@ -20,6 +20,8 @@ const packr = new Packr({ useRecords: false })
 const ENTRY_FORMAT = 1
 /** A null string or byte field: a length no real field has. */
 const NULL_LENGTH = 0xffffffff
+const FLAG_LOCATOR = 1
+const FLAG_OMITTED = 2
 
 /** One slice. Short property names: there is one of these per slice, kept by the thousand. */
 export interface StoredEntry {
@@ -47,6 +49,8 @@ export interface StoredEntry {
   er: { name: string; message: string; code?: string } | null
   /** [from, to] definition versions when a migration ran before the handler. */
   mg: [number, number] | null
+  /** The slice's values (payloads, reply, before/after) were too big to keep: all are null. */
+  o: boolean
 }
 
 /** What compaction and lineage lookups need of an entry, decodable without the rest. */
@@ -59,6 +63,8 @@ export interface EntryHeader {
   fx: string[]
   /** The intent has an `l` key (a send that carried its own id). */
   l: boolean
+  /** The values were omitted (StoredEntry.o). */
+  o: boolean
 }
 
 /** `x<effect id>`: where an effect was (last) emitted and how it settled. */
@@ -87,7 +93,7 @@ export function decodeRecord<T>(bytes: Uint8Array): T {
 
 // ---- the entry layout -------------------------------------------------------------------------
 //
-//   u8 format | f64 at | str i | str? c | str r | u8 flags (1: has l key) | u32 n, n x str fx id
+//   u8 format | f64 at | str i | str? c | str r | u8 flags (1: has l key, 2: values omitted) | u32 n, n x str fx id
 //   ---- header ends ----
 //   str y | bytes? p | u8 has from [str domain, str key] | u32 n, n x [str path, bytes? before, bytes? after]
 //   fx x [str name, bytes? payload, u32 attempt] | u32 n, n x [str id, str domain, str key, str type]
@@ -95,6 +101,9 @@ export function decodeRecord<T>(bytes: Uint8Array): T {
 //   bytes? error (msgpack) | u8 has migration [u32 from, u32 to]
 //
 // str / bytes: u32 length (NULL_LENGTH for null) then UTF-8 / raw bytes. Little-endian.
+
+/** Strings up to this length are tried as ASCII byte by byte first. */
+const ASCII_LOOP_MAX = 128
 
 /** Reused by every encode: grown when an entry needs more, never shrunk (bounded by the slice size limit). */
 let scratch = Buffer.allocUnsafe(64 * 1024)
@@ -128,10 +137,21 @@ class Writer {
 
   str(value: string | null): void {
     if (value === null) return this.u32(NULL_LENGTH)
-    this.reserve(4 + value.length * 3)
-    const written = scratch.write(value, this.offset + 4, 'utf8')
+    const length = value.length
+    this.reserve(4 + length * 3)
+    const start = this.offset + 4
+    // Ids and types are short and ASCII: a byte loop beats Buffer#write's setup for them.
+    let i = 0
+    if (length <= ASCII_LOOP_MAX) {
+      for (; i < length; i++) {
+        const unit = value.charCodeAt(i)
+        if (unit >= 0x80) break
+        scratch[start + i] = unit
+      }
+    }
+    const written = i === length ? length : scratch.write(value, start, 'utf8')
     scratch.writeUInt32LE(written, this.offset)
-    this.offset += 4 + written
+    this.offset = start + written
   }
 
   bytes(value: Uint8Array | null): void {
@@ -206,7 +226,7 @@ export function encodeEntry(entry: StoredEntry, hasLocator: boolean): Buffer {
   w.str(entry.i)
   w.str(entry.c)
   w.str(entry.r)
-  w.u8(hasLocator ? 1 : 0)
+  w.u8((hasLocator ? FLAG_LOCATOR : 0) | (entry.o ? FLAG_OMITTED : 0))
   w.u32(entry.fx.length)
   for (const [id] of entry.fx) w.str(id)
   w.str(entry.y)
@@ -259,10 +279,10 @@ function readHeader(r: Reader): EntryHeader {
   const i = r.text()
   const c = r.str()
   const root = r.text()
-  const l = r.u8() === 1
+  const flags = r.u8()
   const fx: string[] = []
   for (let n = r.u32(); n > 0; n--) fx.push(r.text())
-  return { at, i, c, r: root, fx, l }
+  return { at, i, c, r: root, fx, l: (flags & FLAG_LOCATOR) !== 0, o: (flags & FLAG_OMITTED) !== 0 }
 }
 
 export function decodeHeader(bytes: Uint8Array): EntryHeader {
@@ -288,7 +308,7 @@ export function decodeEntry(bytes: Uint8Array): StoredEntry {
   const errorBytes = r.bytes()
   const er = errorBytes === null ? null : (packr.unpack(errorBytes) as StoredEntry['er'])
   const mg: [number, number] | null = r.u8() === 1 ? [r.u32(), r.u32()] : null
-  return { at: header.at, i: header.i, y, p, c: header.c, r: header.r, f, ch, fx, ms, tm, cx, rp, er, mg }
+  return { at: header.at, i: header.i, y, p, c: header.c, r: header.r, f, ch, fx, ms, tm, cx, rp, er, mg, o: header.o }
 }
 
 /** Bytes an entry is accounted for: its key and value plus the `l` key and effect keys it owns. */

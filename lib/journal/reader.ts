@@ -6,7 +6,8 @@
 // - A query never throws for an id, domain or slice it cannot find: it answers empty with a
 //   `reason` ('unknown': never existed; 'expired': compaction dropped it; 'disabled': the
 //   journal is off and recorded nothing; 'unwritten': the whole history is kept and no
-//   slice wrote that path). Bad arguments (wrong types) are EINVAL.
+//   slice wrote that path; 'omitted': stateAt would have to undo a slice whose values were
+//   too big to keep). Bad arguments (wrong types) are EINVAL.
 // - Work is bounded: lineage stops at LINEAGE_NODES_MAX nodes and says `truncated`.
 import { isDeepStrictEqual } from 'node:util'
 import { describeValue, VedError } from '../errors.js'
@@ -22,7 +23,7 @@ import { effectKey, entryKey, entryRange, JOURNAL_TREE, locatorPrefix, prefixEnd
 /** Nodes of one lineage answer at most. */
 const LINEAGE_NODES_MAX = 10_000
 
-export type JournalReason = 'unknown' | 'expired' | 'disabled' | 'unwritten'
+export type JournalReason = 'unknown' | 'expired' | 'disabled' | 'unwritten' | 'omitted'
 
 export interface JournalIntent {
   readonly id: string
@@ -55,6 +56,8 @@ export interface JournalEntry {
   readonly error: { readonly name: string; readonly message: string; readonly code?: string } | null
   /** [from, to] versions when a migration ran in this slice. */
   readonly migrated: readonly [number, number] | null
+  /** The slice's values were too big to keep: payload, reply, effect payloads and before/after read as undefined. */
+  readonly valuesOmitted: boolean
 }
 
 export interface LineageNode {
@@ -219,6 +222,7 @@ export class Journal {
       for (const { key: stored_, value } of view.journal.getRange({ start: entryKey(id, slice + 1), end: entryRange(id).end, reverse: true })) {
         if (sliceOfEntryKey(stored_ as string) !== expected) break
         const entry = decodeEntry(value)
+        if (entry.o) return { state: null, reason: 'omitted' as const }
         for (let i = entry.ch.length - 1; i >= 0; i--) {
           const [path, before] = entry.ch[i]!
           if (before === null) stored.delete(path)
@@ -293,6 +297,7 @@ class View {
       reply: decodeOrUndefined(stored.rp),
       error: stored.er,
       migrated: stored.mg,
+      valuesOmitted: stored.o,
     }
   }
 

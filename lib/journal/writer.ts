@@ -17,6 +17,7 @@
 //   entry (k marker) and is deleted by a later step once that lineage settled.
 // - Bounded work: a step deletes at most STEP_ENTRIES_MAX entries; the backlog holds each
 //   domain at most once (bounded by the number of domains).
+import { limits } from '../addon.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import type { PendingWrites } from '../runtime/writes.js'
@@ -86,9 +87,13 @@ export class JournalWriter {
    */
   readonly #unsettled = new Map<string, number>()
 
+  /** Value bytes an entry keeps at most (payloads, reply, before/after); beyond, it keeps none. */
+  readonly #valueBytesMax: number
+
   constructor(host: JournalHost, retention: JournalRetention) {
     this.#host = host
     this.retention = retention
+    this.#valueBytesMax = Math.min(retention.keepBytes, ENTRY_VALUE_BYTES_MAX)
     for (const { key } of host.writes.journalTree.getRange({ start: 'u', end: 'v' })) {
       const root = (key as string).slice(1, (key as string).lastIndexOf('\0'))
       this.#unsettled.set(root, (this.#unsettled.get(root) ?? 0) + 1)
@@ -114,6 +119,8 @@ export class JournalWriter {
     const writes = this.#host.writes
     const info = intent.info
     const id = instance.id
+    // A slice too big to keep twice (its values again in the journal) keeps its shape only.
+    const omitted = valueBytesOf(intent.payload, parts) > this.#valueBytesMax
     const entry: StoredEntry = {
       at: now,
       i: info.id,
@@ -130,6 +137,13 @@ export class JournalWriter {
       rp: parts.reply,
       er: parts.error,
       mg: parts.migrated,
+      o: omitted,
+    }
+    if (omitted) {
+      entry.p = null
+      entry.rp = null
+      entry.ch = entry.ch.map(([path]) => [path, null, null])
+      entry.fx = entry.fx.map(([effectId, name, , attempt]) => [effectId, name, null, attempt])
     }
     const source = intent.source
     // Only ids the sender chose need an index key: the runtime's own ids name their domain.
@@ -160,7 +174,7 @@ export class JournalWriter {
       }
     }
     this.#stats.entriesWritten++
-    const size = accountedBytes(key.length, bytes.length, { at: now, i: info.id, c: info.causedBy, r: info.root, fx: entry.fx.map(([effectId]) => effectId), l: hasLocator }, id.length)
+    const size = accountedBytes(key.length, bytes.length, { at: now, i: info.id, c: info.causedBy, r: info.root, fx: entry.fx.map(([effectId]) => effectId), l: hasLocator, o: omitted }, id.length)
     const next: JournalMeta = meta === undefined ? [slice, 1, size, now, 0] : [meta[0], meta[1] + 1, meta[2] + size, meta[1] === 0 ? now : meta[3], meta[4]]
     if (this.#over(next, now) || (source.kind === 'settle' && next[4] > 0)) this.#enqueue(id, instance.definition.name, instance.key)
     return next
@@ -332,3 +346,16 @@ export class JournalWriter {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/**
+ * Value bytes one entry may keep, whatever keepBytes says: a quarter of the engine's value
+ * limit, so an entry always fits in one value next to the slice's own writes.
+ */
+const ENTRY_VALUE_BYTES_MAX = Math.floor(limits.valueSizeBytesMax / 4)
+
+function valueBytesOf(payload: Buffer | null, parts: SliceParts): number {
+  let bytes = (payload?.length ?? 0) + (parts.reply?.length ?? 0)
+  for (const [, before, after] of parts.changes) bytes += (before?.length ?? 0) + (after?.length ?? 0)
+  for (const effect of parts.effects) bytes += effect.payload?.length ?? 0
+  return bytes
+}

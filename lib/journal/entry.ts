@@ -8,7 +8,7 @@
 // alone; the rest is read only when a query shows the entry.
 //
 // Invariants:
-// - decodeEntry(encodeEntry(e)) equals e; the first byte is ENTRY_FORMAT and anything else
+// - decodeEntry(encodeEntry(e)) gives e back (as tuples, values null when omitted); the first byte is ENTRY_FORMAT and anything else
 //   is refused (a newer format) rather than misread.
 // - Byte fields decode as views of the bytes read; callers decode them at once or copy.
 import { Packr } from 'msgpackr'
@@ -219,50 +219,74 @@ class Reader {
   }
 }
 
-export function encodeEntry(entry: StoredEntry, hasLocator: boolean): Buffer {
+/** What encodeEntry takes: a slice's parts as the runtime has them (no tuples built for the encode). */
+export interface EntryInput {
+  at: number
+  i: string
+  y: string
+  p: Uint8Array | null
+  c: string | null
+  r: string
+  from: { readonly domain: string; readonly key: string } | null
+  ch: ReadonlyArray<readonly [string, Uint8Array | null, Uint8Array | null]>
+  fx: ReadonlyArray<{ readonly id: string; readonly effect: string; readonly payload: Uint8Array | null; readonly attempt: number }>
+  ms: ReadonlyArray<{ readonly id: string; readonly domain: string; readonly key: string; readonly type: string }>
+  tm: ReadonlyArray<{ readonly id: string; readonly type: string; readonly due: number }>
+  cx: readonly string[]
+  rp: Uint8Array | null
+  er: StoredEntry['er']
+  mg: readonly [number, number] | null
+  /** Drop the values (payloads, reply, before/after): StoredEntry.o. */
+  o: boolean
+  /** The intent has an `l` key. */
+  l: boolean
+}
+
+export function encodeEntry(entry: EntryInput): Buffer {
+  const omit = entry.o
   const w = new Writer()
   w.u8(ENTRY_FORMAT)
   w.f64(entry.at)
   w.str(entry.i)
   w.str(entry.c)
   w.str(entry.r)
-  w.u8((hasLocator ? FLAG_LOCATOR : 0) | (entry.o ? FLAG_OMITTED : 0))
+  w.u8((entry.l ? FLAG_LOCATOR : 0) | (omit ? FLAG_OMITTED : 0))
   w.u32(entry.fx.length)
-  for (const [id] of entry.fx) w.str(id)
+  for (const effect of entry.fx) w.str(effect.id)
   w.str(entry.y)
-  w.bytes(entry.p)
-  w.u8(entry.f === null ? 0 : 1)
-  if (entry.f !== null) {
-    w.str(entry.f[0])
-    w.str(entry.f[1])
+  w.bytes(omit ? null : entry.p)
+  w.u8(entry.from === null ? 0 : 1)
+  if (entry.from !== null) {
+    w.str(entry.from.domain)
+    w.str(entry.from.key)
   }
   w.u32(entry.ch.length)
   for (const [path, before, after] of entry.ch) {
     w.str(path)
-    w.bytes(before)
-    w.bytes(after)
+    w.bytes(omit ? null : before)
+    w.bytes(omit ? null : after)
   }
-  for (const [, name, payload, attempt] of entry.fx) {
-    w.str(name)
-    w.bytes(payload)
-    w.u32(attempt)
+  for (const effect of entry.fx) {
+    w.str(effect.effect)
+    w.bytes(omit ? null : effect.payload)
+    w.u32(effect.attempt)
   }
   w.u32(entry.ms.length)
-  for (const [id, domain, key, type] of entry.ms) {
-    w.str(id)
-    w.str(domain)
-    w.str(key)
-    w.str(type)
+  for (const message of entry.ms) {
+    w.str(message.id)
+    w.str(message.domain)
+    w.str(message.key)
+    w.str(message.type)
   }
   w.u32(entry.tm.length)
-  for (const [id, type, due] of entry.tm) {
-    w.str(id)
-    w.str(type)
-    w.f64(due)
+  for (const timer of entry.tm) {
+    w.str(timer.id)
+    w.str(timer.type)
+    w.f64(timer.due)
   }
   w.u32(entry.cx.length)
   for (const id of entry.cx) w.str(id)
-  w.bytes(entry.rp)
+  w.bytes(omit ? null : entry.rp)
   w.bytes(entry.er === null ? null : packr.pack(entry.er))
   w.u8(entry.mg === null ? 0 : 1)
   if (entry.mg !== null) {
@@ -311,11 +335,14 @@ export function decodeEntry(bytes: Uint8Array): StoredEntry {
   return { at: header.at, i: header.i, y, p, c: header.c, r: header.r, f, ch, fx, ms, tm, cx, rp, er, mg, o: header.o }
 }
 
-/** Bytes an entry is accounted for: its key and value plus the `l` key and effect keys it owns. */
-export function accountedBytes(entryKeyLength: number, entryValueLength: number, header: EntryHeader, idLength: number): number {
+/**
+ * Bytes an entry is accounted for: its key and value plus the `l` key and effect keys it
+ * owns. The same figure at record and at deletion, from what the header holds.
+ */
+export function accountedBytes(entryKeyLength: number, entryValueLength: number, intentId: string, root: string, locator: boolean, effectIds: Iterable<string>, idLength: number): number {
   let bytes = entryKeyLength + entryValueLength
-  if (header.l) bytes += 2 + header.i.length + idLength + 14
-  for (const effectId of header.fx) bytes += 2 * effectId.length + header.r.length + idLength + 26
+  if (locator) bytes += 2 + intentId.length + idLength + 14
+  for (const effectId of effectIds) bytes += 2 * effectId.length + root.length + idLength + 26
   return bytes
 }
 

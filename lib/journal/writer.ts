@@ -21,7 +21,7 @@ import { limits } from '../addon.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import type { PendingWrites } from '../runtime/writes.js'
-import { accountedBytes, decodeHeader, decodeRecord, encodeEntry, encodeRecord, type EntryHeader, type JournalMeta, type StoredEffect, type StoredEntry } from './entry.js'
+import { accountedBytes, decodeHeader, decodeRecord, encodeEntry, encodeRecord, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
 import { effectKey, entryKey, entryRange, keptKey, keptRange, locatorKey, sliceOfEntryKey, unsettledKey } from './keys.js'
 import type { JournalRetention } from './options.js'
 
@@ -119,37 +119,30 @@ export class JournalWriter {
     const writes = this.#host.writes
     const info = intent.info
     const id = instance.id
-    // A slice too big to keep twice (its values again in the journal) keeps its shape only.
-    const omitted = valueBytesOf(intent.payload, parts) > this.#valueBytesMax
-    const entry: StoredEntry = {
+    const source = intent.source
+    // Only ids the sender chose need an index key: the runtime's own ids name their domain.
+    const hasLocator = source.kind === 'send' && source.remember
+    const key = entryKey(id, slice)
+    const bytes = encodeEntry({
       at: now,
       i: info.id,
       y: info.type,
       p: intent.payload,
       c: info.causedBy,
       r: info.root,
-      f: info.from === null ? null : [info.from.domain, info.from.key],
+      from: info.from,
       ch: parts.changes,
-      fx: parts.effects.map((effect) => [effect.id, effect.effect, effect.payload, effect.attempt]),
-      ms: parts.messages.map((message) => [message.id, message.domain, message.key, message.type]),
-      tm: parts.timers.map((timer) => [timer.id, timer.type, timer.due]),
-      cx: [...parts.cancelled],
+      fx: parts.effects,
+      ms: parts.messages,
+      tm: parts.timers,
+      cx: parts.cancelled,
       rp: parts.reply,
       er: parts.error,
       mg: parts.migrated,
-      o: omitted,
-    }
-    if (omitted) {
-      entry.p = null
-      entry.rp = null
-      entry.ch = entry.ch.map(([path]) => [path, null, null])
-      entry.fx = entry.fx.map(([effectId, name, , attempt]) => [effectId, name, null, attempt])
-    }
-    const source = intent.source
-    // Only ids the sender chose need an index key: the runtime's own ids name their domain.
-    const hasLocator = source.kind === 'send' && source.remember
-    const key = entryKey(id, slice)
-    const bytes = encodeEntry(entry, hasLocator)
+      // A slice too big to keep twice (its values again in the journal) keeps its shape only.
+      o: valueBytesOf(intent.payload, parts) > this.#valueBytesMax,
+      l: hasLocator,
+    })
     writes.putJournal(key, bytes)
     if (hasLocator) writes.putJournal(locatorKey(info.id, id, slice), EMPTY)
     if (source.kind === 'settle' && info.causedBy !== null) {
@@ -174,7 +167,7 @@ export class JournalWriter {
       }
     }
     this.#stats.entriesWritten++
-    const size = accountedBytes(key.length, bytes.length, { at: now, i: info.id, c: info.causedBy, r: info.root, fx: entry.fx.map(([effectId]) => effectId), l: hasLocator, o: omitted }, id.length)
+    const size = accountedBytes(key.length, bytes.length, info.id, info.root, hasLocator, effectIdsOf(parts), id.length)
     const next: JournalMeta = meta === undefined ? [slice, 1, size, now, 0] : [meta[0], meta[1] + 1, meta[2] + size, meta[1] === 0 ? now : meta[3], meta[4]]
     if (this.#over(next, now) || (source.kind === 'settle' && next[4] > 0)) this.#enqueue(id, instance.definition.name, instance.key)
     return next
@@ -235,7 +228,7 @@ export class JournalWriter {
         const entryBytes = writes.getJournal(entryKey(instance.id, slice))
         const entry = entryBytes === undefined ? null : decodeHeader(entryBytes)
         if (entry !== null && this.#pinned(entry.r)) continue
-        if (entry !== null) this.#delete(instance, slice, entry)
+        if (entry !== null) this.#delete(instance, entryKey(instance.id, slice), slice, entry)
         writes.delJournal(key as string)
         kept--
         deleted++
@@ -257,13 +250,13 @@ export class JournalWriter {
         exhausted = false
         break
       }
-      const size = accountedBytes((key as string).length, value.length, entry, instance.id.length)
+      const size = accountedBytes((key as string).length, value.length, entry.i, entry.r, entry.l, entry.fx, instance.id.length)
       if (this.#pinned(entry.r)) {
         writes.putJournal(keptKey(instance.id, slice), EMPTY)
         kept++
         this.#stats.entriesKept++
       } else {
-        this.#delete(instance, slice, entry)
+        this.#delete(instance, key as string, slice, entry)
       }
       deleted++
       count--
@@ -288,10 +281,10 @@ export class JournalWriter {
   }
 
   /** Deletes an entry and the index keys that still point at it. */
-  #delete(instance: Instance, slice: number, entry: EntryHeader): void {
+  #delete(instance: Instance, key: string, slice: number, entry: EntryHeader): void {
     const writes = this.#host.writes
     const id = instance.id
-    writes.delJournal(entryKey(id, slice))
+    writes.delJournal(key)
     if (entry.l) writes.delJournal(locatorKey(entry.i, id, slice))
     // A retry re-emits an effect under the same id: its x key then belongs to the later slice.
     for (const effectId of entry.fx) {
@@ -352,6 +345,10 @@ const EMPTY = Buffer.alloc(0)
  * limit, so an entry always fits in one value next to the slice's own writes.
  */
 const ENTRY_VALUE_BYTES_MAX = Math.floor(limits.valueSizeBytesMax / 4)
+
+function* effectIdsOf(parts: SliceParts): Generator<string> {
+  for (const effect of parts.effects) yield effect.id
+}
 
 function valueBytesOf(payload: Buffer | null, parts: SliceParts): number {
   let bytes = (payload?.length ?? 0) + (parts.reply?.length ?? 0)

@@ -24,6 +24,7 @@
 //      journal on (the default) and off (`journal: false`), alternating per round in one
 //      process. Units: slices/s and us p99; goal: on >= 0.75x off (the journal costs at
 //      most 25% of throughput).
+// r1-r4 run with `journal: false`; j1 runs the journal on (the default) and off.
 // Machine: as printed in the report header (see lib.js machineInfo).
 import fs from 'node:fs'
 import path from 'node:path'
@@ -33,6 +34,8 @@ import { resetSliceTiming, sliceTiming } from '../dist/runtime/timing.js'
 import { fmtMs, fmtOps, fmtRatio, fmtUs, log, met, percentile } from './lib.js'
 
 const RUNTIME_WINDOW = 256
+/** r1-r4 measure the runtime as issue 6 specifies it, without the journal; j1 puts the journal's cost next to them. */
+const NO_JOURNAL = { journal: false }
 const MANY_DOMAINS = 10_000
 const RECOVERY_RUNS = 5
 const FILL_PER_SLICE = 10_000
@@ -117,7 +120,7 @@ function blockedSamples() {
 
 async function throughput({ lmdb, config, dir }) {
   const total = config.quick ? 5_000 : 30_000
-  const rt = await Runtime.open({ path: path.join(dir, 'rt-throughput'), domains: [Counter] })
+  const rt = await Runtime.open({ path: path.join(dir, 'rt-throughput'), domains: [Counter], ...NO_JOURNAL })
   const rows = []
   try {
     const one = [rt.domain(Counter, 'one')]
@@ -182,7 +185,7 @@ function blockedRow(samples, label) {
 
 async function mapSnapshotCost({ config, dir }) {
   const large = config.quick ? 100_000 : 1_000_000
-  const rt = await Runtime.open({ path: path.join(dir, 'rt-map'), domains: [Inventory] })
+  const rt = await Runtime.open({ path: path.join(dir, 'rt-map'), domains: [Inventory], ...NO_JOURNAL })
   const results = []
   try {
     for (const size of [1_000, large]) {
@@ -227,7 +230,7 @@ async function recovery({ config, dir }) {
   const sliceCount = config.quick ? 100_000 : 1_000_000
   const storeDir = path.join(dir, 'rt-recovery')
   {
-    const rt = await Runtime.open({ path: storeDir, domains: [Counter] })
+    const rt = await Runtime.open({ path: storeDir, domains: [Counter], ...NO_JOURNAL })
     const domain = rt.domain(Counter, 'history')
     await pump(sliceCount, RUNTIME_WINDOW, () => domain.send('bump'))
     if (domain.state.count !== sliceCount) throw new Error(`recovery: expected ${sliceCount} slices, count is ${domain.state.count}`)
@@ -236,12 +239,12 @@ async function recovery({ config, dir }) {
   const vedMs = []
   for (let run = 0; run < RECOVERY_RUNS; run++) {
     // A message waits in the inbox of the 1M-slice domain (its definition is not registered here).
-    const kicker = await Runtime.open({ path: storeDir, domains: [Starter] })
+    const kicker = await Runtime.open({ path: storeDir, domains: [Starter], ...NO_JOURNAL })
     await kicker.domain(Starter, 's').send('kick')
     await kicker.close()
     resumedAtMs = 0
     const openedMs = performance.now()
-    const rt = await Runtime.open({ path: storeDir, domains: [Counter] })
+    const rt = await Runtime.open({ path: storeDir, domains: [Counter], ...NO_JOURNAL })
     await rt.quiet()
     if (resumedAtMs === 0) throw new Error('recovery: the waiting message did not run')
     vedMs.push(resumedAtMs - openedMs)

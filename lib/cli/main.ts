@@ -4,13 +4,15 @@
 // through addCommand (command.ts: arguments, --json, error report); the command's action sets
 // the exit status through cli.setExitCode (see io.ts for the statuses), so main() returns it
 // instead of calling process.exit, and a test can run main() in-process.
-// Commands so far: stats, verify, compact. Still to come, each in its own module: domains,
-// state, journal, lineage.
+// Commands so far: stats, verify, compact (the engine), domains, state (the runtime). Still to
+// come with the causal journal, each in its own module: journal, lineage.
 import { createRequire } from 'node:module'
 import { Command, CommanderError } from 'commander'
 import type { Cli } from './command.js'
 import { registerCompact } from './compact.js'
+import { registerDomains } from './domains.js'
 import { EXIT_OK, EXIT_USAGE, type CliIo } from './io.js'
+import { registerState } from './state.js'
 import { registerStats } from './stats.js'
 import { registerVerify } from './verify.js'
 
@@ -18,7 +20,8 @@ const EXIT_STATUS_HELP = `
 Exit status:
   0  success
   1  the command failed; the message on stderr starts with the error code (ELOCKED,
-     ENOTSTORE, ECORRUPT, ENOBINARY, ...), and with --json stdout gets {"error": {code, message}}
+     ENOTSTORE, ECORRUPT, ENOBINARY, ENODOMAIN, ...), and with --json stdout gets
+     {"error": {code, message}}
   2  usage error (unknown command or option, missing argument)
 `
 
@@ -46,6 +49,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   registerStats(cli)
   registerVerify(cli)
   registerCompact(cli)
+  registerDomains(cli)
+  registerState(cli)
   try {
     await program.parseAsync(argv, { from: 'user' })
   } catch (error) {

@@ -82,7 +82,8 @@ Status Store::read_header(bool* missing) {
 // Fills `out` with `size_bytes` (at most 256) bytes from the operating system's CSPRNG: the
 // store's creation id, which tells its files from another store's.
 static Status random_bytes(void* out, size_t size_bytes, const std::string& dir) {
-  static_assert(sizeof(HeaderDisk::creation_id) <= 256, "getrandom and getentropy give at most 256 bytes per call");
+  // Both calls give at most 256 bytes at once (getentropy fails beyond that).
+  VED_ASSERT(size_bytes <= 256);
 #if defined(__linux__)
   // getrandom(2) (glibc 2.25, musl 1.1.20): up to 256 bytes come whole once the pool is
   // seeded; EINTR only while it waits for that, so it is retried.

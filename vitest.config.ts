@@ -6,11 +6,22 @@ const CMAKE_ADDON = fileURLToPath(new URL('./build-cmake/Release/ved.node', impo
 
 /**
  * Files the "cmake" project does not run again: they test no addon build (durable: the JS
- * queue; native: the native unit tests), load their own build (faults), or test the package
- * and the CLI rather than the engine (packaging, cli), or test the journal's queries and
- * compaction, which are TypeScript over the runtime (journal).
+ * queue; native: the native unit tests), load their own build (faults), test the package
+ * and the CLI rather than the engine (packaging, cli, cli-runtime), compare the two builds'
+ * settings (build), or test the journal's queries and compaction, which are TypeScript over
+ * the runtime (journal, journal-scale).
  */
-const NOT_ENGINE = ['test/native.test.ts', 'test/faults.test.ts', 'test/durable.test.ts', 'test/packaging.test.ts', 'test/cli.test.ts', 'test/journal.test.ts', 'test/journal-scale.test.ts']
+const NOT_ENGINE = [
+  'test/native.test.ts',
+  'test/faults.test.ts',
+  'test/durable.test.ts',
+  'test/packaging.test.ts',
+  'test/cli.test.ts',
+  'test/cli-runtime.test.ts',
+  'test/journal.test.ts',
+  'test/journal-scale.test.ts',
+  'test/build.test.ts',
+]
 
 /** Settings of both projects. Projects do not extend the root config: they would each run its globalSetup again. */
 const common = {

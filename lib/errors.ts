@@ -47,8 +47,10 @@ export const LIB_ERROR_CODES = ['ENOBINARY'] as const
  * - EVERSION: the store holds a domain written by a newer definition version.
  * - EDETERMINISM: checkDeterminism found two runs of one slice that differ.
  * - EHANDLER: a handler's error remembered across a restart (the original object is gone).
+ * - ENODOMAIN: an inspection (`ved state`) named a domain the store does not hold: no
+ *   definition of that name, or no committed slice of that key.
  */
-export const RUNTIME_ERROR_CODES = ['EINTENT', 'EEFFECT', 'ESCHEMA', 'EVERSION', 'EDETERMINISM', 'EHANDLER'] as const
+export const RUNTIME_ERROR_CODES = ['EINTENT', 'EEFFECT', 'ESCHEMA', 'EVERSION', 'EDETERMINISM', 'EHANDLER', 'ENODOMAIN'] as const
 
 /** A code that can appear on a VedError: a native status (everything but OK), a lib-only or a runtime code. */
 export type VedErrorCode =

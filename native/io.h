@@ -2,6 +2,8 @@
 // of the log passes through here, so the fault-injection layer of test builds (issue 4) can
 // sit behind these functions while production builds call the system directly.
 #pragma once
+#include "platform.h"
+
 #include <sys/uio.h>
 
 #include <atomic>

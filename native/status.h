@@ -1,6 +1,8 @@
 // Status codes of the engine. The names are the JS `VedError.code`s; the order is the wire
 // value and must match lib/errors.ts (a test compares the two tables).
 #pragma once
+#include "platform.h"
+
 #include <cstdint>
 #include <string>
 

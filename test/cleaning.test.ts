@@ -1,13 +1,12 @@
 // Space reclamation (issue 5): the cleaner keeps the log bounded under endless overwrites,
 // compact() gives space back on demand, snapshots keep reading what they pinned, readers
 // follow a writer whose old segments are gone, and SIGKILL during cleaning loses nothing.
-import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Store } from '../lib/index.js'
 import { BATCHES, expectedAfter, key, KEYS } from './fixtures/cleaning-model.mjs'
-import { expectVedError, FIXTURES, prng, tempDirs } from './helpers.js'
+import { expectVedError, FIXTURES, prng, runAndKill, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
 const MIB = 1024 * 1024
@@ -294,37 +293,6 @@ describe('crash safety of cleaning', () => {
   const ROUNDS = 30
   const SEGMENT_SIZE_BYTES = 256 * 1024
 
-  function runAndKill(dir: string, delayMs: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [join(FIXTURES, 'cleaning-writer.mjs'), dir, String(SEGMENT_SIZE_BYTES)], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let stdout = ''
-      let stderr = ''
-      let timer: NodeJS.Timeout | null = null
-      child.stdout.setEncoding('utf8')
-      child.stdout.on('data', (chunk: string) => {
-        if (timer === null && (stdout + chunk).includes('ready')) timer = setTimeout(() => child.kill('SIGKILL'), delayMs)
-        stdout += chunk
-      })
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-      child.once('error', reject)
-      child.once('close', (code, signal) => {
-        if (timer !== null) clearTimeout(timer)
-        if (signal !== 'SIGKILL') {
-          reject(new Error(`cleaning writer exited with code ${code} signal ${signal}: ${stderr}`))
-          return
-        }
-        let acknowledged = 0
-        for (const line of stdout.split('\n')) {
-          const [word, n] = line.split(' ')
-          if (word === 'ok') acknowledged = Math.max(acknowledged, Number(n))
-        }
-        resolve(acknowledged)
-      })
-    })
-  }
-
   it(`SIGKILL while the cleaner relocates and deletes loses nothing (${ROUNDS} rounds)`, async () => {
     const seed = Number(process.env['VED_CRASH_SEED'] ?? Date.now() % 2 ** 31)
     console.log(`cleaning crash test seed ${seed}`)
@@ -333,7 +301,7 @@ describe('crash safety of cleaning', () => {
     let last = 0
     for (let round = 0; round < ROUNDS; round++) {
       const delayMs = 50 + Math.floor(random() * 250)
-      const acknowledged = await runAndKill(dir, delayMs)
+      const { acknowledged } = await runAndKill(join(FIXTURES, 'cleaning-writer.mjs'), [dir, String(SEGMENT_SIZE_BYTES)], delayMs)
       await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES, maxSpaceAmplification: 0 })
       const now = (store.get('last') as number | undefined) ?? 0
       const context = `round ${round} (seed ${seed}, delay ${delayMs} ms, acknowledged ${acknowledged}, last ${now})`

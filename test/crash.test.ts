@@ -2,11 +2,10 @@
 // moments. After every kill the store opens, holds every transaction the child reported
 // durable, and is exactly a committed prefix: k1..k<last> present, nothing beyond, no torn
 // transaction.
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Store } from '../lib/index.js'
-import { FIXTURES, prng, SEGMENT_SIZE_BYTES_TEST, tempDirs } from './helpers.js'
+import { FIXTURES, prng, runAndKill, SEGMENT_SIZE_BYTES_TEST, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
 const WRITER = join(FIXTURES, 'crash-writer.mjs')
@@ -16,50 +15,6 @@ const SNAPSHOT_ROUNDS = 25
 type Mode = 'plain' | 'snapshot'
 /** Upper bound of the random time the child writes before it is killed. */
 const KILL_DELAY_MS_MAX = 150
-
-interface Round {
-  /** Highest n the child reported durable. */
-  acknowledged: number
-  /** Whether the child got as far as opening the store. */
-  started: boolean
-}
-
-/** Runs the writer, kills it after `delayMs` (counted from "ready", or from spawn when `early`). */
-function runAndKill(dir: string, delayMs: number, early: boolean, mode: Mode): Promise<Round> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WRITER, dir, String(SEGMENT_SIZE_BYTES_TEST), mode], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    let timer: NodeJS.Timeout | null = null
-    const kill = (): void => {
-      child.kill('SIGKILL')
-    }
-    if (early) timer = setTimeout(kill, delayMs)
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', (chunk: string) => {
-      if (!early && timer === null && (stdout + chunk).includes('ready')) timer = setTimeout(kill, delayMs)
-      stdout += chunk
-    })
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.once('error', reject)
-    // 'close' fires after the pipes drained: every line the child wrote has arrived.
-    child.once('close', (code, signal) => {
-      if (timer !== null) clearTimeout(timer)
-      if (signal !== 'SIGKILL') {
-        reject(new Error(`writer exited with code ${code} signal ${signal}: ${stderr}`))
-        return
-      }
-      let acknowledged = 0
-      let started = false
-      for (const line of stdout.split('\n')) {
-        const [word, n] = line.split(' ')
-        if (word === 'ready') started = true
-        if (word === 'ok') acknowledged = Math.max(acknowledged, Number(n))
-      }
-      resolve({ acknowledged, started })
-    })
-  })
-}
 
 /** Opens the store and checks it is a committed prefix holding everything acknowledged. */
 async function checkPrefix(dir: string, acknowledged: number, previousLast: number): Promise<number> {
@@ -104,7 +59,7 @@ async function killRounds(rounds: number, mode: Mode): Promise<void> {
     // One round in ten kills the child early, possibly while it opens (recovers) the store.
     const early = random() < 0.1
     const delayMs = Math.floor(random() * KILL_DELAY_MS_MAX)
-    const result = await runAndKill(dir, early ? delayMs + 20 : delayMs, early, mode)
+    const result = await runAndKill(WRITER, [dir, String(SEGMENT_SIZE_BYTES_TEST), mode], early ? delayMs + 20 : delayMs, { fromSpawn: early })
     try {
       last = await checkPrefix(dir, result.acknowledged, last)
     } catch (error) {

@@ -1,7 +1,9 @@
-// Shared test helpers: temporary store directories, error assertions, a CRC32C, byte order.
+// Shared test helpers: temporary store directories, error assertions, a CRC32C, byte order,
+// a child writer killed with SIGKILL.
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, expect } from 'vitest'
 import { VedError, type VedErrorCode } from '../lib/index.js'
@@ -82,6 +84,59 @@ export function compareKeys(a: string | Uint8Array, b: string | Uint8Array): num
   const left = typeof a === 'string' ? Buffer.from(a, 'utf8') : Buffer.from(a)
   const right = typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b)
   return Buffer.compare(left, right)
+}
+
+/** What a writer killed by runAndKill reported before it died. */
+export interface KilledRun {
+  /** Highest n of its "ok <n>" lines: the commits it saw durable (0 when none). */
+  acknowledged: number
+  /** Whether it printed "ready" (it got as far as opening the store). */
+  started: boolean
+}
+
+/**
+ * Runs `node script ...args` (a writer fixture that prints "ready" once its store is open and
+ * "ok <n>" for each durable commit n) and kills it with SIGKILL `delayMs` after "ready", or
+ * after the spawn when `fromSpawn` (so the kill may land while it opens, that is recovers, the
+ * store). Resolves once its pipes drained, so every line it wrote is counted; rejects when it
+ * ended any other way, with its stderr in the error.
+ */
+export function runAndKill(script: string, args: readonly string[], delayMs: number, options: { fromSpawn?: boolean } = {}): Promise<KilledRun> {
+  const fromSpawn = options.fromSpawn ?? false
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    let timer: NodeJS.Timeout | null = null
+    const kill = (): void => {
+      child.kill('SIGKILL')
+    }
+    if (fromSpawn) timer = setTimeout(kill, delayMs)
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (chunk: string) => {
+      // "ready" may arrive split across chunks: look at what came so far with this chunk.
+      if (!fromSpawn && timer === null && (stdout + chunk).includes('ready')) timer = setTimeout(kill, delayMs)
+      stdout += chunk
+    })
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.once('error', reject)
+    // 'close' fires after the pipes drained: every line the child wrote has arrived.
+    child.once('close', (code, signal) => {
+      if (timer !== null) clearTimeout(timer)
+      if (signal !== 'SIGKILL') {
+        reject(new Error(`${basename(script)} exited with code ${code} signal ${signal} before it was killed: ${stderr}`))
+        return
+      }
+      let acknowledged = 0
+      let started = false
+      for (const line of stdout.split('\n')) {
+        const [word, n] = line.split(' ')
+        if (word === 'ready') started = true
+        if (word === 'ok') acknowledged = Math.max(acknowledged, Number(n))
+      }
+      resolve({ acknowledged, started })
+    })
+  })
 }
 
 /** A small deterministic PRNG (mulberry32) for tests that need reproducible randomness. */

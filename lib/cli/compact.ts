@@ -3,9 +3,9 @@
 // holds the store open for writing it fails with ELOCKED (there the runtime's background
 // cleaning does this job, or the runtime calls store.compact(); see docs/api.md, "Space
 // reclamation").
-import type { Command } from 'commander'
 import type { CompactResult, Store } from '../store.js'
-import { EXIT_OK, formatBytes, runCommand, writeJson, type CliIo, type CommonOptions } from './io.js'
+import { addCommand, printReport, withStore, type Cli } from './command.js'
+import { EXIT_OK, formatBytes, formatRows, plural } from './io.js'
 import { startProgress, type Progress } from './progress.js'
 import { openWritable } from './store.js'
 
@@ -21,33 +21,33 @@ export interface CompactReport extends CompactResult {
  */
 const PROGRESS_POLL_MS = 100
 
-export function registerCompact(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
-  program
-    .command('compact')
-    .description('reclaim the space of overwritten and deleted data now (opens for writing: ELOCKED while a writer runs)')
-    .argument('<dir>', 'the store directory')
-    .option('--json', 'print one JSON object (CompactResult and path)', false)
-    .action(async (dir: string, options: CommonOptions) => {
-      setExitCode(await runCommand(io, 'ved compact', options, () => compact(io, dir, options)))
-    })
-}
-
-async function compact(io: CliIo, dir: string, options: CommonOptions): Promise<number> {
-  const store = await openWritable(dir)
-  let report: CompactReport
-  const progress = startProgress(io, 'compact', 'KiB reclaimed')
-  const watcher = watchReclaimed(store, progress)
-  try {
-    report = { path: store.path, ...(await store.compact()) }
-    watcher.finish(report.reclaimedBytes)
-  } finally {
-    watcher.stop()
-    progress.stop()
-    await store.close()
-  }
-  if (options.json) writeJson(io, report)
-  else io.stdout.write(formatCompact(report))
-  return EXIT_OK
+export function registerCompact(cli: Cli): void {
+  addCommand(cli, {
+    name: 'compact',
+    description: 'reclaim the space of overwritten and deleted data now (opens for writing: ELOCKED while a writer runs)',
+    arguments: [['<dir>', 'the store directory']],
+    json: 'print one JSON object (CompactResult and path)',
+    async run(io, [dir]: [string], options) {
+      const report: CompactReport = await withStore(
+        dir,
+        async (store) => {
+          const progress = startProgress(io, 'compact', 'KiB reclaimed')
+          const watcher = watchReclaimed(store, progress)
+          try {
+            const result = await store.compact()
+            watcher.finish(result.reclaimedBytes)
+            return { path: store.path, ...result }
+          } finally {
+            watcher.stop()
+            progress.stop()
+          }
+        },
+        openWritable,
+      )
+      printReport(io, options, report, formatCompact)
+      return EXIT_OK
+    },
+  })
 }
 
 /**
@@ -85,15 +85,14 @@ export function formatCompact(report: CompactReport): string {
     ['file before', bytes(report.fileBytesBefore)],
     ['file after', bytes(report.fileBytesAfter)],
     ['live', bytes(report.liveBytes)],
-    ['reclaimed', `${bytes(report.reclaimedBytes)} in ${report.segmentsDeleted} segment${report.segmentsDeleted === 1 ? '' : 's'} deleted`],
-    ['relocated', `${report.relocatedKeys} key${report.relocatedKeys === 1 ? '' : 's'} rewritten out of emptied segments`],
+    ['reclaimed', `${bytes(report.reclaimedBytes)} in ${plural(report.segmentsDeleted, 'segment')} deleted`],
+    ['relocated', `${plural(report.relocatedKeys, 'key')} rewritten out of emptied segments`],
     [
       'waiting',
       report.segmentsWaiting === 0
         ? '0 segments'
-        : `${report.segmentsWaiting} free segment${report.segmentsWaiting === 1 ? '' : 's'} not deleted yet (waiting for a checkpoint or an older snapshot); a later compact or the store's cleaning deletes them`,
+        : `${plural(report.segmentsWaiting, 'free segment')} not deleted yet (waiting for a checkpoint or an older snapshot); a later compact or the store's cleaning deletes them`,
     ],
   ]
-  const width = Math.max(...rows.map(([label]) => label.length)) + 2
-  return rows.map(([label, value]) => `${label.padEnd(width)}${value}\n`).join('')
+  return formatRows(rows)
 }

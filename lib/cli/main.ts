@@ -1,14 +1,18 @@
 // The `ved` command line: one commander program, one module per command.
 //
-// Each command module exports a register function that adds its command to the program; the
-// command's action sets the exit status through setExitCode (see io.ts for the statuses), so
-// main() returns it instead of calling process.exit, and a test can run main() in-process.
-// Commands so far: stats, verify, compact. Still to come, each in its own module: domains,
-// state, journal, lineage.
+// Each command module exports a register function that adds its command to the program
+// through addCommand (command.ts: arguments, --json, error report); the command's action sets
+// the exit status through cli.setExitCode (see io.ts for the statuses), so main() returns it
+// instead of calling process.exit, and a test can run main() in-process.
+// Commands so far: stats, verify, compact (the engine), domains, state (the runtime). Still to
+// come with the causal journal, each in its own module: journal, lineage.
 import { createRequire } from 'node:module'
 import { Command, CommanderError } from 'commander'
-import { EXIT_OK, EXIT_USAGE, type CliIo } from './io.js'
+import type { Cli } from './command.js'
 import { registerCompact } from './compact.js'
+import { registerDomains } from './domains.js'
+import { EXIT_OK, EXIT_USAGE, type CliIo } from './io.js'
+import { registerState } from './state.js'
 import { registerStats } from './stats.js'
 import { registerVerify } from './verify.js'
 
@@ -16,16 +20,14 @@ const EXIT_STATUS_HELP = `
 Exit status:
   0  success
   1  the command failed; the message on stderr starts with the error code (ELOCKED,
-     ENOTSTORE, ECORRUPT, ENOBINARY, ...), and with --json stdout gets {"error": {code, message}}
+     ENOTSTORE, ECORRUPT, ENOBINARY, ENODOMAIN, ...), and with --json stdout gets
+     {"error": {code, message}}
   2  usage error (unknown command or option, missing argument)
 `
 
 /** Runs `ved` with `argv` (without node and the script); resolves with the exit status. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let exitCode = EXIT_OK
-  const setExitCode = (code: number): void => {
-    exitCode = code
-  }
   const program = new Command('ved')
     .description('Inspect and maintain Ved stores')
     .version(packageVersion(), '-V, --version')
@@ -36,10 +38,19 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       writeErr: (text) => io.stderr.write(text),
     })
     .exitOverride()
+  const cli: Cli = {
+    program,
+    io,
+    setExitCode: (code) => {
+      exitCode = code
+    },
+  }
   // Commands added after exitOverride and configureOutput inherit both.
-  registerStats(program, io, setExitCode)
-  registerVerify(program, io, setExitCode)
-  registerCompact(program, io, setExitCode)
+  registerStats(cli)
+  registerVerify(cli)
+  registerCompact(cli)
+  registerDomains(cli)
+  registerState(cli)
   try {
     await program.parseAsync(argv, { from: 'user' })
   } catch (error) {

@@ -14,6 +14,15 @@ export async function openReadOnly(dir: string): Promise<Store> {
 }
 
 /**
+ * openReadOnly with encoding 'binary', the way the runtime opens its store: values come back
+ * as the runtime's own encoded bytes, for lib/runtime/inspect.ts to decode.
+ */
+export async function openRuntimeReadOnly(dir: string): Promise<Store<Buffer>> {
+  const { Store } = await import('../store.js')
+  return Store.open<Buffer>(dir, { readOnly: true, encoding: 'binary' })
+}
+
+/**
  * Opens the store in `dir` for writing, for a command that changes it (compact). Never creates
  * a store (`create: false`): a mistyped path must fail with ENOTSTORE, not leave a new empty
  * store behind. Background cleaning is off (`maxSpaceAmplification: 0`) so that everything

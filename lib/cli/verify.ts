@@ -5,53 +5,47 @@
 // (the summary, or with --json the report object), so a script sees every finding. stderr
 // gets the same one line a failed command gives ("ved verify: ECORRUPT: ..."), so that
 // "exit 1 means read stderr's first word" holds for verify too.
-import type { Command } from 'commander'
 import type { VerifyReport } from '../verify.js'
-import { EXIT_FAILED, EXIT_OK, formatBytes, runCommand, writeJson, type CliIo, type CommonOptions } from './io.js'
+import { addCommand, oneLine, printReport, withStore, type Cli } from './command.js'
+import { EXIT_FAILED, EXIT_OK, formatBytes, formatRows, plural } from './io.js'
 import { startProgress } from './progress.js'
-import { openReadOnly } from './store.js'
 
 /** What `ved verify --json` prints: the store's path and VerifyReport, unchanged. */
 export interface VerifyCliReport extends VerifyReport {
   path: string
 }
 
-export function registerVerify(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
-  program
-    .command('verify')
-    .description('check every checksum and tree invariant; exit 1 when damage is found (read-only: works while a writer runs)')
-    .argument('<dir>', 'the store directory')
-    .option('--json', 'print one JSON object (VerifyReport and path)', false)
-    .action(async (dir: string, options: CommonOptions) => {
-      setExitCode(await runCommand(io, 'ved verify', options, () => verify(io, dir, options)))
-    })
-}
-
-async function verify(io: CliIo, dir: string, options: CommonOptions): Promise<number> {
-  const store = await openReadOnly(dir)
-  let report: VerifyCliReport
-  const progress = startProgress(io, 'verify', 'pages')
-  try {
-    const result = await store.verify({ onProgress: ({ pagesDone, pagesTotalEstimate }) => progress.update(pagesDone, pagesTotalEstimate) })
-    report = { path: store.path, ...result }
-  } finally {
-    // The bar goes before anything else is printed, also when the walk threw.
-    progress.stop()
-    await store.close()
-  }
-  if (options.json) writeJson(io, report)
-  else io.stdout.write(formatVerify(report))
-  if (report.ok) return EXIT_OK
-  io.stderr.write(`ved verify: ECORRUPT: ${damageLine(report)}\n`)
-  return EXIT_FAILED
+export function registerVerify(cli: Cli): void {
+  addCommand(cli, {
+    name: 'verify',
+    description: 'check every checksum and tree invariant; exit 1 when damage is found (read-only: works while a writer runs)',
+    arguments: [['<dir>', 'the store directory']],
+    json: 'print one JSON object (VerifyReport and path)',
+    async run(io, [dir]: [string], options) {
+      const report: VerifyCliReport = await withStore(dir, async (store) => {
+        const progress = startProgress(io, 'verify', 'pages')
+        try {
+          const result = await store.verify({ onProgress: ({ pagesDone, pagesTotalEstimate }) => progress.update(pagesDone, pagesTotalEstimate) })
+          return { path: store.path, ...result }
+        } finally {
+          // The bar goes before anything else is printed, also when the walk threw.
+          progress.stop()
+        }
+      })
+      printReport(io, options, report, formatVerify)
+      if (report.ok) return EXIT_OK
+      io.stderr.write(`ved verify: ECORRUPT: ${damageLine(report)}\n`)
+      return EXIT_FAILED
+    },
+  })
 }
 
 /** The stderr line for a damaged store: how much was found and where the first finding is. */
 function damageLine(report: VerifyCliReport): string {
   const count = report.errors.length + report.errorsOmitted
   const first = report.errors[0]
-  const where = first === undefined ? '' : `; first: ${first.code} at segment ${first.segment}, offset ${first.offset}: ${first.message.replace(/\s*\n\s*/g, ' ')}`
-  return `${count} finding${count === 1 ? '' : 's'} in ${report.path}${where}`
+  const where = first === undefined ? '' : `; first: ${first.code} at segment ${first.segment}, offset ${first.offset}: ${oneLine(first.message)}`
+  return `${plural(count, 'finding')} in ${report.path}${where}`
 }
 
 /** The human-readable report: figures one per line, then one line per finding. */
@@ -59,18 +53,13 @@ export function formatVerify(report: VerifyCliReport): string {
   const count = report.errors.length + report.errorsOmitted
   const rows: Array<[string, string]> = [
     ['store', report.path],
-    ['version', `seq ${report.seq}, ${report.trees} tree${report.trees === 1 ? '' : 's'}`],
-    [
-      'checked',
-      `${report.pagesChecked} page${report.pagesChecked === 1 ? '' : 's'}, ${report.blobsChecked} large value${report.blobsChecked === 1 ? '' : 's'}, ` +
-        `${formatBytes(report.bytesChecked)} (${report.bytesChecked} bytes)`,
-    ],
-    ['result', report.ok ? 'ok: no damage found' : `DAMAGED: ${count} finding${count === 1 ? '' : 's'}`],
+    ['version', `seq ${report.seq}, ${plural(report.trees, 'tree')}`],
+    ['checked', `${plural(report.pagesChecked, 'page')}, ${plural(report.blobsChecked, 'large value')}, ${formatBytes(report.bytesChecked)} (${report.bytesChecked} bytes)`],
+    ['result', report.ok ? 'ok: no damage found' : `DAMAGED: ${plural(count, 'finding')}`],
   ]
-  const width = Math.max(...rows.map(([label]) => label.length)) + 2
-  let text = rows.map(([label, value]) => `${label.padEnd(width)}${value}\n`).join('')
+  let text = formatRows(rows)
   // One finding per line, location first, so that `grep segment` or a sort by it works.
-  for (const e of report.errors) text += `  segment ${e.segment} offset ${e.offset}: ${e.code}: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`
+  for (const e of report.errors) text += `  segment ${e.segment} offset ${e.offset}: ${e.code}: ${oneLine(e.message)}\n`
   if (report.errorsOmitted > 0) text += `  ... and ${report.errorsOmitted} more not listed (verify keeps the first ${report.errors.length})\n`
   return text
 }

@@ -3,6 +3,7 @@
 // (with lineages of unsettled effects kept); empty answers with reasons.
 import { describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
+import { splitBatch } from '../lib/journal/entry.js'
 import { JOURNAL_TREE } from '../lib/journal/keys.js'
 import { expectVedError, SMALL, tempDirs } from './helpers.js'
 
@@ -120,10 +121,12 @@ async function compacted(rt: Runtime): Promise<void> {
   }
 }
 
+/** The slices whose entries are stored for a domain, read from the journal tree's keys and batches. */
 function journalEntries(rt: Runtime, domain: string, key: string): number[] {
   const slices: number[] = []
-  for (const { key: stored } of rt.store.tree(JOURNAL_TREE).getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })) {
-    slices.push(Number.parseInt((stored as string).slice(-12), 16))
+  for (const { key: stored, value } of rt.store.tree(JOURNAL_TREE).getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })) {
+    const first = Number.parseInt((stored as string).slice(-12), 16)
+    splitBatch(value).forEach((_, i) => slices.push(first + i))
   }
   return slices
 }

@@ -22,6 +22,9 @@ const ENTRY_FORMAT = 1
 const NULL_LENGTH = 0xffffffff
 const FLAG_LOCATOR = 1
 const FLAG_OMITTED = 2
+/** The root is the intent itself (an external send): not written twice. */
+const FLAG_ROOT_IS_INTENT = 4
+const FLAG_EFFECTS = 8
 
 /** One slice. Short property names: there is one of these per slice, kept by the thousand. */
 export interface StoredEntry {
@@ -93,7 +96,8 @@ export function decodeRecord<T>(bytes: Uint8Array): T {
 
 // ---- the entry layout -------------------------------------------------------------------------
 //
-//   u8 format | f64 at | str i | str? c | str r | u8 flags (1: has l key, 2: values omitted) | u32 n, n x str fx id
+//   u8 format | u8 flags (1: has l key, 2: values omitted, 4: root = i, 8: has effects) | f64 at
+//   str i | str? c | [str r, unless flag 4] | u32 n, n x str fx id
 //   ---- header ends ----
 //   str y | bytes? p | u8 has from [str domain, str key] | u32 n, n x [str path, bytes? before, bytes? after]
 //   fx x [str name, bytes? payload, u32 attempt] | u32 n, n x [str id, str domain, str key, str type]
@@ -102,8 +106,10 @@ export function decodeRecord<T>(bytes: Uint8Array): T {
 //
 // str / bytes: u32 length (NULL_LENGTH for null) then UTF-8 / raw bytes. Little-endian.
 
-/** Strings up to this length are tried as ASCII byte by byte first. */
-const ASCII_LOOP_MAX = 128
+/** Buffer#latin1Write: Buffer#write without its argument handling (Node has had it since v0.x). */
+interface LatinWriter {
+  latin1Write(value: string, offset: number): number
+}
 
 /** Reused by every encode: grown when an entry needs more, never shrunk (bounded by the slice size limit). */
 let scratch = Buffer.allocUnsafe(64 * 1024)
@@ -140,16 +146,8 @@ class Writer {
     const length = value.length
     this.reserve(4 + length * 3)
     const start = this.offset + 4
-    // Ids and types are short and ASCII: a byte loop beats Buffer#write's setup for them.
-    let i = 0
-    if (length <= ASCII_LOOP_MAX) {
-      for (; i < length; i++) {
-        const unit = value.charCodeAt(i)
-        if (unit >= 0x80) break
-        scratch[start + i] = unit
-      }
-    }
-    const written = i === length ? length : scratch.write(value, start, 'utf8')
+    // Ids and types are ASCII: for those latin1 is UTF-8, and latin1Write skips the encoder.
+    const written = Buffer.byteLength(value, 'utf8') === length ? (scratch as unknown as LatinWriter).latin1Write(value, start) : scratch.write(value, start, 'utf8')
     scratch.writeUInt32LE(written, this.offset)
     this.offset = start + written
   }
@@ -245,12 +243,13 @@ export interface EntryInput {
 export function encodeEntry(entry: EntryInput): Buffer {
   const omit = entry.o
   const w = new Writer()
+  const rootIsIntent = entry.r === entry.i
   w.u8(ENTRY_FORMAT)
+  w.u8((entry.l ? FLAG_LOCATOR : 0) | (omit ? FLAG_OMITTED : 0) | (rootIsIntent ? FLAG_ROOT_IS_INTENT : 0) | (entry.fx.length > 0 ? FLAG_EFFECTS : 0))
   w.f64(entry.at)
   w.str(entry.i)
   w.str(entry.c)
-  w.str(entry.r)
-  w.u8((entry.l ? FLAG_LOCATOR : 0) | (omit ? FLAG_OMITTED : 0))
+  if (!rootIsIntent) w.str(entry.r)
   w.u32(entry.fx.length)
   for (const effect of entry.fx) w.str(effect.id)
   w.str(entry.y)
@@ -299,14 +298,23 @@ export function encodeEntry(entry: EntryInput): Buffer {
 function readHeader(r: Reader): EntryHeader {
   const format = r.u8()
   if (format !== ENTRY_FORMAT) throw new VedError('EFORMAT', `a journal entry has format ${format}; this version reads format ${ENTRY_FORMAT}`)
+  const flags = r.u8()
   const at = r.f64()
   const i = r.text()
   const c = r.str()
-  const root = r.text()
-  const flags = r.u8()
+  const root = (flags & FLAG_ROOT_IS_INTENT) !== 0 ? i : r.text()
   const fx: string[] = []
   for (let n = r.u32(); n > 0; n--) fx.push(r.text())
   return { at, i, c, r: root, fx, l: (flags & FLAG_LOCATOR) !== 0, o: (flags & FLAG_OMITTED) !== 0 }
+}
+
+/**
+ * What compaction reads of an entry before deciding whether it needs the header: the time,
+ * and whether deleting it also deletes index keys (an `l` key, effect keys). Fixed offsets.
+ */
+export function peekEntry(entry: Buffer): { at: number; indexed: boolean } {
+  if (entry.length < 10 || entry[0] !== ENTRY_FORMAT) throw corrupt('its header is short or of another format')
+  return { at: entry.readDoubleLE(2), indexed: (entry[1]! & (FLAG_LOCATOR | FLAG_EFFECTS)) !== 0 }
 }
 
 export function decodeHeader(bytes: Uint8Array): EntryHeader {
@@ -348,4 +356,46 @@ export function accountedBytes(entryKeyLength: number, entryValueLength: number,
 
 function corrupt(detail: string): VedError {
   return new VedError('ECORRUPT', `a journal entry cannot be read: ${detail}`)
+}
+
+// ---- batches -------------------------------------------------------------------------------
+//
+// The entries one domain recorded in one drain share one engine key, `e<id>\0<first slice>`:
+// a domain that runs a burst of slices pays one key (and later one delete) per burst rather
+// than per slice. Its value: u8 BATCH_FORMAT | u32 n | n x [u32 length, entry]; the entries
+// are of slices first, first + 1, ... first + n - 1.
+
+const BATCH_FORMAT = 1
+
+export function encodeBatch(entries: readonly Uint8Array[]): Buffer {
+  let bytes = 5
+  for (const entry of entries) bytes += 4 + entry.length
+  const batch = Buffer.allocUnsafe(bytes)
+  batch[0] = BATCH_FORMAT
+  batch.writeUInt32LE(entries.length, 1)
+  let offset = 5
+  for (const entry of entries) {
+    batch.writeUInt32LE(entry.length, offset)
+    batch.set(entry, offset + 4)
+    offset += 4 + entry.length
+  }
+  return batch
+}
+
+/** The entries of a batch, as views of its bytes. */
+export function splitBatch(bytes: Uint8Array): Buffer[] {
+  const batch = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (batch.length < 5) throw corrupt('a batch is shorter than its header')
+  if (batch[0] !== BATCH_FORMAT) throw new VedError('EFORMAT', `a journal batch has format ${batch[0]}; this version reads format ${BATCH_FORMAT}`)
+  const count = batch.readUInt32LE(1)
+  const entries: Buffer[] = []
+  let offset = 5
+  for (let i = 0; i < count; i++) {
+    if (offset + 4 > batch.length) throw corrupt('a batch ends early')
+    const length = batch.readUInt32LE(offset)
+    if (offset + 4 + length > batch.length) throw corrupt('a batch ends early')
+    entries.push(batch.subarray(offset + 4, offset + 4 + length))
+    offset += 4 + length
+  }
+  return entries
 }

@@ -2,7 +2,7 @@
 // (JOURNAL_TREE), committed in the same engine transaction as the slices it describes; the
 // first character says what a key holds.
 //
-//   e<id>\0<slice>                  one slice's entry (JournalEntryStored), slice = 12 hex
+//   e<id>\0<slice>                  a batch of entries of slices slice, slice + 1, ... (entry.ts), 12 hex
 //   l<intent id>\0<name>\0<key>\0<slice>   where a send that carried its own id ran
 //   x<effect id>                    an emitted effect: emitting slice, intent, outcome
 //   u<root>\0<effect id>            an effect not settled yet: its lineage (root) is kept

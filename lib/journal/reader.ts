@@ -18,7 +18,8 @@ import type { DomainDefinition } from '../runtime/domain.js'
 import type { Meta } from '../runtime/instance.js'
 import { domainId, metaKey, RUNTIME_TREE } from '../runtime/keys.js'
 import { decodeEntry, decodeHeader, decodeRecord, type StoredEffect, type StoredEntry } from './entry.js'
-import { effectKey, entryKey, entryRange, JOURNAL_TREE, locatorPrefix, prefixEnd, sliceOfEntryKey } from './keys.js'
+import { entriesOf, entryAt, SLICE_MAX } from './batches.js'
+import { effectKey, JOURNAL_TREE, locatorPrefix, prefixEnd } from './keys.js'
 
 /** Nodes of one lineage answer at most. */
 const LINEAGE_NODES_MAX = 10_000
@@ -125,8 +126,9 @@ export class Journal {
       const id = domainId(domain, key)
       const entries: JournalEntry[] = []
       if (from <= to) {
-        for (const { key: entryKeyBytes, value } of view.journal.getRange({ start: entryKey(id, from), end: entryKey(id, to + 1), limit })) {
-          entries.push(view.entry(sliceOfEntryKey(entryKeyBytes as string), decodeEntry(value)))
+        for (const { slice, bytes } of entriesOf(view.journal, id, from, to)) {
+          if (entries.length >= limit) break
+          entries.push(view.entry(slice, decodeEntry(bytes)))
         }
       }
       if (entries.length > 0) return { entries }
@@ -186,8 +188,8 @@ export class Journal {
       const definition = this.#definitionOf(domain)
       if (definition !== undefined && !definition.fields.has(parts[0]!)) return { writes: [], reason: 'unknown' as const }
       const writes: JournalWrite[] = []
-      for (const { key: stored, value } of view.journal.getRange({ ...entryRange(domainId(domain, key)), reverse: true })) {
-        const entry = decodeEntry(value)
+      for (const { slice, bytes } of entriesOf(view.journal, domainId(domain, key), 1, SLICE_MAX, true)) {
+        const entry = decodeEntry(bytes)
         let intent: JournalIntent | null = null
         for (let i = entry.ch.length - 1; i >= 0; i--) {
           const [changed, before, after] = entry.ch[i]!
@@ -197,7 +199,7 @@ export class Journal {
           const afterValue = valueAt(after === null ? undefined : decode(after), rest)
           if (rest.length > 0 && isDeepStrictEqual(beforeValue, afterValue)) continue
           intent ??= intentOf(entry)
-          writes.push({ slice: sliceOfEntryKey(stored as string), at: entry.at, intent, path: displayPath(changed), before: beforeValue, after: afterValue })
+          writes.push({ slice, at: entry.at, intent, path: displayPath(changed), before: beforeValue, after: afterValue })
         }
       }
       if (writes.length > 0) return { writes }
@@ -219,9 +221,9 @@ export class Journal {
       for (const { key: field, value } of view.runtime.getRange({ start: prefix, end: prefixEnd(prefix) })) stored.set((field as string).slice(prefix.length), value)
       // Undo the slices after `slice`, newest first; each must still be there.
       let expected = meta.n
-      for (const { key: stored_, value } of view.journal.getRange({ start: entryKey(id, slice + 1), end: entryRange(id).end, reverse: true })) {
-        if (sliceOfEntryKey(stored_ as string) !== expected) break
-        const entry = decodeEntry(value)
+      for (const { slice: undone, bytes } of entriesOf(view.journal, id, slice + 1, SLICE_MAX, true)) {
+        if (undone !== expected) break
+        const entry = decodeEntry(bytes)
         if (entry.o) return { state: null, reason: 'omitted' as const }
         for (let i = entry.ch.length - 1; i >= 0; i--) {
           const [path, before] = entry.ch[i]!
@@ -308,7 +310,7 @@ class View {
     if (effect.a !== attempt) return { status: 'unknown' }
     if (effect.o === null) return { status: 'pending', attempt }
     const [ok, slice] = effect.o
-    const settled = this.journal.get(entryKey(domainId(effect.d[0], effect.d[1]), slice))
+    const settled = entryAt(this.journal, domainId(effect.d[0], effect.d[1]), slice)
     const payload = settled === undefined ? undefined : (decodeOrUndefined(decodeEntry(settled).p) as { result?: unknown; error?: unknown } | undefined)
     return ok ? { status: 'done', attempt, slice, result: payload?.result } : { status: 'failed', attempt, slice, error: payload?.error }
   }
@@ -349,9 +351,8 @@ class View {
     let index = this.#indexes.get(id)
     if (index === undefined) {
       index = { byId: new Map(), byCause: new Map(), byEffect: new Map() }
-      for (const { key: stored, value } of this.journal.getRange(entryRange(id))) {
-        const slice = sliceOfEntryKey(stored as string)
-        const header = decodeHeader(value)
+      for (const { slice, bytes } of entriesOf(this.journal, id, 1, SLICE_MAX)) {
+        const header = decodeHeader(bytes)
         index.byId.set(header.i, slice)
         if (header.c !== null) append(index.byCause, header.c, slice)
         for (const effectId of header.fx) append(index.byEffect, effectId, slice)
@@ -362,7 +363,7 @@ class View {
   }
 
   at(domain: string, key: string, slice: number): Located | null {
-    const bytes = this.journal.get(entryKey(domainId(domain, key), slice))
+    const bytes = entryAt(this.journal, domainId(domain, key), slice)
     if (bytes === undefined) return null
     const entry = decodeEntry(bytes)
     const node: LineageNode = { intentId: entry.i, domain, key, slice, type: entry.y, at: entry.at, causedBy: entry.c, children: [] }

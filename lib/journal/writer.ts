@@ -21,8 +21,9 @@ import { limits } from '../addon.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import type { PendingWrites } from '../runtime/writes.js'
-import { accountedBytes, decodeHeader, decodeRecord, encodeEntry, encodeRecord, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
-import { effectKey, entryKey, entryRange, keptKey, keptRange, locatorKey, sliceOfEntryKey, unsettledKey } from './keys.js'
+import { batchesOf, SLICE_MAX } from './batches.js'
+import { accountedBytes, decodeHeader, decodeRecord, encodeBatch, encodeEntry, encodeRecord, peekEntry, splitBatch, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
+import { effectKey, entryKey, keptKey, keptRange, locatorKey, sliceOfEntryKey, unsettledKey } from './keys.js'
 import type { JournalRetention } from './options.js'
 
 /** Entries deleted by one step at most: keeps the commit it rides on short. */
@@ -86,6 +87,8 @@ export class JournalWriter {
    * record()): compaction asks for every entry it drops, and a map lookup is what that can afford.
    */
   readonly #unsettled = new Map<string, number>()
+  /** The batch each domain is filling in the current drain (sealed before the commit). */
+  readonly #open = new Map<string, OpenBatch>()
 
   /** Value bytes an entry keeps at most (payloads, reply, before/after); beyond, it keeps none. */
   readonly #valueBytesMax: number
@@ -100,6 +103,16 @@ export class JournalWriter {
     }
     this.#sweepTimer = setInterval(() => this.#sweep(), Math.min(SWEEP_INTERVAL_MS, retention.keepMs))
     this.#sweepTimer.unref()
+  }
+
+  /** Writes the batches of the slices recorded since the last seal; the runtime calls it before each commit. */
+  seal(): void {
+    for (const [id, batch] of this.#open) this.#seal(id, batch)
+  }
+
+  #seal(id: string, batch: OpenBatch): void {
+    this.#host.writes.putJournal(batch.key, encodeBatch(batch.entries))
+    this.#open.delete(id)
   }
 
   stats(): JournalStats {
@@ -122,7 +135,6 @@ export class JournalWriter {
     const source = intent.source
     // Only ids the sender chose need an index key: the runtime's own ids name their domain.
     const hasLocator = source.kind === 'send' && source.remember
-    const key = entryKey(id, slice)
     const bytes = encodeEntry({
       at: now,
       i: info.id,
@@ -143,7 +155,19 @@ export class JournalWriter {
       o: valueBytesOf(intent.payload, parts) > this.#valueBytesMax,
       l: hasLocator,
     })
-    writes.putJournal(key, bytes)
+    let batch = this.#open.get(id)
+    if (batch !== undefined && batch.bytes + bytes.length > BATCH_BYTES_MAX) {
+      this.#seal(id, batch)
+      batch = undefined
+    }
+    if (batch === undefined) {
+      batch = { key: entryKey(id, slice), entries: [], bytes: 0 }
+      this.#open.set(id, batch)
+    }
+    batch.entries.push(bytes)
+    batch.bytes += bytes.length
+    // Counted now, so that the drain's bound on a commit's bytes sees the entry before the batch is written.
+    writes.countBytes(bytes.length)
     if (hasLocator) writes.putJournal(locatorKey(info.id, id, slice), EMPTY)
     if (source.kind === 'settle' && info.causedBy !== null) {
       // The effect is settled (for this attempt): its lineage no longer holds entries back.
@@ -167,7 +191,7 @@ export class JournalWriter {
       }
     }
     this.#stats.entriesWritten++
-    const size = accountedBytes(key.length, bytes.length, info.id, info.root, hasLocator, effectIdsOf(parts), id.length)
+    const size = accountedBytes(batch.key.length, bytes.length + 4, info.id, info.root, hasLocator, effectIdsOf(parts), id.length)
     const next: JournalMeta = meta === undefined ? [slice, 1, size, now, 0] : [meta[0], meta[1] + 1, meta[2] + size, meta[1] === 0 ? now : meta[3], meta[4]]
     if (this.#over(next, now) || (source.kind === 'settle' && next[4] > 0)) this.#enqueue(id, instance.definition.name, instance.key)
     return next
@@ -213,22 +237,31 @@ export class JournalWriter {
     if (this.#backlog.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
 
-  /** Deletes what one domain has past its bound, within `budget` entries. */
+  /**
+   * Deletes what one domain has past its bound, oldest first, within `budget` entries. A batch
+   * whose oldest entries expire loses them: the rest is written again under the key of its
+   * first kept slice. An expired entry of an unsettled lineage moves to a batch of its own.
+   */
   #compact(instance: Instance, now: number, budget: number): { deleted: number; done: boolean } {
     const writes = this.#host.writes
+    const id = instance.id
     const meta: Meta = instance.meta(writes)
     if (meta.j === undefined) return { deleted: 0, done: true }
     let [first, count, bytes, oldestAt, kept] = meta.j
     let deleted = 0
     // Kept entries whose lineage has settled since.
     if (kept > 0) {
-      for (const { key } of writes.journalTree.getRange(keptRange(instance.id))) {
+      for (const { key } of writes.journalTree.getRange(keptRange(id))) {
         if (deleted >= budget) break
         const slice = sliceOfEntryKey(key as string)
-        const entryBytes = writes.getJournal(entryKey(instance.id, slice))
-        const entry = entryBytes === undefined ? null : decodeHeader(entryBytes)
+        const alone = writes.getJournal(entryKey(id, slice))
+        const entry = alone === undefined ? null : decodeHeader(splitBatch(alone)[0]!)
         if (entry !== null && this.#pinned(entry.r)) continue
-        if (entry !== null) this.#delete(instance, entryKey(instance.id, slice), slice, entry)
+        if (entry !== null) {
+          writes.delJournal(entryKey(id, slice))
+          this.#deleteIndexes(instance, slice, entry)
+          this.#stats.entriesDeleted++
+        }
         writes.delJournal(key as string)
         kept--
         deleted++
@@ -236,32 +269,50 @@ export class JournalWriter {
     }
     let done = true
     let exhausted = true
-    for (const { key, value } of writes.journalTree.getRange({ start: entryKey(instance.id, first), end: entryRange(instance.id).end })) {
-      const slice = sliceOfEntryKey(key as string)
-      const entry = decodeHeader(value)
-      // The oldest entry of the window is the one in hand.
-      oldestAt = entry.at
-      if (!this.#over([first, count, bytes, oldestAt, kept], now)) {
-        exhausted = false
-        break
+    batches: for (const batch of batchesOf(writes.journalTree, id, first, SLICE_MAX)) {
+      let cut = 0
+      const moved: Array<[number, Buffer]> = []
+      for (let i = batch.first < first ? first - batch.first : 0; i < batch.entries.length; i++) {
+        const slice = batch.first + i
+        const bytesOfEntry = batch.entries[i]!
+        const peek = peekEntry(bytesOfEntry)
+        // The oldest entry of the window is the one in hand.
+        oldestAt = peek.at
+        if (!this.#over([first, count, bytes, oldestAt, kept], now)) {
+          exhausted = false
+          break
+        }
+        if (deleted >= budget) {
+          done = false
+          exhausted = false
+          break
+        }
+        // Most entries own no index key and pin nothing: only those that may are decoded.
+        const entry = peek.indexed || this.#unsettled.size > 0 ? decodeHeader(bytesOfEntry) : null
+        if (entry !== null && this.#pinned(entry.r)) {
+          moved.push([slice, bytesOfEntry])
+          kept++
+          this.#stats.entriesKept++
+        } else {
+          if (entry !== null) this.#deleteIndexes(instance, slice, entry)
+          this.#stats.entriesDeleted++
+        }
+        deleted++
+        count--
+        bytes -= entry === null ? batch.key.length + bytesOfEntry.length + 4 : accountedBytes(batch.key.length, bytesOfEntry.length + 4, entry.i, entry.r, entry.l, entry.fx, id.length)
+        first = slice + 1
+        cut = i + 1
       }
-      if (deleted >= budget) {
-        done = false
-        exhausted = false
-        break
+      if (cut > 0) {
+        // Delete first: a moved entry of the batch's first slice takes the same key again.
+        writes.delJournal(batch.key)
+        for (const [slice, entry] of moved) {
+          writes.putJournal(entryKey(id, slice), encodeBatch([entry]))
+          writes.putJournal(keptKey(id, slice), EMPTY)
+        }
+        if (cut < batch.entries.length) writes.putJournal(entryKey(id, batch.first + cut), encodeBatch(batch.entries.slice(cut)))
       }
-      const size = accountedBytes((key as string).length, value.length, entry.i, entry.r, entry.l, entry.fx, instance.id.length)
-      if (this.#pinned(entry.r)) {
-        writes.putJournal(keptKey(instance.id, slice), EMPTY)
-        kept++
-        this.#stats.entriesKept++
-      } else {
-        this.#delete(instance, key as string, slice, entry)
-      }
-      deleted++
-      count--
-      bytes -= size
-      first = slice + 1
+      if (!exhausted) break batches
     }
     if (exhausted) {
       // Nothing left in the window (possible when one entry alone is over keepBytes).
@@ -280,18 +331,16 @@ export class JournalWriter {
     return this.#unsettled.has(root)
   }
 
-  /** Deletes an entry and the index keys that still point at it. */
-  #delete(instance: Instance, key: string, slice: number, entry: EntryHeader): void {
+  /** Deletes the index keys that still point at an entry being deleted. */
+  #deleteIndexes(instance: Instance, slice: number, entry: EntryHeader): void {
     const writes = this.#host.writes
     const id = instance.id
-    writes.delJournal(key)
     if (entry.l) writes.delJournal(locatorKey(entry.i, id, slice))
     // A retry re-emits an effect under the same id: its x key then belongs to the later slice.
     for (const effectId of entry.fx) {
       const effectBytes = writes.getJournal(effectKey(effectId))
       if (effectBytes !== undefined && decodeRecord<StoredEffect>(effectBytes).s === slice) writes.delJournal(effectKey(effectId))
     }
-    this.#stats.entriesDeleted++
   }
 
   // ---- the sweep: domains that do not run slices still age -----------------------------------
@@ -339,6 +388,15 @@ export class JournalWriter {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** A batch holds entries up to this many bytes; a burst past it starts another. */
+const BATCH_BYTES_MAX = 1024 * 1024
+
+interface OpenBatch {
+  readonly key: string
+  readonly entries: Buffer[]
+  bytes: number
+}
 
 /**
  * Value bytes one entry may keep, whatever keepBytes says: a quarter of the engine's value

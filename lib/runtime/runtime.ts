@@ -351,6 +351,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
         this.#writes.put(GLOBAL_KEY, encode({ seq: this.#inboxSeq }, 'global counters'))
         this.#inboxSeqDirty = false
       }
+      this.#journalWriter?.seal()
       const commitStartedMs = sliceTiming.enabled ? performance.now() : 0
       promise = this.#writes.commit()
       if (sliceTiming.enabled && promise !== null) {

@@ -54,6 +54,11 @@ export class PendingWrites {
     this.#journal.set(key, null)
   }
 
+  /** Counts bytes a writer holds back until just before the commit (the journal's batches). */
+  countBytes(bytes: number): void {
+    this.#valueBytes += bytes
+  }
+
   /** The bytes of `key` as the next commit will leave them, or undefined when absent. */
   get(key: string): Buffer | undefined {
     const pending = this.#writes.get(key)

@@ -248,6 +248,8 @@ describe('lineage', () => {
     expect(rt.journal.lineage('counter/k/000000000002.0').reason).toBe('expired')
     expectVedErrorSync(() => rt.journal.why('counter', 'k', ''), 'EINVAL')
     expectVedErrorSync(() => rt.journal.stateAt('counter', 'k', 1.5), 'EINVAL')
+    expectVedErrorSync(() => rt.journal.slices('counter', 'k', { limit: 0 }), 'EINVAL')
+    expectVedErrorSync(() => rt.journal.lineage(42 as never), 'EINVAL')
   })
 
   it('says disabled when the journal is off, and records nothing', async () => {

@@ -118,7 +118,7 @@ export class Journal {
   slices(domain: string, key: string, options: { from?: number; to?: number; limit?: number } = {}): { entries: JournalEntry[]; reason?: JournalReason } {
     checkDomain(domain, key)
     const from = sliceOption(options.from, 'from') ?? 1
-    const limit = sliceOption(options.limit, 'limit') ?? Number.MAX_SAFE_INTEGER
+    const limit = sliceOption(options.limit, 'limit', 1) ?? Number.MAX_SAFE_INTEGER
     return this.#read((view) => {
       const meta = view.meta(domain, key)
       if (meta === undefined) return { entries: [], reason: 'unknown' as const }
@@ -502,8 +502,8 @@ function checkDomain(domain: unknown, key: unknown): void {
   if (typeof key !== 'string') throw new VedError('EINVAL', `a domain key must be a string, got ${describeValue(key)}`)
 }
 
-function sliceOption(value: unknown, name: string): number | undefined {
+function sliceOption(value: unknown, name: string, min = 0): number | undefined {
   if (value === undefined) return undefined
-  if (!Number.isSafeInteger(value) || (value as number) < 0) throw new VedError('EINVAL', `journal option ${name} must be an integer >= 0, got ${describeValue(value)}`)
+  if (!Number.isSafeInteger(value) || (value as number) < min) throw new VedError('EINVAL', `journal option ${name} must be an integer >= ${min}, got ${describeValue(value)}`)
   return value as number
 }

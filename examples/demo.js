@@ -13,14 +13,18 @@
 // deploy twice), and carries on with the exact next host. The parent then checks the
 // fleet's record: every host deployed exactly once, in order, none skipped.
 //
-// Exit code: 0 when the rollout finished exactly once per host, 1 otherwise.
+// Last, the parent opens the store read-only and draws, from the causal journal, the tree of
+// slices the start request caused across both runs.
+//
+// Exit code: 0 when the rollout finished exactly once per host and the journal holds its
+// whole lineage, 1 otherwise.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { defineDomain, map, Runtime } from '../dist/index.js'
+import { defineDomain, Journal, map, Runtime, Store } from '../dist/index.js'
 
 const HOSTS = ['web-1', 'web-2', 'web-3', 'web-4', 'web-5']
 const RELEASE = 'v42'
@@ -171,7 +175,9 @@ async function main() {
     console.log('>>> starting run 2 on the same store\n')
     const second = await runChild(2, dir, fleet)
     if (second.code !== 0) throw new Error(`run 2 failed (code ${second.code}, signal ${second.signal})`)
-    process.exitCode = check(fleet) ? 0 : 1
+    const fleetOk = check(fleet)
+    const journalOk = await showLineage(dir)
+    process.exitCode = fleetOk && journalOk ? 0 : 1
   } catch (error) {
     console.error(`demo failed: ${error?.stack ?? error}`)
     process.exitCode = 1
@@ -196,6 +202,34 @@ function check(fleet) {
       'and the rollout went on with the exact next host.',
   )
   return true
+}
+
+/**
+ * The causal journal, read from the store read-only: the tree of everything the start
+ * request caused, across both processes (what `ved lineage <dir> start-v42` draws).
+ */
+async function showLineage(dir) {
+  const store = await Store.open(dir, { readOnly: true, encoding: 'binary' })
+  try {
+    const tree = new Journal(store).lineage(`start-${RELEASE}`)
+    const byId = new Map(tree.nodes.map((node) => [node.intentId, node]))
+    console.log(`
+The causal journal's lineage of start-${RELEASE} (${tree.nodes.length} slices, both runs):`)
+    const draw = (node, depth) => {
+      console.log(`  ${'  '.repeat(depth)}${depth === 0 ? '' : '└ '}#${node.slice} ${node.type}`)
+      for (const child of node.children) draw(byId.get(child), depth + 1)
+    }
+    if (tree.nodes.length > 0) draw(tree.nodes[0], 0)
+    const settled = tree.nodes.filter((node) => node.type === 'deploy.done').length
+    if (tree.truncated || settled !== HOSTS.length) {
+      console.log(`
+FAILED: the lineage should reach all ${HOSTS.length} deploys (found ${settled}${tree.truncated ? ', truncated' : ''})`)
+      return false
+    }
+    return true
+  } finally {
+    await store.close()
+  }
 }
 
 if (process.argv[2] === 'child') await child(process.argv[3])

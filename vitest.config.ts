@@ -7,7 +7,7 @@ const CMAKE_ADDON = fileURLToPath(new URL('./build-cmake/Release/ved.node', impo
 /**
  * Files the "cmake" project does not run again: they test no addon build (durable: the JS
  * queue; native: the native unit tests), load their own build (faults), test the package
- * and the CLI rather than the engine (packaging, cli, cli-runtime), compare the two builds'
+ * and the CLI rather than the engine (packaging, cli, cli-runtime, cli-journal), compare the two builds'
  * settings (build), or test the journal's queries and compaction, which are TypeScript over
  * the runtime (journal, journal-scale).
  */
@@ -18,6 +18,7 @@ const NOT_ENGINE = [
   'test/packaging.test.ts',
   'test/cli.test.ts',
   'test/cli-runtime.test.ts',
+  'test/cli-journal.test.ts',
   'test/journal.test.ts',
   'test/journal-scale.test.ts',
   'test/build.test.ts',

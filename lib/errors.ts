@@ -47,10 +47,13 @@ export const LIB_ERROR_CODES = ['ENOBINARY'] as const
  * - EVERSION: the store holds a domain written by a newer definition version.
  * - EDETERMINISM: checkDeterminism found two runs of one slice that differ.
  * - EHANDLER: a handler's error remembered across a restart (the original object is gone).
- * - ENODOMAIN: an inspection (`ved state`) named a domain the store does not hold: no
- *   definition of that name, or no committed slice of that key.
+ * - ENODOMAIN: an inspection (`ved state`, `ved journal`) named a domain the store does not
+ *   hold: no definition of that name, or no committed slice of that key.
+ * - ENOINTENT: an inspection (`ved lineage`) named an intent id the journal holds no entry
+ *   of and cannot tie to a domain the store holds (never ran, or an id given to send()
+ *   whose entry retention dropped).
  */
-export const RUNTIME_ERROR_CODES = ['EINTENT', 'EEFFECT', 'ESCHEMA', 'EVERSION', 'EDETERMINISM', 'EHANDLER', 'ENODOMAIN'] as const
+export const RUNTIME_ERROR_CODES = ['EINTENT', 'EEFFECT', 'ESCHEMA', 'EVERSION', 'EDETERMINISM', 'EHANDLER', 'ENODOMAIN', 'ENOINTENT'] as const
 
 /** A code that can appear on a VedError: a native status (everything but OK), a lib-only or a runtime code. */
 export type VedErrorCode =

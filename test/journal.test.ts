@@ -246,6 +246,9 @@ describe('lineage', () => {
     expect(rt.journal.lineage('add-9').nodes.map((n) => n.slice)).toEqual([9])
     // A runtime-made id names its domain and slice: expired when that slice is gone.
     expect(rt.journal.lineage('counter/k/000000000002.0').reason).toBe('expired')
+    // ... and unknown when that slice was never run (the domain has 10).
+    expect(rt.journal.lineage('counter/k/00000000000b.0').reason).toBe('unknown')
+    expect(rt.journal.lineage('counter/k/00000000000b.0#1').reason).toBe('unknown')
     expectVedErrorSync(() => rt.journal.why('counter', 'k', ''), 'EINVAL')
     expectVedErrorSync(() => rt.journal.stateAt('counter', 'k', 1.5), 'EINVAL')
     expectVedErrorSync(() => rt.journal.slices('counter', 'k', { limit: 0 }), 'EINVAL')

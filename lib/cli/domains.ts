@@ -4,7 +4,7 @@
 import { InvalidArgumentError } from 'commander'
 import type { DomainList, StoredDomain } from '../runtime/inspect.js'
 import { addCommand, printReport, withStore, type Cli } from './command.js'
-import { EXIT_OK, formatRows, type CommonOptions } from './io.js'
+import { EXIT_OK, formatRows, shown, type CommonOptions } from './io.js'
 import { openRuntimeReadOnly } from './store.js'
 
 /**
@@ -93,12 +93,4 @@ export function formatDomains(report: DomainsReport): string {
 function versionText(domain: StoredDomain, registered: number | undefined): string {
   if (registered === undefined || registered <= domain.version) return `${domain.version}`
   return `${domain.version} (migrates to ${registered} on its next slice)`
-}
-
-/**
- * A name or key as shown in the table: as it is when it prints as one visible word, else
- * quoted as a JSON string, so that a space, a control character or an empty key is seen.
- */
-function shown(text: string): string {
-  return /^[^\s\p{C}"]+$/u.test(text) ? text : JSON.stringify(text)
 }

@@ -40,12 +40,20 @@ export function formatBytes(bytes: number): string {
 }
 
 /** "1 segment", "3 segments": a count and its noun, for the human-readable reports. */
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`
+export function plural(count: number, noun: string, nouns = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : nouns}`
 }
 
 /** Rows of a human-readable report, one per line: the label column padded to the widest label. */
 export function formatRows(rows: ReadonlyArray<readonly [label: string, value: string]>): string {
   const width = Math.max(...rows.map(([label]) => label.length)) + 2
   return rows.map(([label, value]) => `${label.padEnd(width)}${value}\n`).join('')
+}
+
+/**
+ * A name, key or id as a report shows it: as it is when it prints as one visible word, else
+ * quoted as a JSON string, so that a space, a control character or an empty key is seen.
+ */
+export function shown(text: string): string {
+  return /^[^\s\p{C}"]+$/u.test(text) ? text : JSON.stringify(text)
 }

@@ -4,14 +4,16 @@
 // through addCommand (command.ts: arguments, --json, error report); the command's action sets
 // the exit status through cli.setExitCode (see io.ts for the statuses), so main() returns it
 // instead of calling process.exit, and a test can run main() in-process.
-// Commands so far: stats, verify, compact (the engine), domains, state (the runtime). Still to
-// come with the causal journal, each in its own module: journal, lineage.
+// Commands: stats, verify, compact (the engine), domains, state (the runtime), journal,
+// lineage (the causal journal).
 import { createRequire } from 'node:module'
 import { Command, CommanderError } from 'commander'
 import type { Cli } from './command.js'
 import { registerCompact } from './compact.js'
 import { registerDomains } from './domains.js'
 import { EXIT_OK, EXIT_USAGE, type CliIo } from './io.js'
+import { registerJournal } from './journal.js'
+import { registerLineage } from './lineage.js'
 import { registerState } from './state.js'
 import { registerStats } from './stats.js'
 import { registerVerify } from './verify.js'
@@ -20,7 +22,7 @@ const EXIT_STATUS_HELP = `
 Exit status:
   0  success
   1  the command failed; the message on stderr starts with the error code (ELOCKED,
-     ENOTSTORE, ECORRUPT, ENOBINARY, ENODOMAIN, ...), and with --json stdout gets
+     ENOTSTORE, ECORRUPT, ENOBINARY, ENODOMAIN, ENOINTENT, ...), and with --json stdout gets
      {"error": {code, message}}
   2  usage error (unknown command or option, missing argument)
 `
@@ -51,6 +53,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   registerCompact(cli)
   registerDomains(cli)
   registerState(cli)
+  registerJournal(cli)
+  registerLineage(cli)
   try {
     await program.parseAsync(argv, { from: 'user' })
   } catch (error) {

@@ -21,8 +21,8 @@ import { decodeEntry, decodeHeader, decodeRecord, type StoredEffect, type Stored
 import { entriesOf, entryAt, SLICE_MAX } from './batches.js'
 import { effectKey, JOURNAL_TREE, locatorPrefix, prefixEnd } from './keys.js'
 
-/** Nodes of one lineage answer at most. */
-const LINEAGE_NODES_MAX = 10_000
+/** Nodes of one lineage answer at most (exported for `ved lineage`, which says when it is reached). */
+export const LINEAGE_NODES_MAX = 10_000
 
 export type JournalReason = 'unknown' | 'expired' | 'disabled' | 'unwritten' | 'omitted'
 
@@ -241,12 +241,16 @@ export class Journal {
     return !this.#enabled && meta.j === undefined ? 'disabled' : 'expired'
   }
 
-  /** Why an intent id is not found: 'expired' if it names a known domain (ids the runtime made), else 'unknown'. */
+  /** Why an intent id is not found: 'expired' if it names a known domain (ids the runtime made) at a slice it has run, else 'unknown'. */
   #lostIntent(view: View, intentId: string): JournalReason {
-    // An id the runtime made names its domain: expired when that domain exists.
+    // An id the runtime made names its domain: expired when that domain exists, unless the
+    // slice it names is past the domain's newest (then no slice ever made it).
+    const made = RUNTIME_ID.exec(intentId)
     for (const { domain, key } of owners(intentId)) {
       const meta = view.meta(domain, key)
-      if (meta !== undefined) return this.#missing(meta)
+      if (meta === undefined) continue
+      if (made !== null && Number.parseInt(made[2]!, 16) > meta.n) return 'unknown'
+      return this.#missing(meta)
     }
     return 'unknown'
   }

@@ -1,7 +1,8 @@
 // Read-only inspection of what a runtime stored: the definitions registered, the domains with
-// their slice counts, and one domain's current state. Used by `ved domains` and `ved state`,
-// and usable from code on any store opened with encoding 'binary' (`runtime.store`, or
-// `Store.open(dir, { readOnly: true, encoding: 'binary' })` alongside a running runtime).
+// their slice counts, and one domain's current state. Used by `ved domains`, `ved state` and
+// `ved journal`, and usable from code on any store opened with encoding 'binary'
+// (`runtime.store`, or `Store.open(dir, { readOnly: true, encoding: 'binary' })` alongside a
+// running runtime).
 //
 // Invariants:
 // - Nothing here writes, and nothing needs the domain's definition: everything is read from
@@ -151,6 +152,21 @@ export function readState(store: Store<Buffer>, name: string, key: string): Stor
     // A map the meta counts exists even when it holds no entry now: shown as {}, not left out.
     for (const mapField of Object.keys(meta.mapEntries)) if (!(mapField in state)) state[mapField] = Object.create(null)
     return { seq: snapshot.seq, name, key, slices: meta.slices, version: meta.version, state }
+  })
+}
+
+/**
+ * The meta of domain `key` of `name` (slice count, version, map sizes) without its state, or
+ * undefined when that domain has committed no slice. For `ved journal`, which needs the
+ * newest slice number and must not read a state that may hold millions of map entries.
+ */
+export function readDomain(store: Store<Buffer>, name: string, key: string): StoredDomain | undefined {
+  checkComponent(name, 'a domain name')
+  checkComponent(key, 'a domain key', true)
+  return withRuntimeTree(store, (tree) => {
+    const engineKey = metaKey(domainId(name, key))
+    const bytes = tree.get(engineKey)
+    return bytes === undefined ? undefined : domainOf(name, key, engineKey, bytes)
   })
 }
 

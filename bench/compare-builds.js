@@ -1,0 +1,202 @@
+// Compares builds of the addon in one process, so that every build sees the same machine load;
+// `node --expose-gc bench/compare-builds.js before=/path/a.node after=build/Release/ved.node`
+// (after `npm run build:ts`). On a shared VM, runs of one build minutes apart differ by more
+// than the changes worth measuring; alternating builds every ROUNDS-th of the samples does not.
+//
+// Each label=file gets its own copy of dist/ (under node_modules/.cache/ved-compare/, where
+// bare imports still resolve) loaded with VED_ADDON_PATH=file, so the builds' stores, flusher
+// threads and completion paths are fully separate; only one of them works at a time.
+//
+// Workloads (COMPARE_WORKLOADS, default all three), each build taking turns every round:
+//   sequential  one-put transactions on a 100,000-key store, one at a time, each awaited until
+//               durable (row d of bench/writes.js), with the raw 4 KiB write + fdatasync of
+//               row d taking its turn too
+//   idle        the same, after `await setTimeout(1 ms)` before each commit (an application
+//               that commits now and then: the flusher has been idle for ~1 ms)
+//   runtime     sequential awaited sends to one domain (row r2 of bench/runtime.js,
+//               "sequential"), blocked time per slice as lib/runtime/timing.ts measures it
+// Units: microseconds, p50 / p90 / p99 of COMPARE_ROUNDS (20) x COMPARE_PER_ROUND (150) samples
+// per build (the first 5 of each turn are dropped as warm-up); "cpu" is the process's user +
+// system CPU time per commit or slice during the build's turns (its flusher thread included).
+// Machine: printed with the load average at the start and the end.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { keyOf, log, machineInfo, makeValues, percentile, valueOf } from './lib.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.join(here, '..')
+const WORKLOADS = (process.env.COMPARE_WORKLOADS ?? 'sequential,idle,runtime').split(',')
+const ROUNDS = Number(process.env.COMPARE_ROUNDS ?? 20)
+const PER_ROUND = Number(process.env.COMPARE_PER_ROUND ?? 150)
+const WARMUP_PER_ROUND = 5
+const KEY_COUNT = 100_000
+const RAW_WRITE_BYTES = 4096
+const RAW_FILE_BYTES = 16 << 20
+
+const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ')
+const us = (ms) => (ms * 1000).toFixed(1)
+const quantiles = (samples) => [0.5, 0.9, 0.99].map((q) => us(percentile(samples, q))).join(' / ')
+const cpuUs = () => {
+  const { user, system } = process.cpuUsage()
+  return user + system
+}
+
+async function loadBuilds(specs) {
+  const builds = []
+  for (const spec of specs) {
+    const at = spec.indexOf('=')
+    if (at <= 0) throw new RangeError(`expected label=path/to/ved.node, got ${spec}`)
+    const label = spec.slice(0, at)
+    const file = path.resolve(spec.slice(at + 1))
+    if (!fs.existsSync(file)) throw new RangeError(`${file} does not exist`)
+    const copy = path.join(root, 'node_modules', '.cache', 'ved-compare', label)
+    fs.rmSync(copy, { recursive: true, force: true })
+    fs.cpSync(path.join(root, 'dist'), copy, { recursive: true })
+    // dist/addon.js reads VED_ADDON_PATH once, when this copy is first imported.
+    process.env.VED_ADDON_PATH = file
+    const ved = await import(path.join(copy, 'index.js'))
+    const timing = await import(path.join(copy, 'runtime', 'timing.js'))
+    builds.push({ label, file, ved, timing })
+  }
+  delete process.env.VED_ADDON_PATH
+  return builds
+}
+
+/** Runs `turn(build)` for every build, round after round; returns { label: { samples, cpu } }. */
+async function alternate(builds, turn) {
+  const results = Object.fromEntries(builds.map((b) => [b.label, { samples: [], cpuUs: 0, count: 0 }]))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const build of builds) {
+      globalThis.gc?.()
+      const result = results[build.label]
+      const cpuBefore = cpuUs()
+      const samples = await turn(build)
+      result.cpuUs += cpuUs() - cpuBefore
+      result.count += samples.length
+      result.samples.push(...samples.slice(WARMUP_PER_ROUND))
+    }
+  }
+  return results
+}
+
+async function storeWorkload(builds, dir, idleMs) {
+  const values = makeValues()
+  const stores = new Map()
+  const rawFd = fs.openSync(path.join(dir, `raw-${idleMs}`), 'w+')
+  try {
+    for (const build of builds) {
+      const store = await build.ved.Store.open(path.join(dir, `store-${build.label}-${idleMs}`), { encoding: 'msgpack' })
+      stores.set(build.label, store)
+      for (let base = 0; base < KEY_COUNT; base += 1000) {
+        await store.transaction((txn) => {
+          for (let i = base; i < base + 1000; i++) txn.put(keyOf(i), valueOf(values, i))
+        })
+      }
+    }
+    for (let offset = 0; offset < RAW_FILE_BYTES; offset += 1 << 20) fs.writeSync(rawFd, Buffer.alloc(1 << 20), 0, 1 << 20, offset)
+    fs.fsyncSync(rawFd)
+    const block = Buffer.alloc(RAW_WRITE_BYTES, 0xa5)
+    let rawOffset = 0
+    let cursor = 0x5eed
+    const raw = { label: 'raw fdatasync' }
+    const results = await alternate([...builds, raw], async (build) => {
+      const samples = []
+      for (let i = 0; i < PER_ROUND; i++) {
+        if (idleMs > 0) await new Promise((resolve) => setTimeout(resolve, idleMs))
+        const started = performance.now()
+        if (build === raw) {
+          fs.writeSync(rawFd, block, 0, RAW_WRITE_BYTES, rawOffset)
+          fs.fdatasyncSync(rawFd)
+          rawOffset = (rawOffset + RAW_WRITE_BYTES) % RAW_FILE_BYTES
+        } else {
+          cursor = (Math.imul(cursor, 1103515245) + 12345) >>> 0
+          await stores.get(build.label).transaction((txn) => txn.put(keyOf(cursor % KEY_COUNT), valueOf(values, cursor)))
+        }
+        samples.push(performance.now() - started)
+      }
+      return samples
+    })
+    const rawP50 = percentile(results[raw.label].samples, 0.5)
+    for (const [label, r] of Object.entries(results)) {
+      const ratio = label === raw.label ? '' : `, p50 ${(percentile(r.samples, 0.5) / rawP50).toFixed(2)}x raw`
+      log(`| ${label} | ${quantiles(r.samples)}${ratio} | ${(r.cpuUs / r.count).toFixed(0)} |`)
+    }
+  } finally {
+    fs.closeSync(rawFd)
+    for (const store of stores.values()) await store.close()
+  }
+}
+
+async function runtimeWorkload(builds, dir) {
+  const runtimes = new Map()
+  try {
+    for (const build of builds) {
+      const Counter = build.ved.defineDomain({
+        name: 'counter',
+        version: 1,
+        state: { count: 0, label: 'bench' },
+        on: {
+          bump(s) {
+            s.count++
+          },
+        },
+      })
+      const rt = await build.ved.Runtime.open({ path: path.join(dir, `rt-${build.label}`), domains: [Counter] })
+      runtimes.set(build.label, { rt, domain: rt.domain(Counter, 'one') })
+    }
+    const results = await alternate(builds, async (build) => {
+      const { domain } = runtimes.get(build.label)
+      const { sliceTiming, resetSliceTiming } = build.timing
+      resetSliceTiming(true)
+      for (let i = 0; i < PER_ROUND; i++) await domain.send('bump')
+      // Blocked time per slice, as bench/runtime.js blockedSamples(): a drain's commit counts
+      // for its last slice (here every drain has one slice).
+      const samples = [...sliceTiming.sliceMs]
+      let end = 0
+      for (let c = 0; c < sliceTiming.commitMs.length; c++) {
+        end += sliceTiming.commitSlices[c]
+        if (end - 1 < samples.length) samples[end - 1] += sliceTiming.commitMs[c]
+      }
+      resetSliceTiming(false)
+      return samples
+    })
+    for (const [label, r] of Object.entries(results)) log(`| ${label} | ${quantiles(r.samples)} | ${(r.cpuUs / r.count).toFixed(0)} |`)
+  } finally {
+    for (const { rt } of runtimes.values()) await rt.close()
+  }
+}
+
+async function main() {
+  const builds = await loadBuilds(process.argv.slice(2).filter((arg) => !arg.startsWith('-')))
+  if (builds.length === 0) throw new RangeError('name at least one build: label=path/to/ved.node')
+  const tmpRoot = process.env.BENCH_DIR ?? os.tmpdir()
+  const dir = fs.mkdtempSync(path.join(tmpRoot, 'ved-compare-'))
+  log(`compare-builds: ${builds.map((b) => `${b.label}=${path.relative(process.cwd(), b.file)}`).join(', ')}`)
+  log(`machine: ${machineInfo(tmpRoot)}; load ${loadavg()}; ${ROUNDS} rounds x ${PER_ROUND} per build`)
+  try {
+    for (const workload of WORKLOADS) {
+      log('')
+      if (workload === 'sequential' || workload === 'idle') {
+        log(`${workload}: durable one-put transactions${workload === 'idle' ? ' after 1 ms idle' : ''}, us`)
+        log('| build | p50 / p90 / p99 | cpu us per commit |')
+        log('|---|---|---|')
+        await storeWorkload(builds, dir, workload === 'idle' ? 1 : 0)
+      } else if (workload === 'runtime') {
+        log('runtime: blocked time per slice, sequential awaited sends, us')
+        log('| build | p50 / p90 / p99 | cpu us per slice |')
+        log('|---|---|---|')
+        await runtimeWorkload(builds, dir)
+      } else {
+        throw new RangeError(`unknown workload ${workload} (sequential, idle, runtime)`)
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  log('')
+  log(`load at the end ${loadavg()}`)
+}
+
+await main()

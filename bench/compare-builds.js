@@ -7,17 +7,22 @@
 // bare imports still resolve) loaded with VED_ADDON_PATH=file, so the builds' stores, flusher
 // threads and completion paths are fully separate; only one of them works at a time.
 //
-// Workloads (COMPARE_WORKLOADS, default all three), each build taking turns every round:
+// Workloads (COMPARE_WORKLOADS, default all four), each build taking turns every round:
 //   sequential  one-put transactions on a 100,000-key store, one at a time, each awaited until
 //               durable (row d of bench/writes.js), with the raw 4 KiB write + fdatasync of
 //               row d taking its turn too
 //   idle        the same, after `await setTimeout(1 ms)` before each commit (an application
 //               that commits now and then: the flusher has been idle for ~1 ms)
+//   busy        the same, after 1 ms of JS work (a clock loop) before each commit (an
+//               application that computes between commits: the JS thread is hot, the
+//               flusher has been idle for ~1 ms)
 //   runtime     sequential awaited sends to one domain (row r2 of bench/runtime.js,
 //               "sequential"), blocked time per slice as lib/runtime/timing.ts measures it
 // Units: microseconds, p50 / p90 / p99 of COMPARE_ROUNDS (20) x COMPARE_PER_ROUND (150) samples
-// per build (the first 5 of each turn are dropped as warm-up); "cpu" is the process's user +
-// system CPU time per commit or slice during the build's turns (its flusher thread included).
+// per build (the first 5 of each turn are dropped as warm-up): until durable, and the seal (the
+// transaction() call, time the JS thread is blocked); "cpu" is the process's user + system CPU
+// time per commit or slice during the build's turns (its flusher thread included; busy: the
+// 1 ms loop too).
 // Machine: printed with the load average at the start and the end.
 import fs from 'node:fs'
 import os from 'node:os'
@@ -27,7 +32,7 @@ import { keyOf, log, machineInfo, makeValues, percentile, valueOf } from './lib.
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.join(here, '..')
-const WORKLOADS = (process.env.COMPARE_WORKLOADS ?? 'sequential,idle,runtime').split(',')
+const WORKLOADS = (process.env.COMPARE_WORKLOADS ?? 'sequential,idle,busy,runtime').split(',')
 const ROUNDS = Number(process.env.COMPARE_ROUNDS ?? 20)
 const PER_ROUND = Number(process.env.COMPARE_PER_ROUND ?? 150)
 const WARMUP_PER_ROUND = 5
@@ -81,13 +86,14 @@ async function alternate(builds, turn) {
   return results
 }
 
-async function storeWorkload(builds, dir, idleMs) {
+/** Before each commit: 'sequential' nothing, 'idle' 1 ms asleep in the event loop, 'busy' 1 ms of JS. */
+async function storeWorkload(builds, dir, workload) {
   const values = makeValues()
   const stores = new Map()
-  const rawFd = fs.openSync(path.join(dir, `raw-${idleMs}`), 'w+')
+  const rawFd = fs.openSync(path.join(dir, `raw-${workload}`), 'w+')
   try {
     for (const build of builds) {
-      const store = await build.ved.Store.open(path.join(dir, `store-${build.label}-${idleMs}`), { encoding: 'msgpack' })
+      const store = await build.ved.Store.open(path.join(dir, `store-${build.label}-${workload}`), { encoding: 'msgpack' })
       stores.set(build.label, store)
       for (let base = 0; base < KEY_COUNT; base += 1000) {
         await store.transaction((txn) => {
@@ -101,10 +107,13 @@ async function storeWorkload(builds, dir, idleMs) {
     let rawOffset = 0
     let cursor = 0x5eed
     const raw = { label: 'raw fdatasync' }
+    const seals = Object.fromEntries(builds.map((b) => [b.label, []]))
     const results = await alternate([...builds, raw], async (build) => {
       const samples = []
+      const turnSeals = []
       for (let i = 0; i < PER_ROUND; i++) {
-        if (idleMs > 0) await new Promise((resolve) => setTimeout(resolve, idleMs))
+        if (workload === 'idle') await new Promise((resolve) => setTimeout(resolve, 1))
+        if (workload === 'busy') for (const end = performance.now() + 1; performance.now() < end; );
         const started = performance.now()
         if (build === raw) {
           fs.writeSync(rawFd, block, 0, RAW_WRITE_BYTES, rawOffset)
@@ -112,16 +121,20 @@ async function storeWorkload(builds, dir, idleMs) {
           rawOffset = (rawOffset + RAW_WRITE_BYTES) % RAW_FILE_BYTES
         } else {
           cursor = (Math.imul(cursor, 1103515245) + 12345) >>> 0
-          await stores.get(build.label).transaction((txn) => txn.put(keyOf(cursor % KEY_COUNT), valueOf(values, cursor)))
+          const promise = stores.get(build.label).transaction((txn) => txn.put(keyOf(cursor % KEY_COUNT), valueOf(values, cursor)))
+          turnSeals.push(performance.now() - started)
+          await promise
         }
         samples.push(performance.now() - started)
       }
+      if (build !== raw) seals[build.label].push(...turnSeals.slice(WARMUP_PER_ROUND))
       return samples
     })
     const rawP50 = percentile(results[raw.label].samples, 0.5)
     for (const [label, r] of Object.entries(results)) {
-      const ratio = label === raw.label ? '' : `, p50 ${(percentile(r.samples, 0.5) / rawP50).toFixed(2)}x raw`
-      log(`| ${label} | ${quantiles(r.samples)}${ratio} | ${(r.cpuUs / r.count).toFixed(0)} |`)
+      const durable = `${quantiles(r.samples)}${label === raw.label ? '' : `, p50 ${(percentile(r.samples, 0.5) / rawP50).toFixed(2)}x raw`}`
+      const seal = label === raw.label ? '-' : quantiles(seals[label])
+      log(`| ${label} | ${durable} | ${seal} | ${(r.cpuUs / r.count).toFixed(0)} |`)
     }
   } finally {
     fs.closeSync(rawFd)
@@ -178,18 +191,19 @@ async function main() {
   try {
     for (const workload of WORKLOADS) {
       log('')
-      if (workload === 'sequential' || workload === 'idle') {
-        log(`${workload}: durable one-put transactions${workload === 'idle' ? ' after 1 ms idle' : ''}, us`)
-        log('| build | p50 / p90 / p99 | cpu us per commit |')
-        log('|---|---|---|')
-        await storeWorkload(builds, dir, workload === 'idle' ? 1 : 0)
+      if (workload === 'sequential' || workload === 'idle' || workload === 'busy') {
+        const before = { sequential: '', idle: ' after 1 ms idle', busy: ' after 1 ms of JS work' }[workload]
+        log(`${workload}: one-put transactions${before}, us`)
+        log('| build | until durable p50 / p90 / p99 | seal p50 / p90 / p99 | cpu us per commit |')
+        log('|---|---|---|---|')
+        await storeWorkload(builds, dir, workload)
       } else if (workload === 'runtime') {
         log('runtime: blocked time per slice, sequential awaited sends, us')
         log('| build | p50 / p90 / p99 | cpu us per slice |')
         log('|---|---|---|')
         await runtimeWorkload(builds, dir)
       } else {
-        throw new RangeError(`unknown workload ${workload} (sequential, idle, runtime)`)
+        throw new RangeError(`unknown workload ${workload} (sequential, idle, busy, runtime)`)
       }
     }
   } finally {

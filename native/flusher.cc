@@ -25,7 +25,7 @@ constexpr int64_t kSpinUs = 100;
 constexpr int64_t kNapWindowUs = 2000;
 // A nap lasts a quarter of the idle time so far, within these bounds: the delay it adds to a
 // commit stays small next to the idle time, and a 2 ms window costs about 20 wake-ups. A
-// commit sealed after 1 ms idle waits half a nap on average: durable p50 +34 us over no naps
+// commit sealed after 1 ms idle waits half a nap on average: durable p50 0-34 us over no naps
 // with 100 us naps, +100 us with 200 us naps (bench/compare-builds.js, idle).
 constexpr int64_t kNapMinUs = 50;
 constexpr int64_t kNapMaxUs = 100;

@@ -2,6 +2,7 @@
 // `node --expose-gc bench/compare-builds.js before=/path/a.node after=build/Release/ved.node`
 // (after `npm run build:ts`). On a shared VM, runs of one build minutes apart differ by more
 // than the changes worth measuring; alternating builds every ROUNDS-th of the samples does not.
+// One build alone works too: its seal and durable latency by what precedes the commit.
 //
 // Each label=file gets its own copy of dist/ (under node_modules/.cache/ved-compare/, where
 // bare imports still resolve) loaded with VED_ADDON_PATH=file, so the builds' stores, flusher

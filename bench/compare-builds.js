@@ -18,7 +18,9 @@
 //               application that computes between commits: the JS thread is hot, the
 //               flusher has been idle for ~1 ms)
 //   runtime     sequential awaited sends to one domain (row r2 of bench/runtime.js,
-//               "sequential"), blocked time per slice as lib/runtime/timing.ts measures it
+//               "sequential"), blocked time per slice as lib/runtime/timing.ts measures it,
+//               and its two parts: the slice's own (delta, pending writes) and the commit
+//               (the store.transaction call: encode, seal, enqueue)
 // Units: microseconds, p50 / p90 / p99 of COMPARE_ROUNDS (20) x COMPARE_PER_ROUND (150) samples
 // per build (the first 5 of each turn are dropped as warm-up): until durable, and the seal (the
 // transaction() call, time the JS thread is blocked); "cpu" is the process's user + system CPU
@@ -162,11 +164,14 @@ async function runtimeWorkload(builds, dir) {
       const rt = await build.ved.Runtime.open({ path: path.join(dir, `rt-${build.label}`), domains: [Counter] })
       runtimes.set(build.label, { rt, domain: rt.domain(Counter, 'one') })
     }
+    const parts = Object.fromEntries(builds.map((b) => [b.label, { slice: [], commit: [] }]))
     const results = await alternate(builds, async (build) => {
       const { domain } = runtimes.get(build.label)
       const { sliceTiming, resetSliceTiming } = build.timing
       resetSliceTiming(true)
       for (let i = 0; i < PER_ROUND; i++) await domain.send('bump')
+      parts[build.label].slice.push(...sliceTiming.sliceMs.slice(WARMUP_PER_ROUND))
+      parts[build.label].commit.push(...sliceTiming.commitMs.slice(WARMUP_PER_ROUND))
       // Blocked time per slice, as bench/runtime.js blockedSamples(): a drain's commit counts
       // for its last slice (here every drain has one slice).
       const samples = [...sliceTiming.sliceMs]
@@ -178,7 +183,10 @@ async function runtimeWorkload(builds, dir) {
       resetSliceTiming(false)
       return samples
     })
-    for (const [label, r] of Object.entries(results)) log(`| ${label} | ${quantiles(r.samples)} | ${(r.cpuUs / r.count).toFixed(0)} |`)
+    for (const [label, r] of Object.entries(results)) {
+      const { slice, commit } = parts[label]
+      log(`| ${label} | ${quantiles(r.samples)} | ${quantiles(slice)} | ${quantiles(commit)} | ${(r.cpuUs / r.count).toFixed(0)} |`)
+    }
   } finally {
     for (const { rt } of runtimes.values()) await rt.close()
   }
@@ -202,8 +210,8 @@ async function main() {
         await storeWorkload(builds, dir, workload)
       } else if (workload === 'runtime') {
         log('runtime: blocked time per slice, sequential awaited sends, us')
-        log('| build | p50 / p90 / p99 | cpu us per slice |')
-        log('|---|---|---|')
+        log('| build | blocked p50 / p90 / p99 | slice part | commit part | cpu us per slice |')
+        log('|---|---|---|---|---|')
         await runtimeWorkload(builds, dir)
       } else {
         throw new RangeError(`unknown workload ${workload} (sequential, idle, busy, runtime)`)

@@ -13,6 +13,8 @@
 // `--runtime-only` runs the runtime rows only (lmdb opened empty, no 1M-key load).
 // `--only d,r2` runs the workloads that produce the named rows (a b c d e f g r0 r1 r2 r3 r4;
 // r1 and r2 come from one workload), plus the load when a row needs the loaded stores (a-e).
+// To compare two builds of the addon on rows d and r2 under the same load, use
+// bench/compare-builds.js (both in one process, taking turns).
 // Data: BENCH_KEYS keys (default 1,000,000; `--quick`: 100,000 and fewer iterations),
 // `key-000000123` strings, 100-byte msgpack values. Stores live in a temp directory under
 // os.tmpdir() (or BENCH_DIR), removed at the end.

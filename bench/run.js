@@ -11,6 +11,10 @@
 //   (r0) handler drafts: ved / mutative / immer      runtime-draft.js  us per slice
 //   (r1-r4) domain runtime: slices/s, blocked time, map snapshot cost, recovery  runtime.js
 // `--runtime-only` runs the runtime rows only (lmdb opened empty, no 1M-key load).
+// `--only d,r2` runs the workloads that produce the named rows (a b c d e f g r0 r1 r2 r3 r4;
+// r1 and r2 come from one workload), plus the load when a row needs the loaded stores (a-e).
+// To compare two builds of the addon on rows d and r2 under the same load, use
+// bench/compare-builds.js (both in one process, taking turns).
 // Data: BENCH_KEYS keys (default 1,000,000; `--quick`: 100,000 and fewer iterations),
 // `key-000000123` strings, 100-byte msgpack values. Stores live in a temp directory under
 // os.tmpdir() (or BENCH_DIR), removed at the end.
@@ -68,18 +72,35 @@ async function load(context) {
   ]
 }
 
+/** [title, run, the row ids it reports]; the load reports 'b' but is selected by what needs it. */
 const WORKLOADS = [
-  ['load (b)', load],
-  ['random get (a)', benchRandomGet],
-  ['full scan (c)', benchScan],
-  ['batched puts (b)', benchBatchedPuts],
-  ['durable single-put latency (d)', benchDurableLatency],
-  ['commit cost by store size (e)', benchCommitCost],
-  ['open time (f)', benchOpen],
-  ['space reclamation (g)', benchCleaning],
-  ['runtime: handler drafts (r0)', benchDrafts],
+  ['load (b)', load, ['a', 'b', 'c', 'd', 'e']],
+  ['random get (a)', benchRandomGet, ['a']],
+  ['full scan (c)', benchScan, ['c']],
+  ['batched puts (b)', benchBatchedPuts, ['b']],
+  ['durable single-put latency (d)', benchDurableLatency, ['d']],
+  ['commit cost by store size (e)', benchCommitCost, ['e']],
+  ['open time (f)', benchOpen, ['f']],
+  ['space reclamation (g)', benchCleaning, ['g']],
+  ['runtime: handler drafts (r0)', benchDrafts, ['r0']],
   ...RUNTIME_WORKLOADS,
 ]
+const RUNTIME_IDS = ['r0', 'r1', 'r2', 'r3', 'r4']
+
+/** The row ids to run, from `--runtime-only` or `--only a,b`; null runs everything. */
+function selectedIds(argv) {
+  if (argv.includes('--runtime-only')) return new Set(RUNTIME_IDS)
+  const at = argv.findIndex((arg) => arg === '--only' || arg.startsWith('--only='))
+  if (at < 0) return null
+  const list = argv[at].startsWith('--only=') ? argv[at].slice('--only='.length) : argv[at + 1]
+  const known = new Set(WORKLOADS.flatMap(([, , ids]) => ids))
+  const ids = (list ?? '').split(',').filter((id) => id !== '')
+  const unknown = ids.filter((id) => !known.has(id))
+  if (ids.length === 0 || unknown.length > 0) {
+    throw new RangeError(`--only takes row ids separated by commas (${[...known].join(' ')}), got ${list}`)
+  }
+  return new Set(ids)
+}
 
 function failureRow(title, error) {
   const message = String(error?.stack ?? error).split('\n').slice(0, 2).join(' ')
@@ -118,6 +139,7 @@ function lmdbVersion() {
 
 async function main() {
   const config = readConfig()
+  const only = selectedIds(process.argv.slice(2))
   const started = performance.now()
   if (fsTypeOf(config.tmpRoot) === 'tmpfs') {
     log(`warning: ${config.tmpRoot} is tmpfs; fdatasync costs nothing there, set BENCH_DIR to a disk`)
@@ -140,9 +162,8 @@ async function main() {
     ved = await openVedStore(path.join(dir, 'ved'))
     lmdb = openLmdbStore(path.join(dir, 'lmdb'))
     const context = { ved, lmdb, keys, values, order, config, dir }
-    const runtimeOnly = process.argv.includes('--runtime-only')
-    for (const [title, run] of WORKLOADS) {
-      if (runtimeOnly && !title.startsWith('runtime')) continue
+    for (const [title, run, ids] of WORKLOADS) {
+      if (only !== null && !ids.some((id) => only.has(id))) continue
       log(`${title}...`)
       const workloadStarted = performance.now()
       try {

@@ -1,6 +1,6 @@
 // Domain runtime workloads (lib/runtime/), against lmdb and an event-sourcing baseline in
 // the same run. `npm run bench` runs them after the engine workloads; `node --expose-gc
-// bench/run.js --runtime-only` runs only these.
+// bench/run.js --runtime-only` runs only these, `--only r2` only the rows named.
 //
 // (r1) Slices per second, one-field update (`s.count++`), every send awaited until its
 //      reply (= its slice is durable), RUNTIME_WINDOW sends in flight: to one domain, and
@@ -372,8 +372,8 @@ async function journalCost({ config, dir }) {
 }
 
 export const RUNTIME_WORKLOADS = [
-  ['runtime: slices/s and blocked time (r1, r2)', throughput],
-  ['runtime: journal cost (j1)', journalCost],
-  ['runtime: map snapshot cost (r3)', mapSnapshotCost],
-  ['runtime: recovery (r4)', recovery],
+  ['runtime: slices/s and blocked time (r1, r2)', throughput, ['r1', 'r2']],
+  ['runtime: journal cost (j1)', journalCost, ['j1']],
+  ['runtime: map snapshot cost (r3)', mapSnapshotCost, ['r3']],
+  ['runtime: recovery (r4)', recovery, ['r4']],
 ]

@@ -7,6 +7,13 @@
 //
 // Commits that queue while a sync runs form the next batch (group commit). The queue is
 // bounded in bytes; a producer that finds it full waits (backpressure, never unbounded).
+//
+// Waiting for work, the flusher goes through three states, and enqueue pays a futex wake only
+// in the last: after a batch it spins (kSpinUs, yielding the CPU to any thread that wants it),
+// then naps (short timed sleeps, up to kNapWindowUs after the batch, while naps keep finding
+// work soon enough), then sleeps on work_cv_ (sleeping_). A wake costs the JS thread tens of
+// microseconds on a VM, more when the woken flusher preempts it on its own CPU; a frame
+// sealed during a nap waits at most one nap instead (docs/design.md, "Flusher wake-ups").
 // Failure is loud: a failed fdatasync poisons the flusher (every later frame is rejected with
 // EIO; nothing is retried, the page cache may have dropped the data). ENOSPC while making
 // room for a frame rejects that frame and every frame queued behind it (they are built on
@@ -83,7 +90,10 @@ class Flusher {
 
  private:
   void run();
-  void spin_for_work();
+  // Flusher thread: returns when work is queued or requested, or when the spin and any naps
+  // are over (the caller then sleeps on work_cv_).
+  void poll_for_work();
+  bool work_wanted() const;
   void poison();
   Status write_checkpoint(const Version& v);
   void flush_batch(std::deque<std::shared_ptr<Frame>>& batch);
@@ -105,8 +115,11 @@ class Flusher {
   std::condition_variable space_cv_;
   std::deque<std::shared_ptr<Frame>> queue_;
   uint64_t queued_bytes_ = 0;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // written under mutex_; read without it while polling
   bool sleeping_ = false;  // the flusher waits on work_cv_ (guarded by mutex_)
+  // Flusher thread: idle periods that outlasted the nap window count it down; naps are skipped
+  // at zero (they would only cost wake-ups) until an idle period ends within the window.
+  int nap_credit_ = 0;
   std::atomic<size_t> queued_count_{0};
   Version durable_version_;  // guarded by mutex_
   uint64_t checkpoint_seq_ = 0;

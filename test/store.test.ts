@@ -1,8 +1,10 @@
 // Store API: reads, writes, ranges, encodings, named trees, large values, many keys, reopen,
-// and use after close for every method.
+// use after close for every method, and worker threads that end with a store open.
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { Store, VedError, type RangeEntry, type Transaction, type TransactionTree } from '../lib/index.js'
-import { compareKeys, expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
+import { compareKeys, expectVedError, expectVedErrorSync, FIXTURES, SMALL, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
 
@@ -553,6 +555,31 @@ describe('reopen', () => {
     await using store = await Store.open(new URL(`file://${dir}`), SMALL)
     expect(store.path).toBe(dir)
   })
+})
+
+describe('a worker thread that ends with its store open', () => {
+  /** Runs fixtures/worker-exit.mjs; resolves with the seq it last awaited and its exit code. */
+  function runWorker(dir: string, end: string): Promise<{ durable: number; code: number }> {
+    return new Promise((resolve, reject) => {
+      let durable = -1
+      const worker = new Worker(join(FIXTURES, 'worker-exit.mjs'), { workerData: { dir, options: SMALL, end } })
+      worker.on('message', (seq: number) => (durable = seq))
+      worker.once('error', reject)
+      worker.once('exit', (code) => resolve({ durable, code }))
+    })
+  }
+
+  for (const end of ['exit', 'return', 'close-exit']) {
+    it(`exits cleanly (${end}) and leaves the store to the next writer with what it awaited`, async () => {
+      const dir = tempDir()
+      const { durable, code } = await runWorker(dir, end)
+      expect(code).toBe(0)
+      expect(durable).toBeGreaterThan(0)
+      await using store = await Store.open(dir, SMALL)
+      expect(store.stats().seq).toBeGreaterThanOrEqual(durable)
+      expect(store.get('k19')).toBe(19)
+    })
+  }
 })
 
 describe('use after close', () => {

@@ -39,6 +39,8 @@ export interface NativeOpenOptions {
   checkpointIntervalCommits: number
   /** 0: no background cleaning; else clean when fileBytes > this * liveBytes + one segment. */
   maxSpaceAmplification: number
+  /** Keep the JS thread awake while a commit syncs (binding.cc's CompletionWait). */
+  completionWait: boolean
   /** Test builds only: the fault layer's seed; production builds reject anything but 0. */
   faultSeed: number
 }

@@ -37,6 +37,13 @@ export interface StoreOptions {
    * 0 turns background cleaning off (compact() still cleans). Default 2.
    */
   maxSpaceAmplification?: number
+  /**
+   * While a commit syncs and the event loop has nothing else to do, keep the JS thread awake
+   * (yielding the CPU) for up to 500 us so its promise settles without an epoll wake-up
+   * (docs/design.md, "Flusher wake-ups"). Costs CPU on sequential commits; false for a
+   * process that should sleep while it waits. Linux only. Default true.
+   */
+  completionWait?: boolean
   /** Internal: seed of the fault-injection layer of test builds. Default 0 (off). */
   faultSeed?: number
 }
@@ -51,6 +58,7 @@ export interface ResolvedOptions {
   maxStoreSizeBytes: number
   checkpointIntervalCommits: number
   maxSpaceAmplification: number
+  completionWait: boolean
   faultSeed: number
 }
 
@@ -88,6 +96,7 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   // 2: the log may hold as much dead data as live before cleaning moves any (LFS-style
   // cleaners are cheap at this utilization; tighter targets cost write amplification).
   maxSpaceAmplification: 2,
+  completionWait: true,
   faultSeed: 0,
 })
 
@@ -122,6 +131,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     maxStoreSizeBytes,
     checkpointIntervalCommits: integerOption(input, 'checkpointIntervalCommits', 1, CHECKPOINT_INTERVAL_COMMITS_MAX),
     maxSpaceAmplification: amplificationOption(input),
+    completionWait: booleanOption(input, 'completionWait'),
     faultSeed: integerOption(input, 'faultSeed', 0, FAULT_SEED_MAX),
   }
 }
@@ -162,7 +172,7 @@ function amplificationOption(input: Record<string, unknown>): number {
   return value
 }
 
-function booleanOption(input: Record<string, unknown>, name: 'sync' | 'readOnly' | 'create', fallback?: boolean): boolean {
+function booleanOption(input: Record<string, unknown>, name: 'sync' | 'readOnly' | 'create' | 'completionWait', fallback?: boolean): boolean {
   const value = input[name]
   if (value === undefined) return fallback ?? (DEFAULT_OPTIONS[name] as boolean)
   if (typeof value !== 'boolean') {

@@ -464,6 +464,7 @@ function nativeOpenOptions(options: ResolvedOptions): NativeOpenOptions {
     maxStoreSizeBytes: options.maxStoreSizeBytes,
     checkpointIntervalCommits: options.checkpointIntervalCommits,
     maxSpaceAmplification: options.maxSpaceAmplification,
+    completionWait: options.completionWait,
     faultSeed: options.faultSeed,
   }
 }

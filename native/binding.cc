@@ -438,7 +438,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     delete h;
     throw_status(env, s);
   }
-  if (!options.read_only) start_completion_wait(env, h);
+  // Off by request (completionWait: false): the JS thread sleeps while it waits for a sync.
+  if (!options.read_only && o.Get("completionWait").ToBoolean()) start_completion_wait(env, h);
   Napi::External<StoreHandle> ext = Napi::External<StoreHandle>::New(env, h, [](Napi::Env, StoreHandle* p) { delete p; });
   ext.TypeTag(&kStoreTag);
   return ext;

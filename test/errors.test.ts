@@ -275,6 +275,7 @@ describe('EINVAL: options', () => {
       { sync: 'yes' },
       { readOnly: 1 },
       { create: null },
+      { completionWait: 'off' },
       { segmentSizeBytes: 1000 },
       { segmentSizeBytes: 256 * 1024 + 1 },
       { segmentSizeBytes: 128 * 1024 },

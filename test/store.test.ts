@@ -680,3 +680,22 @@ describe('use after close', () => {
     }
   })
 })
+
+describe('completionWait: false', () => {
+  it('commits, reports durable, and reopens like the default (the JS thread sleeps while a sync runs)', async () => {
+    const dir = tempDir()
+    {
+      await using store = await Store.open(dir, { completionWait: false })
+      let previous = 0
+      for (let i = 0; i < 50; i++) {
+        const seq = await store.put(`k${i}`, i)
+        expect(seq).toBeGreaterThan(previous)
+        expect(store.stats().durableSeq).toBeGreaterThanOrEqual(seq)
+        previous = seq
+      }
+      expect(store.stats().durableSeq).toBe(store.stats().seq)
+    }
+    await using again = await Store.open(dir)
+    expect(again.get('k49')).toBe(49)
+  })
+})

@@ -6,25 +6,14 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Store } from '../lib/index.js'
 import { BATCHES, expectedAfter, key, KEYS } from './fixtures/cleaning-model.mjs'
-import { expectVedError, FIXTURES, prng, runAndKill, tempDirs } from './helpers.js'
+import { cleanerSettled, expectVedError, FIXTURES, prng, runAndKill, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
 const MIB = 1024 * 1024
 
-/**
- * Waits until the background cleaner has seen the newest durable version and has nothing
- * queued: no pass, relocation or deletion.
- */
+/** Waits until the background cleaner has caught up; fails the test after 20 s. */
 async function settled(store: Store): Promise<void> {
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    const s = store.stats()
-    const c = s.cleaner
-    expect(c.error).toBe('')
-    if (!c.busy && c.walkedSeq === s.durableSeq && c.backlogKeys === 0 && c.segmentsWaiting === 0) return
-    if (Date.now() > deadline) throw new Error(`the cleaner did not settle: ${JSON.stringify(c)}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  if (!(await cleanerSettled(store))) throw new Error(`the cleaner did not settle: ${JSON.stringify(store.stats().cleaner)}`)
 }
 
 describe('background cleaning', () => {

@@ -6,32 +6,16 @@
 // retention (expired, truncated lineages), a journal that is off, and a runtime holding the
 // store open for writing (with an effect still pending) while the commands run. The drawing
 // and the range arithmetic are also tested directly, on answers made by hand.
-import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { drawTree, DEPTH_DRAWN_MAX, formatLineage } from '../lib/cli/lineage.js'
 import { JOURNAL_LIMIT_DEFAULT, sliceRange, VALUE_WIDTH } from '../lib/cli/journal.js'
 import { toJsonValue } from '../lib/cli/state.js'
 import { defineDomain, Journal, map, Runtime, Store, type DomainDefinition, type LineageNode, type RuntimeOptions } from '../lib/index.js'
-import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
+import { expectVedError, expectVedErrorSync, SMALL, tempDirs, ved } from './helpers.js'
 
 const tempDir = tempDirs()
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 
-interface CliResult {
-  status: number | null
-  stdout: string
-  stderr: string
-}
-
-function ved(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error !== null && typeof error.code !== 'number') reject(error)
-      else resolve({ status: error === null ? 0 : (error.code as number), stdout, stderr })
-    })
-  })
-}
 
 /** Effects of `wait` resolve when the test calls these. */
 const held = new Map<string, () => void>()

@@ -5,30 +5,14 @@
 // (absent), a definition newer than a domain's state, values JSON cannot hold, unknown
 // domains and keys (ENODOMAIN, exit 1), stores no runtime wrote, and a runtime holding the
 // store open for writing while the read-only commands run.
-import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { toJsonValue } from '../lib/cli/state.js'
 import { defineDomain, listDomains, map, readState, Runtime, Store } from '../lib/index.js'
-import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
+import { expectVedError, expectVedErrorSync, SMALL, tempDirs, ved } from './helpers.js'
 
 const tempDir = tempDirs()
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 
-interface CliResult {
-  status: number | null
-  stdout: string
-  stderr: string
-}
-
-function ved(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      if (error !== null && typeof error.code !== 'number') reject(error)
-      else resolve({ status: error === null ? 0 : (error.code as number), stdout, stderr })
-    })
-  })
-}
 
 /** The state of an inventory: plain fields, and map() fields of items and of notes. */
 function inventoryState() {

@@ -4,7 +4,7 @@
 // is writing to (read-only commands work alongside it, compact gets ELOCKED), a corrupt
 // store (verify names the segment and offset) and a missing native build. The progress bars
 // need a terminal: those tests run main() in this process with a stderr that says it is one.
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { createInterface } from 'node:readline'
@@ -14,26 +14,11 @@ import { describe, expect, it } from 'vitest'
 import { main } from '../lib/cli/main.js'
 import { startProgress } from '../lib/cli/progress.js'
 import { Store } from '../lib/index.js'
-import { expectVedError, FIXTURES, SEGMENT_SIZE_BYTES_TEST, SMALL, tempDirs } from './helpers.js'
+import { type CliResult, expectVedError, FIXTURES, SEGMENT_SIZE_BYTES_TEST, SMALL, tempDirs, ved } from './helpers.js'
 
 const tempDir = tempDirs()
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version
 
-interface CliResult {
-  status: number | null
-  stdout: string
-  stderr: string
-}
-
-function ved(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      if (error !== null && typeof error.code !== 'number') reject(error)
-      else resolve({ status: error === null ? 0 : (error.code as number), stdout, stderr })
-    })
-  })
-}
 
 /** A stream that keeps what is written; a terminal when `isTTY`. */
 class Sink extends Writable {

@@ -1,12 +1,13 @@
 // Shared test helpers: temporary store directories, error assertions, a CRC32C, byte order,
 // a child writer killed with SIGKILL.
 import { spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, expect } from 'vitest'
-import { VedError, type VedErrorCode } from '../lib/index.js'
+import { VedError, type Store, type VedErrorCode } from '../lib/index.js'
 
 /** Small segments keep tests fast and make commits cross segment boundaries. */
 export const SEGMENT_SIZE_BYTES_TEST = 1024 * 1024
@@ -141,3 +142,39 @@ export function runAndKill(script: string, args: readonly string[], delayMs: num
 
 /** A small deterministic PRNG (mulberry32) for tests that need reproducible randomness. */
 export { mulberry32 as prng } from '../lib/random.js'
+
+/** What `ved` printed and how it exited (status null: killed by a signal). */
+export interface CliResult {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js')
+
+/** Runs the built `ved` command (dist/cli.js) in a child process, with `env` added to this one's. */
+export function ved(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error !== null && typeof error.code !== 'number') reject(error)
+      else resolve({ status: error === null ? 0 : (error.code as number), stdout, stderr })
+    })
+  })
+}
+
+/**
+ * Waits until the store's background cleaner has seen the newest durable version and has
+ * nothing queued (no pass, relocation or deletion); false if that takes over `timeoutMs`.
+ * Fails the test if the cleaner reports an error.
+ */
+export async function cleanerSettled(store: Store<any, any>, timeoutMs = 20_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const s = store.stats()
+    const c = s.cleaner
+    expect(c.error).toBe('')
+    if (!c.busy && c.walkedSeq === s.durableSeq && c.backlogKeys === 0 && c.segmentsWaiting === 0) return true
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}

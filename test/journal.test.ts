@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
 import { splitBatch } from '../lib/journal/entry.js'
 import { JOURNAL_TREE } from '../lib/journal/keys.js'
-import { expectVedError, SMALL, tempDirs } from './helpers.js'
+import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
 
@@ -371,7 +371,3 @@ describe('retention and compaction', () => {
     await expectVedError(rt.domain(Counter, 'id').send('add', { n: 1 }, { id: 'x'.repeat(300) }), 'EKEYSIZE')
   })
 })
-
-function expectVedErrorSync(fn: () => unknown, code: string): void {
-  expect(fn).toThrow(expect.objectContaining({ code }))
-}

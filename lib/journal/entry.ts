@@ -2,19 +2,18 @@
 //
 // Entries are written on the slice path, one per slice, so they hold bytes the slice already
 // has (payload, reply, the before and after bytes of each change) rather than decoded
-// values, in a fixed binary layout rather than msgpack: msgpackr spent ~2 us packing one
-// entry, a third of a whole slice's budget (docs/design.md, "The journal's cost"). The
-// layout (docs/format.md) starts with a header that compaction and lineage lookups decode
+// values, in a fixed binary layout rather than msgpack, whose per-call setup was the largest
+// part of recording (docs/design.md, "A binary entry layout"). Small records (an effect's
+// `x` key, an entry's error) use the runtime's codec. The layout (docs/format.md) starts with a header that compaction and lineage lookups decode
 // alone; the rest is read only when a query shows the entry.
 //
 // Invariants:
 // - decodeEntry(encodeEntry(e)) gives e back (as tuples, values null when omitted); the first byte is ENTRY_FORMAT and anything else
 //   is refused (a newer format) rather than misread.
 // - Byte fields decode as views of the bytes read; callers decode them at once or copy.
-import { Packr } from 'msgpackr'
 import { VedError } from '../errors.js'
+import { decode, encode } from '../runtime/codec.js'
 
-const packr = new Packr({ useRecords: false })
 
 /** Version of the entry layout below. */
 const ENTRY_FORMAT = 1
@@ -85,14 +84,6 @@ export interface StoredEffect {
 /** What the writer keeps per domain, inside the runtime's meta: [first, count, bytes, oldestAt, kept]. */
 export type JournalMeta = [first: number, count: number, bytes: number, oldestAt: number, kept: number]
 
-/** Small records (effects, child lists): msgpack. */
-export function encodeRecord(value: unknown): Buffer {
-  return Buffer.from(packr.pack(value))
-}
-
-export function decodeRecord<T>(bytes: Uint8Array): T {
-  return packr.unpack(bytes) as T
-}
 
 // ---- the entry layout -------------------------------------------------------------------------
 //
@@ -286,7 +277,7 @@ export function encodeEntry(entry: EntryInput): Buffer {
   w.u32(entry.cx.length)
   for (const id of entry.cx) w.str(id)
   w.bytes(omit ? null : entry.rp)
-  w.bytes(entry.er === null ? null : packr.pack(entry.er))
+  w.bytes(entry.er === null ? null : encode(entry.er, 'a journal entry\'s error'))
   w.u8(entry.mg === null ? 0 : 1)
   if (entry.mg !== null) {
     w.u32(entry.mg[0])
@@ -338,7 +329,7 @@ export function decodeEntry(bytes: Uint8Array): StoredEntry {
   for (let n = r.u32(); n > 0; n--) cx.push(r.text())
   const rp = r.bytes()
   const errorBytes = r.bytes()
-  const er = errorBytes === null ? null : (packr.unpack(errorBytes) as StoredEntry['er'])
+  const er = errorBytes === null ? null : (decode(errorBytes) as StoredEntry['er'])
   const mg: [number, number] | null = r.u8() === 1 ? [r.u32(), r.u32()] : null
   return { at: header.at, i: header.i, y, p, c: header.c, r: header.r, f, ch, fx, ms, tm, cx, rp, er, mg, o: header.o }
 }

@@ -17,7 +17,7 @@ import { decode } from '../runtime/codec.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Meta } from '../runtime/instance.js'
 import { domainId, metaKey, RUNTIME_TREE } from '../runtime/keys.js'
-import { decodeEntry, decodeHeader, decodeRecord, type StoredEffect, type StoredEntry } from './entry.js'
+import { decodeEntry, decodeHeader, type StoredEffect, type StoredEntry } from './entry.js'
 import { entriesOf, entryAt, SLICE_MAX } from './batches.js'
 import { effectKey, JOURNAL_TREE, locatorPrefix, prefixEnd } from './keys.js'
 
@@ -310,7 +310,7 @@ class View {
   #outcome(effectId: string, attempt: number): EffectOutcome {
     const bytes = this.journal.get(effectKey(effectId))
     if (bytes === undefined) return { status: 'unknown' }
-    const effect = decodeRecord<StoredEffect>(bytes)
+    const effect = decode(bytes) as StoredEffect
     if (effect.a !== attempt) return { status: 'unknown' }
     if (effect.o === null) return { status: 'pending', attempt }
     const [ok, slice] = effect.o

@@ -18,11 +18,12 @@
 // - Bounded work: a step deletes at most STEP_ENTRIES_MAX entries; the backlog holds each
 //   domain at most once (bounded by the number of domains).
 import { limits } from '../addon.js'
+import { decode, encode } from '../runtime/codec.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import type { PendingWrites } from '../runtime/writes.js'
 import { batchesOf, SLICE_MAX } from './batches.js'
-import { accountedBytes, decodeHeader, decodeRecord, encodeBatch, encodeEntry, encodeRecord, peekEntry, splitBatch, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
+import { accountedBytes, decodeHeader, encodeBatch, encodeEntry, peekEntry, splitBatch, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
 import { effectKey, entryKey, keptKey, keptRange, locatorKey, sliceOfEntryKey, unsettledKey } from './keys.js'
 import type { JournalRetention } from './options.js'
 
@@ -177,17 +178,17 @@ export class JournalWriter {
       // The effect is settled (for this attempt): its lineage no longer holds entries back.
       const effectBytes = writes.getJournal(effectKey(info.causedBy))
       if (effectBytes !== undefined) {
-        const effect = decodeRecord<StoredEffect>(effectBytes)
+        const effect = decode(effectBytes) as StoredEffect
         if (effect.a === source.attempt) {
           effect.o = [info.type.endsWith('.done'), slice]
-          writes.putJournal(effectKey(info.causedBy), encodeRecord(effect))
+          writes.putJournal(effectKey(info.causedBy), encode(effect, 'an effect record'))
         }
       }
       this.#settled(info.root, info.causedBy)
     }
     for (const effect of parts.effects) {
       const stored: StoredEffect = { d: [instance.definition.name, instance.key], s: slice, i: info.id, a: effect.attempt, o: null }
-      writes.putJournal(effectKey(effect.id), encodeRecord(stored))
+      writes.putJournal(effectKey(effect.id), encode(stored, 'an effect record'))
       // A retry may be emitted while its first attempt is still unsettled: count it once.
       if (effect.attempt === 1 || writes.getJournal(unsettledKey(info.root, effect.id)) === undefined) {
         writes.putJournal(unsettledKey(info.root, effect.id), EMPTY)
@@ -343,7 +344,7 @@ export class JournalWriter {
     // A retry re-emits an effect under the same id: its x key then belongs to the later slice.
     for (const effectId of entry.fx) {
       const effectBytes = writes.getJournal(effectKey(effectId))
-      if (effectBytes !== undefined && decodeRecord<StoredEffect>(effectBytes).s === slice) writes.delJournal(effectKey(effectId))
+      if (effectBytes !== undefined && (decode(effectBytes) as StoredEffect).s === slice) writes.delJournal(effectKey(effectId))
     }
   }
 
@@ -379,7 +380,7 @@ export class JournalWriter {
         return
       }
       const [metaKey, bytes] = next.value
-      const meta = decodeRecord<Meta>(bytes)
+      const meta = decode(bytes) as Meta
       if (meta.j === undefined) continue
       if (meta.j[4] > 0 || this.#over(meta.j, now)) {
         const body = metaKey.slice(1)

@@ -26,19 +26,41 @@ constexpr int64_t kIdlePassMs = 100;
 // How long a pass waits for the version it should walk to become durable.
 constexpr int64_t kDurableWaitMs = 10000;
 
+bool CheckedPages::test(uint64_t offset, uint64_t which) const {
+  auto it = bits_.find(offset / segment_size_bytes_);
+  if (it == bits_.end()) return false;
+  uint64_t bit = offset % segment_size_bytes_ / kPageSizeBytes * 2 + which;
+  return (it->second[bit / 64] >> (bit % 64)) & 1;
+}
+
+void CheckedPages::set_checked(uint64_t offset, bool plain_leaf) {
+  std::vector<uint64_t>& words = bits_[offset / segment_size_bytes_];
+  if (words.empty()) words.assign((segment_size_bytes_ / kPageSizeBytes * 2 + 63) / 64, 0);
+  uint64_t bit = offset % segment_size_bytes_ / kPageSizeBytes * 2;
+  words[bit / 64] |= 1ull << (bit % 64);
+  if (plain_leaf) words[(bit + 1) / 64] |= 1ull << ((bit + 1) % 64);
+}
+
+void CheckedPages::forget_absent(const Log& log) {
+  for (auto it = bits_.begin(); it != bits_.end();) {
+    it = log.present(it->first) ? std::next(it) : bits_.erase(it);
+  }
+  VED_ASSERT(bits_.size() <= log.segment_count_max());
+}
+
 namespace {
 
 // One walk of a durable version through the map. Adds every reachable byte to `usage`;
 // with victims, collects the keys whose rewrite moves everything out of them.
 class Walker {
  public:
-  Walker(const Log& log, const std::unordered_set<uint64_t>* victims) : log_(log), victims_(victims) {}
+  Walker(const Log& log, const std::unordered_set<uint64_t>* victims, CheckedPages* checked)
+      : log_(log), victims_(victims), checked_(checked) {}
 
   Status tree(uint32_t tree, uint64_t root) {
     if (root == kNoPage) return Status::Ok();
-    std::vector<uint8_t> first_key;
     bool touched = false;
-    return visit(tree, root, 0, &first_key, &touched);
+    return visit(tree, root, 0, &touched);
   }
 
   void add(uint64_t offset, uint64_t size_bytes) {
@@ -71,21 +93,48 @@ class Walker {
     return Status::Corrupt(why, static_cast<int64_t>(offset / segment_size), static_cast<int64_t>(offset % segment_size));
   }
 
-  Status visit(uint32_t tree, uint64_t offset, uint32_t depth, std::vector<uint8_t>* first_key, bool* touched) {
-    if (depth >= kTreeDepthMax) return corrupt("tree deeper than the maximum depth", offset);
+  // A checked page's bytes, or null after reporting why in *s.
+  const uint8_t* page_at(uint64_t offset, Status* s) {
     const uint8_t* p = log_.map_ptr(offset, kPageSizeBytes);
-    if (p == nullptr || offset % kPageSizeBytes != 0) return corrupt("page reference outside the log", offset);
+    if (p == nullptr || offset % kPageSizeBytes != 0) {
+      *s = corrupt("page reference outside the log", offset);
+      return nullptr;
+    }
+    if (checked_->checked(offset)) return p;
     const PageHeader* h = page::header(p);
-    if (crc32c(p + 4, kPageSizeBytes - 4) != h->checksum) return corrupt("page checksum mismatch", offset);
-    if (h->log_offset != offset || !page::well_formed(p)) return corrupt("page is not the tree page it should be", offset);
+    if (crc32c(p + 4, kPageSizeBytes - 4) != h->checksum) {
+      *s = corrupt("page checksum mismatch", offset);
+      return nullptr;
+    }
+    if (h->log_offset != offset || !page::well_formed(p)) {
+      *s = corrupt("page is not the tree page it should be", offset);
+      return nullptr;
+    }
+    bool plain = page::kind(p) == kLeaf && page::count(p) > 0;
+    for (uint32_t i = 0; plain && i < page::count(p); i++) plain = !(page::leaf_flags(page::cell(p, i)) & page::kCellBlob);
+    checked_->set_checked(offset, plain);
+    return p;
+  }
+
+  Status visit(uint32_t tree, uint64_t offset, uint32_t depth, bool* touched) {
+    *touched = false;
+    if (depth >= kTreeDepthMax) return corrupt("tree deeper than the maximum depth", offset);
+    // A checked leaf without blobs adds its own bytes only: no need to read it, unless it
+    // is to be relocated (its first key names it).
+    if (checked_->plain_leaf(offset) && !in_victim(offset, kPageSizeBytes)) {
+      add(offset, kPageSizeBytes);
+      return Status::Ok();
+    }
+    Status s;
+    const uint8_t* p = page_at(offset, &s);
+    if (p == nullptr) return s;
+    VED_ASSERT(page::header(p)->log_offset == offset);
     add(offset, kPageSizeBytes);
     uint32_t n = page::count(p);
-    *touched = false;
     if (page::kind(p) == kLeaf) {
       if (n == 0) return corrupt("empty leaf", offset);
       for (uint32_t i = 0; i < n; i++) {
         const uint8_t* c = page::cell(p, i);
-        if (i == 0) first_key->assign(page::leaf_key(c), page::leaf_key(c) + page::leaf_key_length(c));
         if (!(page::leaf_flags(c) & page::kCellBlob)) continue;
         uint64_t blob = page::leaf_blob(c);
         uint64_t size = blob_size_bytes(page::leaf_value_length(c));
@@ -103,23 +152,41 @@ class Walker {
       }
     } else {
       for (uint32_t i = 0; i < n; i++) {
-        std::vector<uint8_t> child_first;
         bool child_touched = false;
-        VED_TRY(visit(tree, page::branch_child(page::cell(p, i)), depth + 1, &child_first, &child_touched));
-        if (i == 0) *first_key = std::move(child_first);
+        VED_TRY(visit(tree, page::branch_child(page::cell(p, i)), depth + 1, &child_touched));
         *touched = *touched || child_touched;
       }
     }
     // Rewriting any key below this page copies it; one touch suffices for the whole path.
     if (!*touched && in_victim(offset, kPageSizeBytes)) {
-      touches.push_back(Touch{tree, *first_key});
+      std::vector<uint8_t> key;
+      VED_TRY(first_key(offset, depth, &key));
+      touches.push_back(Touch{tree, std::move(key)});
       *touched = true;
     }
     return Status::Ok();
   }
 
+  // The first key below the page at `offset`: down the leftmost path.
+  Status first_key(uint64_t offset, uint32_t depth, std::vector<uint8_t>* key) {
+    for (; depth < kTreeDepthMax; depth++) {
+      Status s;
+      const uint8_t* p = page_at(offset, &s);
+      if (p == nullptr) return s;
+      if (page::count(p) == 0) return corrupt("empty page", offset);
+      const uint8_t* c = page::cell(p, 0);
+      if (page::kind(p) == kLeaf) {
+        key->assign(page::leaf_key(c), page::leaf_key(c) + page::leaf_key_length(c));
+        return Status::Ok();
+      }
+      offset = page::branch_child(c);
+    }
+    return corrupt("tree deeper than the maximum depth", offset);
+  }
+
   const Log& log_;
   const std::unordered_set<uint64_t>* victims_;
+  CheckedPages* checked_;
 };
 
 Status walk(const Log& log, const Version& v, const std::unordered_set<uint64_t>* victims, Walker* w) {
@@ -131,7 +198,11 @@ Status walk(const Log& log, const Version& v, const std::unordered_set<uint64_t>
 }  // namespace
 
 Cleaner::Cleaner(Log& log, Flusher& flusher, double max_space_amplification, std::function<void()> on_ready)
-    : log_(log), flusher_(flusher), max_space_amplification_(max_space_amplification), on_ready_(std::move(on_ready)) {}
+    : log_(log),
+      flusher_(flusher),
+      max_space_amplification_(max_space_amplification),
+      on_ready_(std::move(on_ready)),
+      checked_(log.segment_size_bytes()) {}
 
 Cleaner::~Cleaner() { stop(); }
 
@@ -258,7 +329,8 @@ void Cleaner::run() {
 
 Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) {
   Version v = flusher_.durable_version();
-  Walker w(log_, nullptr);
+  checked_.forget_absent(log_);
+  Walker w(log_, nullptr, &checked_);
   VED_TRY(walk(log_, v, nullptr, &w));
   if (w.total_bytes != v.live_bytes) {
     // The record's count and the tree disagree: a bug. Never delete on a doubtful count.
@@ -338,7 +410,7 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
   }
   out->move_record = victims.count(record_segment) > 0;
   if (!victims.empty()) {
-    Walker t(log_, &victims);
+    Walker t(log_, &victims, &checked_);
     VED_TRY(walk(log_, v, &victims, &t));
     out->touches = std::move(t.touches);
   }

@@ -23,6 +23,9 @@
 // - a touch is a hint: applying it to a newer version only rewrites that version's path, so
 //   a stale touch costs a copy, never correctness.
 // - the relocation queue and the deletion queue are bounded (one pass at a time).
+// - a page's checksum and layout are checked the first time a walk reaches it, not on every
+//   pass: pages are immutable once written, and re-checking every live page made a pass of a
+//   large store cost a CPU core while writes ran (docs/design.md, "Cleaner walks").
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -56,6 +59,27 @@ struct CleanerPass {
   // The walked version's own record lies in a victim: no key rewrite moves it, any new
   // commit does (an empty one if nothing else comes).
   bool move_record = false;
+};
+
+// The cleaner thread's record of what its walks learnt about pages, which are immutable:
+// that a page was checked (checksum, own offset, layout), and that a checked leaf holds no
+// blob reference, so a later walk counts it from its parent's cell without reading it. Two
+// bits per page of each present segment (4 KiB per 64 MiB segment). A segment's bits go
+// when the segment does; segment indexes are never reused (log offsets only grow), so a bit
+// never outlives its page.
+class CheckedPages {
+ public:
+  explicit CheckedPages(uint64_t segment_size_bytes) : segment_size_bytes_(segment_size_bytes) {}
+  bool checked(uint64_t offset) const { return test(offset, 0); }
+  bool plain_leaf(uint64_t offset) const { return test(offset, 1); }
+  void set_checked(uint64_t offset, bool plain_leaf);
+  // Drops the bits of segments no longer in the log.
+  void forget_absent(const Log& log);
+
+ private:
+  bool test(uint64_t offset, uint64_t which) const;
+  uint64_t segment_size_bytes_;
+  std::map<uint64_t, std::vector<uint64_t>> bits_;  // segment index -> two bits per page
 };
 
 struct CleanerStats {
@@ -117,6 +141,7 @@ class Cleaner {
   CleanerStats stats_;                      // guarded by mutex_
   std::atomic<bool> busy_{false};
   std::atomic<bool> result_waiting_{false};
+  CheckedPages checked_;  // cleaner thread only
   std::thread thread_;
 };
 

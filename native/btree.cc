@@ -177,13 +177,24 @@ Status TreeWriter::page(uint64_t addr, const uint8_t** out) {
   return src_.fetch(addr, out);
 }
 
-uint64_t TreeWriter::new_page(uint8_t page_kind, uint8_t** out) {
-  // Dirty pages come from chunks of kArenaPages: one allocation per many copied pages.
-  if (arena_.empty() || arena_used_ == kArenaPages) {
-    arena_.emplace_back(new uint8_t[kArenaPages * kPageSizeBytes]);
-    arena_used_ = 0;
+void PageArena::reset() {
+  if (chunks_.size() > kKeepChunks) chunks_.resize(kKeepChunks);
+  chunk_ = 0;
+  used_ = 0;
+}
+
+uint8_t* PageArena::take() {
+  if (chunk_ < chunks_.size() && used_ == kChunkPages) {
+    chunk_++;
+    used_ = 0;
   }
-  uint8_t* p = arena_.back().get() + arena_used_++ * kPageSizeBytes;
+  if (chunk_ == chunks_.size()) chunks_.emplace_back(new uint8_t[kChunkPages * kPageSizeBytes]);
+  VED_ASSERT(chunk_ < chunks_.size() && used_ < kChunkPages);
+  return chunks_[chunk_].get() + used_++ * kPageSizeBytes;
+}
+
+uint64_t TreeWriter::new_page(uint8_t page_kind, uint8_t** out) {
+  uint8_t* p = arena_.take();
   init(p, page_kind);
   *out = p;
   dirty_.push_back(p);

@@ -40,6 +40,55 @@ constexpr uint64_t kZeroAheadBytes = 2 * kZeroChunkBytes;
 // Recovery validates every page after the checkpoint: 16 MiB is a few milliseconds of CRC.
 constexpr uint64_t kCheckpointIntervalBytes = 16ull << 20;
 
+// Frames below this size come from malloc: reusing them saves nothing measurable.
+constexpr uint64_t kFramePoolSizeBytesMin = 256ull << 10;
+// Pooled buffers are sized in these steps, so a buffer fits the next frames of similar size.
+constexpr uint64_t kFramePoolStepBytes = 1ull << 20;
+// What the pool may hold while idle: a few frames of a steady stream of large commits.
+constexpr size_t kFramePoolBuffersMax = 8;
+constexpr uint64_t kFramePoolBytesMax = 64ull << 20;
+
+std::unique_ptr<uint8_t[]> FramePool::take(uint64_t size_bytes, uint64_t* capacity_bytes) {
+  *capacity_bytes = 0;
+  if (size_bytes < kFramePoolSizeBytesMin) return std::unique_ptr<uint8_t[]>(new uint8_t[size_bytes]);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t best = free_.size();
+    for (size_t i = 0; i < free_.size(); i++) {
+      if (free_[i].capacity_bytes < size_bytes) continue;
+      if (best == free_.size() || free_[i].capacity_bytes < free_[best].capacity_bytes) best = i;
+    }
+    if (best < free_.size()) {
+      Buffer b = std::move(free_[best]);
+      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+      VED_ASSERT(free_bytes_ >= b.capacity_bytes);
+      free_bytes_ -= b.capacity_bytes;
+      *capacity_bytes = b.capacity_bytes;
+      return std::move(b.bytes);
+    }
+  }
+  uint64_t capacity = (size_bytes + kFramePoolStepBytes - 1) / kFramePoolStepBytes * kFramePoolStepBytes;
+  *capacity_bytes = capacity;
+  return std::unique_ptr<uint8_t[]>(new uint8_t[capacity]);
+}
+
+void FramePool::give(std::unique_ptr<uint8_t[]> bytes, uint64_t capacity_bytes) {
+  if (capacity_bytes == 0 || capacity_bytes > kFramePoolBytesMax) return;  // freed here
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Full: the smallest buffer goes, so the pool keeps what the largest frames need.
+  while (!free_.empty() && (free_.size() >= kFramePoolBuffersMax || free_bytes_ + capacity_bytes > kFramePoolBytesMax)) {
+    auto smallest = std::min_element(free_.begin(), free_.end(), [](const Buffer& a, const Buffer& b) {
+      return a.capacity_bytes < b.capacity_bytes;
+    });
+    if (smallest->capacity_bytes >= capacity_bytes) return;  // the new one is the smallest: freed
+    free_bytes_ -= smallest->capacity_bytes;
+    free_.erase(smallest);
+  }
+  free_bytes_ += capacity_bytes;
+  free_.push_back(Buffer{std::move(bytes), capacity_bytes});
+  VED_ASSERT(free_.size() <= kFramePoolBuffersMax && free_bytes_ <= kFramePoolBytesMax);
+}
+
 Flusher::Flusher(Log& log, Checkpoint& checkpoint, SharedState* shared, bool sync,
                  uint64_t checkpoint_interval_commits, const Version& durable, CompletionFn on_complete)
     : log_(log),

@@ -609,7 +609,7 @@ Status Store::commit_with(const uint8_t* ops, uint64_t ops_length, size_t reloca
   reading_ = &pending_;
   Version next = current_;
   next.tree_count = static_cast<uint32_t>(tree_names_.size());
-  TreeWriter writer(*this);
+  TreeWriter writer(*this, arena_);
   uint64_t at = 0;
   while (at < ops_length) {
     if (ops_length - at < 12) return Status::Error(Code::EINVAL_, "truncated operation in the ops buffer");
@@ -765,7 +765,8 @@ Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* s
   frame->offset = offset;
   frame->size_bytes = frame_size;
   frame->generation = generation_;
-  frame->bytes.reset(new uint8_t[frame_size]);
+  frame->bytes = frame_pool_->take(frame_size, &frame->capacity_bytes);
+  frame->pool = frame_pool_;
   uint8_t* bytes = frame->bytes.get();
   writer.lay_out(next.trees, next.tree_count, offset + kPageSizeBytes, seq, bytes + kPageSizeBytes);
   // Body checksum: CRC32C over the page and blob checksums in body order.

@@ -136,6 +136,8 @@ class Store final : public PageSource {
   std::unique_ptr<Log> log_;
   std::unique_ptr<Checkpoint> checkpoint_;
   std::unique_ptr<Flusher> flusher_;
+  std::shared_ptr<FramePool> frame_pool_ = std::make_shared<FramePool>();
+  PageArena arena_;  // the dirty pages of the transaction being sealed
   std::unique_ptr<Cleaner> cleaner_;
   CheckpointSlot checkpoint_slots_[2];
   std::deque<Touch> relocations_;          // from the last pass; bounded by its budget

@@ -83,6 +83,10 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
   #inTransaction = false
   /** A background cleaning step is queued (setImmediate). */
   #cleaningScheduled = false
+  /** The newest seq an application commit sealed (cleaning commits not counted). */
+  #appSealedSeq = 0
+  /** Relocations wait for the application's commits in flight to become durable. */
+  #cleaningDeferred = false
   #closing: Promise<void> | null = null
 
   static {
@@ -105,7 +109,10 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
     let store: Store<V, K> | null = null
     const h = addon.open(path, nativeOpenOptions(resolved), (durableSeq, errorCode, failedFromSeq, failedToSeq, message, cleanerReady) => {
       queue.onDurable(durableSeq, errorCode, failedFromSeq, failedToSeq, message)
-      if (cleanerReady && store !== null) store.#scheduleCleaning()
+      if (store === null) return
+      // Rejected commits never become durable: they are no longer in flight.
+      if (errorCode !== 0 && failedToSeq >= store.#appSealedSeq) store.#appSealedSeq = 0
+      if (cleanerReady || (store.#cleaningDeferred && durableSeq >= store.#appSealedSeq)) store.#scheduleCleaning()
     })
     try {
       store = new Store<V, K>(CONSTRUCT, new StoreCore(path, resolved, h), queue)
@@ -376,6 +383,7 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
     }
     const seq = this.#core.commit(writer)
     this.#sealedSeq = seq
+    this.#appSealedSeq = seq
     writer.reset()
     return this.#queue.add(seq)
   }
@@ -384,13 +392,22 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
    * The cleaner found relocations (or segments a checkpoint now covers): commit them on this
    * thread in small steps, between whatever else the event loop runs. Failures are left to
    * the application's own commits to report (a poisoned store rejects those).
+   * While an application commit is in flight the steps wait: the application's next commit
+   * carries relocations itself (sharing its branch pages, with no extra frame), and a
+   * cleaning frame queued ahead of it would only delay its durability. The durable callback
+   * resumes them once the application's commits are durable.
    */
   #scheduleCleaning(): void {
     if (this.#cleaningScheduled || this.#writer === null || this.#closing !== null) return
     this.#cleaningScheduled = true
+    this.#cleaningDeferred = false
     setImmediate(() => {
       this.#cleaningScheduled = false
       if (this.#closing !== null || this.#core.closed || this.#inTransaction) return
+      if (this.#appSealedSeq > this.#queue.durableSeq) {
+        this.#cleaningDeferred = true
+        return
+      }
       let step
       try {
         step = this.#core.cleanStep(false, BACKGROUND_RELOCATIONS_PER_COMMIT)

@@ -275,6 +275,21 @@ void test_crc32c() {
   // Known answer: CRC32C("123456789") = 0xE3069283.
   CHECK(ved::crc32c("123456789", 9) == 0xE3069283u);
   CHECK(ved::crc32c_extend(ved::crc32c("1234", 4), "56789", 5) == 0xE3069283u);
+  // The fast path (three streams over blocks of three lanes, hardware CRC) against the
+  // table: every length across the block boundaries, odd alignments, a non-zero start.
+  std::vector<uint8_t> data(3 * 4096 + 64);
+  uint32_t x = 2463534242u;
+  for (uint8_t& b : data) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    b = static_cast<uint8_t>(x);
+  }
+  for (size_t n = 0; n + 7 <= data.size(); n += (n < 4200 || n > 12000) ? 1 : 37) {
+    size_t at = n % 7;
+    uint32_t start = static_cast<uint32_t>(n * 2654435761u);
+    CHECK(ved::crc32c_extend(start, data.data() + at, n) == ved::crc32c_extend_portable(start, data.data() + at, n));
+  }
 }
 
 }  // namespace

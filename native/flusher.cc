@@ -37,6 +37,8 @@ constexpr unsigned long kTimerSlackNs = 5000;
 #endif
 // How far ahead of the log's end segments are kept zero-filled.
 constexpr uint64_t kZeroAheadBytes = 2 * kZeroChunkBytes;
+// Batches larger than this leave the space ahead as it is (see flush_batch).
+constexpr uint64_t kZeroAheadBatchBytesMax = 1ull << 20;
 // Recovery validates every page after the checkpoint: 16 MiB is a few milliseconds of CRC.
 constexpr uint64_t kCheckpointIntervalBytes = 16ull << 20;
 
@@ -386,8 +388,13 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
   done.durable_seq = durable_seq_.load();
   on_complete_(done);
   // Zero-filling ahead only pays when commits are synced (it spares their fdatasync the
-  // metadata journal); with sync: false it would only double the writes.
-  if (last_good != nullptr && sync_) zero_ahead(last_good->version.end_offset);
+  // metadata journal); with sync: false it would only double the writes. It pays for small
+  // batches only: the journal entry it spares costs tens of microseconds, while after a batch
+  // of megabytes the next one likely writes past the zeroed chunks anyway, so the disk would
+  // write those bytes twice (zeros, then data) for nothing.
+  uint64_t batch_bytes = 0;
+  for (const auto& frame : batch) batch_bytes += frame->size_bytes;
+  if (last_good != nullptr && sync_ && batch_bytes <= kZeroAheadBatchBytesMax) zero_ahead(last_good->version.end_offset);
 }
 
 void Flusher::publish(const Version& v) {

@@ -30,15 +30,21 @@
 //   writer between creating and mapping it) gives ENOTSTORE: the reader maps it on its next
 //   look. A short segment (written by a writer on another system, and only read here since)
 //   stays as short as when it was mapped until the reader reopens.
-// - Deleting: Windows refuses to truncate a mapped file (ERROR_USER_MAPPED_FILE) but deletes
-//   one that is open and mapped when every opener shares delete. remove_file asks for POSIX
-//   semantics (Windows 10 1709 on NTFS): the name goes at once, and the readers' handles and
-//   views stay valid until they release them (unlinked() tells them to: DeletePending). Where
-//   that is refused, the classic delete leaves the name until the last handle closes, and
-//   reopening it fails meanwhile. The writer unmaps and closes its own segment first (log.cc
-//   destroy). Another program holding the file without FILE_SHARE_DELETE (a virus scanner, an
-//   indexer, a backup tool) makes the delete fail for a moment, so it is retried a few times;
-//   past that the cleaner reports the error and leaves the file, which holds nothing reachable.
+// - Deleting: Windows deletes a file that others have open when every opener shares delete,
+//   but not one that any process has mapped (STATUS_CANNOT_DELETE, seen as ERROR_ACCESS_DENIED),
+//   and it never truncates a mapped file (ERROR_USER_MAPPED_FILE). Read-only stores keep
+//   segments mapped until they notice the segment is gone (unlinked()), so the writer's delete
+//   of a segment a reader maps would fail, and the reader, seeing no delete, would never let
+//   go. A mapped file can be renamed, though. So remove_file first renames the file to
+//   "<name>.deleted" (the store's name for it is gone at once, as after unlink: nothing opens
+//   or lists it as a segment any more), then deletes it. unlinked() is true for a handle whose
+//   file has that suffix (or is delete-pending), so readers release it; a file still mapped
+//   stays behind under its new name, and every later remove_file in that directory tries it
+//   again (those left by a process that stopped are retried by the next writer's first
+//   delete). The writer unmaps and closes its own segment before deleting it (log.cc destroy).
+//   Another program holding the file without FILE_SHARE_DELETE (a virus scanner, an indexer,
+//   a backup tool) makes the rename fail for a moment, so it is retried a few times; past that
+//   the cleaner reports the error and leaves the file, which holds nothing reachable.
 //   set_file_size only changes the LOCK file, and not when it already has that size, so the
 //   readers' maps of it never stop a writer from opening.
 // - The writer lock is LockFileEx on one byte far past the LOCK file's end: Windows locks are
@@ -68,6 +74,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cwchar>
 
 #include "assert.h"
 
@@ -82,10 +89,14 @@ constexpr uint64_t kIoChunkBytes = 1ull << 30;
 // The writer's lock byte: far past anything the LOCK file holds (its 4 KiB shared map), where
 // a mandatory lock cannot get in any reader's way. Windows allows locks past a file's end.
 constexpr uint64_t kLockOffset = 1ull << 40;
-// A delete refused because another program has the file open without sharing delete: tried
+// A rename refused because another program has the file open without sharing delete: tried
 // again after 10, 20, 40 and 80 ms (at most 150 ms on the cleaner's thread, or at close).
 constexpr int kRemoveAttempts = 5;
 constexpr DWORD kRemoveRetryFirstMs = 10;
+// What remove_file renames a file to before deleting it (see the header). No store file's
+// name ends this way, and log.cc lists only "<16 hex digits>.seg" as segments.
+constexpr char kDoomedSuffix[] = ".deleted";
+constexpr wchar_t kDoomedSuffixWide[] = L".deleted";
 
 // Declared by SDK headers only when _WIN32_WINNT says Windows 10 1607 or later (mingw asks for
 // even more), which a build need not target: the values, from the SDK. Older systems refuse
@@ -148,21 +159,48 @@ Status win_error(DWORD err, const char* what, const std::string& path) {
 
 bool not_found(DWORD err) { return err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND; }
 
-// One delete attempt. POSIX semantics first: the name goes now, open handles and views stay.
-DWORD remove_once(const std::wstring& path) {
+// One delete attempt. POSIX semantics first: the name goes now, where the system has them.
+DWORD delete_once(const std::wstring& path) {
   HANDLE h = CreateFileW(path.c_str(), DELETE, kShareAll, nullptr, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
   if (h == INVALID_HANDLE_VALUE) return GetLastError();
   DispositionInfoEx posix;
   posix.Flags = kDispositionDelete | kDispositionPosixSemantics;
   DWORD err = ERROR_SUCCESS;
   if (!SetFileInformationByHandle(h, kFileDispositionInfoEx, &posix, sizeof(posix))) {
-    // Before Windows 10 1709, or a filesystem without it (FAT): the classic delete.
+    // Before Windows 10 1709, a filesystem without them (FAT), or a file still mapped (then
+    // this fails the same way and the file waits for the next sweep).
     FILE_DISPOSITION_INFO classic;
     classic.DeleteFile = TRUE;
     if (!SetFileInformationByHandle(h, FileDispositionInfo, &classic, sizeof(classic))) err = GetLastError();
   }
   CloseHandle(h);
   return err;
+}
+
+bool ends_with(const std::string& s, const char* suffix) {
+  size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+std::string dir_of(const std::string& path) {
+  size_t slash = path.find_last_of("/\\");
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+}  // namespace
+
+Status list_dir(const std::string& dir, std::vector<std::string>* names_out);
+
+namespace {
+
+// Deletes what earlier remove_file calls in `dir` had to leave behind (a reader still had it
+// mapped then). Failures are expected (still mapped) and wait for the next sweep.
+void sweep_doomed(const std::string& dir) {
+  std::vector<std::string> names;
+  if (!list_dir(dir, &names).ok()) return;
+  for (const std::string& name : names) {
+    if (ends_with(name, kDoomedSuffix)) (void)delete_once(wide(dir + "/" + name));
+  }
 }
 
 }  // namespace
@@ -207,7 +245,9 @@ void close_file(int fd) {
 }
 
 Status remove_file(const std::string& path) {
-  std::wstring w = wide(path);
+  sweep_doomed(dir_of(path));
+  std::wstring from = wide(path);
+  std::wstring doomed = wide(path + kDoomedSuffix);
   DWORD wait_ms = kRemoveRetryFirstMs;
   DWORD err = ERROR_SUCCESS;
   for (int attempt = 0; attempt < kRemoveAttempts; attempt++) {
@@ -215,11 +255,15 @@ Status remove_file(const std::string& path) {
       Sleep(wait_ms);
       wait_ms *= 2;
     }
-    err = remove_once(w);
-    if (err == ERROR_SUCCESS || not_found(err)) return Status::Ok();
+    err = MoveFileExW(from.c_str(), doomed.c_str(), MOVEFILE_REPLACE_EXISTING) ? ERROR_SUCCESS : GetLastError();
+    if (not_found(err)) return Status::Ok();
+    if (err == ERROR_SUCCESS) break;
     if (err != ERROR_SHARING_VIOLATION && err != ERROR_ACCESS_DENIED) break;
   }
-  return win_error(err, "delete", path);
+  if (err != ERROR_SUCCESS) return win_error(err, "rename before delete", path);
+  // The store's name is gone. Still mapped somewhere: a later sweep deletes it.
+  (void)delete_once(doomed);
+  return Status::Ok();
 }
 
 Status file_size(int fd, const std::string& path, uint64_t* size_bytes_out) {
@@ -231,9 +275,19 @@ Status file_size(int fd, const std::string& path, uint64_t* size_bytes_out) {
 }
 
 bool unlinked(int fd) {
+  HANDLE h = handle_of(fd);
   FILE_STANDARD_INFO info;
-  if (!GetFileInformationByHandleEx(handle_of(fd), FileStandardInfo, &info, sizeof(info))) return false;
-  return info.DeletePending || info.NumberOfLinks == 0;
+  if (GetFileInformationByHandleEx(h, FileStandardInfo, &info, sizeof(info)) &&
+      (info.DeletePending || info.NumberOfLinks == 0)) {
+    return true;
+  }
+  // Renamed by remove_file, waiting for this process to unmap it.
+  alignas(FILE_NAME_INFO) uint8_t buf[sizeof(FILE_NAME_INFO) + 2048 * sizeof(wchar_t)];
+  FILE_NAME_INFO* name = reinterpret_cast<FILE_NAME_INFO*>(buf);
+  if (!GetFileInformationByHandleEx(h, FileNameInfo, name, sizeof(buf))) return false;
+  size_t length = name->FileNameLength / sizeof(wchar_t);
+  size_t suffix = std::wcslen(kDoomedSuffixWide);
+  return length >= suffix && std::wcsncmp(name->FileName + length - suffix, kDoomedSuffixWide, suffix) == 0;
 }
 
 Status read_exact(int fd, const std::string& path, void* buf, size_t size_bytes, uint64_t offset) {

@@ -808,11 +808,11 @@ Status Store::refresh() {
   const SharedState* shared = reinterpret_cast<const SharedState*>(shared_map_);
   uint64_t durable_seq = 0;
   for (int attempt = 0; attempt < 100; attempt++) {
-    uint64_t v1 = __atomic_load_n(&shared->version, __ATOMIC_ACQUIRE);
+    uint64_t v1 = shared_load_acquire(&shared->version);
     if (v1 & 1) continue;
-    durable_seq = __atomic_load_n(&shared->durable_seq, __ATOMIC_RELAXED);
+    durable_seq = shared_load_relaxed(&shared->durable_seq);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (__atomic_load_n(&shared->version, __ATOMIC_RELAXED) == v1) break;
+    if (shared_load_relaxed(&shared->version) == v1) break;
   }
   if (shared->magic != kSharedMagic || durable_seq <= current_.seq) return Status::Ok();
   VED_TRY(log_->follow_segments());

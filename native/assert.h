@@ -6,9 +6,16 @@
 #include <cstdio>
 #include <cstdlib>
 
+// MSVC has no __builtin_expect; the hint only orders the failure path out of the way.
+#if defined(__GNUC__) || defined(__clang__)
+#define VED_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define VED_UNLIKELY(x) (x)
+#endif
+
 #define VED_ASSERT(cond)                                                              \
   do {                                                                                \
-    if (__builtin_expect(!(cond), 0)) {                                               \
+    if (VED_UNLIKELY(!(cond))) {                                                      \
       std::fprintf(stderr, "ved: assertion failed: %s (%s:%d)\n", #cond, __FILE__,     \
                    __LINE__);                                                         \
       std::abort();                                                                   \

@@ -400,13 +400,13 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
 void Flusher::publish(const Version& v) {
   if (shared_ == nullptr) return;
   // Seqlock: readers retry while `version` is odd or changed under them.
-  uint64_t start = __atomic_load_n(&shared_->version, __ATOMIC_RELAXED);
-  __atomic_store_n(&shared_->version, start + 1, __ATOMIC_RELAXED);
+  uint64_t start = shared_load_relaxed(&shared_->version);
+  shared_store_relaxed(&shared_->version, start + 1);
   std::atomic_thread_fence(std::memory_order_release);
   shared_->durable_seq = v.seq;
   shared_->durable_record_offset = v.record_offset;
   shared_->durable_record_checksum = v.record_checksum;
-  __atomic_store_n(&shared_->version, start + 2, __ATOMIC_RELEASE);
+  shared_store_release(&shared_->version, start + 2);
 }
 
 // Segments are zero-filled ahead of the log's end, one chunk per batch, so a commit rarely

@@ -1,12 +1,17 @@
+// The POSIX I/O layer (Linux, macOS, the BSDs); io_win32.cc is the Windows one.
 #include "io.h"
 
+#if !defined(_WIN32)
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>  // getrandom (Linux), getentropy (macOS)
 #include <sys/stat.h>
 #include <climits>
-#include <unistd.h>
+#include <unistd.h>      // getentropy (the BSDs)
 
 #include <algorithm>
 #include <cstring>
@@ -367,11 +372,49 @@ Status sync_dir(const std::string& dir) {
   return Status::Ok();
 }
 
-Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out) {
+Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out,
+                     uint64_t* mapped_bytes_out) {
   VED_ASSERT(size_bytes > 0);
   void* p = ::mmap(nullptr, size_bytes, PROT_READ, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return Status::FromErrno(errno, "mmap", path);
   *out = static_cast<const uint8_t*>(p);
+  // A map past the file's end is allowed here and grows with the file: the file's size alone
+  // bounds what may be read.
+  *mapped_bytes_out = size_bytes;
+  return Status::Ok();
+}
+
+Status set_file_size(int fd, const std::string& path, uint64_t size_bytes) {
+  if (::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) return Status::FromErrno(errno, "ftruncate", path);
+  return Status::Ok();
+}
+
+Status list_dir(const std::string& dir, std::vector<std::string>* names_out) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return Status::FromErrno(errno, "opendir", dir);
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    names_out->push_back(e->d_name);
+  }
+  ::closedir(d);
+  return Status::Ok();
+}
+
+Status random_bytes(void* out, size_t size_bytes, const std::string& dir) {
+  // Both calls give at most 256 bytes at once (getentropy fails beyond that).
+  VED_ASSERT(size_bytes <= 256);
+#if defined(__linux__)
+  // getrandom(2) (glibc 2.25, musl 1.1.20): up to 256 bytes come whole once the pool is
+  // seeded; EINTR only while it waits for that, so it is retried.
+  ssize_t n;
+  do {
+    n = ::getrandom(out, size_bytes, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(size_bytes)) return Status::FromErrno(n < 0 ? errno : EIO, "getrandom", dir);
+#else
+  // getentropy(3): macOS 10.12 and later, the BSDs; the same kernel source, at most 256 bytes.
+  if (::getentropy(out, size_bytes) != 0) return Status::FromErrno(errno, "getentropy", dir);
+#endif
   return Status::Ok();
 }
 
@@ -631,3 +674,5 @@ void fault_resume() {
 
 }  // namespace io
 }  // namespace ved
+
+#endif  // !defined(_WIN32)

@@ -1,21 +1,42 @@
 // The only file that makes system calls on store files. Every write, sync, allocation and map
 // of the log passes through here, so the fault-injection layer of test builds (issue 4) can
 // sit behind these functions while production builds call the system directly.
+//
+// Two implementations: io.cc (POSIX: Linux, macOS, the BSDs) and io_win32.cc (Windows); each
+// compiles to nothing on the other's systems. The contract below holds for both; where Windows
+// keeps it differently, io_win32.cc's header says how. A file is named by an `int` on both: a
+// POSIX descriptor, or on Windows a C runtime descriptor wrapping the HANDLE (_open_osfhandle),
+// so the engine above this layer never sees a HANDLE.
 #pragma once
 #include "platform.h"
 
+#if defined(_WIN32)
+#include <fcntl.h>  // O_RDONLY, O_RDWR, O_CREAT, O_TRUNC: open_file's flags on every system
+// Windows has no struct iovec: the same two fields, so callers build write_all's pieces the
+// same way everywhere.
+struct iovec {
+  void* iov_base;
+  size_t iov_len;
+};
+#else
 #include <sys/uio.h>
+#endif
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "status.h"
 
 namespace ved {
 namespace io {
 
+// `flags`: O_RDONLY or O_RDWR, optionally O_CREAT and O_TRUNC. Every opener lets the others
+// read, write and delete the file (Windows: FILE_SHARE_READ | WRITE | DELETE), so read-only
+// stores and the writer coexist and the writer can delete segments readers still map.
+// A file that does not exist gives ENOTSTORE.
 Status open_file(const std::string& path, int flags, int* fd_out);
 void close_file(int fd);
 Status file_size(int fd, const std::string& path, uint64_t* size_bytes_out);
@@ -31,14 +52,30 @@ Status sync_data(int fd, const std::string& path);
 Status start_writeback(int fd, const std::string& path, uint64_t offset, uint64_t size_bytes);
 // Makes a directory's entries (a new file's name) durable.
 Status sync_dir(const std::string& dir);
-Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out);
+// Maps [0, size_bytes) of a file for reading, once, at an address that stays valid until
+// unmap. *mapped_bytes_out is how much of it may be read: all of size_bytes on POSIX (a map
+// may extend past the file's end; the caller reads only bytes the file has), and on Windows
+// the file's size when it was mapped if that was smaller (Windows cannot map past a file's end).
+// Readers must never read at or past min(file size, *mapped_bytes_out).
+// ENOTSTORE: an empty file on Windows (nothing can be mapped yet; try again later).
+Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out,
+                     uint64_t* mapped_bytes_out);
 void unmap(const uint8_t* base, uint64_t size_bytes);
-// Non-blocking exclusive flock; another holder (any process, or another open file description
-// in this process) gives ELOCKED.
+// Sets a file's size (ftruncate). On Windows a file already that size is left alone: readers
+// may map it, and Windows refuses to resize a mapped file.
+Status set_file_size(int fd, const std::string& path, uint64_t size_bytes);
+// The names in a directory, "." and ".." excluded, in no particular order.
+Status list_dir(const std::string& dir, std::vector<std::string>* names_out);
+// Fills `out` with `size_bytes` (at most 256) bytes from the operating system's CSPRNG.
+Status random_bytes(void* out, size_t size_bytes, const std::string& dir);
+// Non-blocking exclusive flock (Windows: LockFileEx); another holder (any process, or another
+// open file description in this process) gives ELOCKED. Closing the file releases it.
 Status lock_exclusive(int fd, const std::string& path);
 Status map_shared(int fd, const std::string& path, uint64_t size_bytes, bool writable, uint8_t** out);
 bool exists(const std::string& path);
-// Unlinks a file; a file already gone is not an error.
+// Unlinks a file; a file already gone is not an error. Other processes' open descriptors and
+// maps of it stay valid (unlinked() then says true for them). On Windows a file some process
+// still maps is renamed instead, and deleted by a later call (io_win32.cc).
 Status remove_file(const std::string& path);
 
 // Fault injection, compiled only into test builds (VED_FAULT_INJECTION): the production

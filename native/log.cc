@@ -1,6 +1,5 @@
 #include "log.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 
 #include <algorithm>
@@ -64,11 +63,13 @@ Status Log::map_segment(uint64_t index, int fd, uint64_t file_size_bytes) {
                                                " (more segments than maxStoreSizeBytes allows; open with a larger limit)");
   }
   const uint8_t* base;
-  VED_TRY(io::map_read_only(fd, segment_path(index), segment_size_bytes_, &base));
+  uint64_t mapped;
+  VED_TRY(io::map_read_only(fd, segment_path(index), segment_size_bytes_, &base, &mapped));
   s.fd = fd;
   s.dir_synced = true;
+  s.mapped_size_bytes = std::min(mapped, segment_size_bytes_);
   s.verified.assign((segment_size_bytes_ / kPageSizeBytes + 63) / 64, 0);
-  uint64_t valid = std::min(file_size_bytes, segment_size_bytes_) / kPageSizeBytes * kPageSizeBytes;
+  uint64_t valid = std::min(file_size_bytes, s.mapped_size_bytes) / kPageSizeBytes * kPageSizeBytes;
   s.valid_size_bytes.store(valid, std::memory_order_release);
   s.index.store(index, std::memory_order_release);
   bool was_empty = present_count_.fetch_add(1) == 0;
@@ -125,18 +126,17 @@ Status Log::destroy(const Detached& d) const {
 }
 
 Status Log::open_segments() {
-  DIR* d = ::opendir(dir_.c_str());
-  if (d == nullptr) return Status::FromErrno(errno, "opendir", dir_);
+  std::vector<std::string> names;
+  VED_TRY(io::list_dir(dir_, &names));
   std::vector<uint64_t> indexes;
-  while (struct dirent* e = ::readdir(d)) {
-    const char* name = e->d_name;
+  for (const std::string& entry : names) {
+    const char* name = entry.c_str();
     if (std::strlen(name) != 20 || std::strcmp(name + 16, ".seg") != 0) continue;
     char* end = nullptr;
     uint64_t index = std::strtoull(name, &end, 16);
     if (end != name + 16) continue;
     indexes.push_back(index);
   }
-  ::closedir(d);
   return map_new(indexes);
 }
 
@@ -159,6 +159,10 @@ Status Log::map_new(std::vector<uint64_t>& indexes) {
     if (s.ok()) s = map_segment(index, fd, size);
     if (!s.ok()) {
       io::close_file(fd);
+      // Windows cannot map an empty file: a read-only store caught the writer between
+      // creating the file and sizing it (io_win32.cc). Nothing in it is readable yet; the next
+      // follow_segments maps it.
+      if (s.code == Code::ENOTSTORE && !writable_) continue;
       return s;
     }
   }
@@ -174,7 +178,7 @@ Status Log::follow_segments() {
     if (seg == nullptr || seg->valid_size_bytes.load() == segment_size_bytes_) continue;
     uint64_t size;
     VED_TRY(io::file_size(seg->fd, segment_path(index), &size));
-    uint64_t valid = std::min(size, segment_size_bytes_) / kPageSizeBytes * kPageSizeBytes;
+    uint64_t valid = std::min(size, seg->mapped_size_bytes) / kPageSizeBytes * kPageSizeBytes;
     if (valid > seg->valid_size_bytes.load()) seg->valid_size_bytes.store(valid, std::memory_order_release);
   }
   std::vector<uint64_t> indexes;
@@ -216,6 +220,8 @@ Status Log::prepare(uint64_t index, uint64_t within_end) {
   VED_ASSERT(within_end <= segment_size_bytes_);
   VED_TRY(open_for_append(index));
   Segment& s = slot(index);
+  // The writer's map always covers the whole segment (on Windows its map sizes the file).
+  VED_ASSERT(s.mapped_size_bytes == segment_size_bytes_);
   std::string path = segment_path(index);
   uint64_t valid = s.valid_size_bytes.load();
   if (valid >= within_end) return Status::Ok();
@@ -242,6 +248,7 @@ void Log::mark_written(uint64_t index, uint64_t within_end) {
   VED_ASSERT(within_end % kPageSizeBytes == 0);
   VED_ASSERT(within_end <= segment_size_bytes_);
   Segment& s = *slot_of(index);
+  VED_ASSERT(within_end <= s.mapped_size_bytes);
   if (within_end > s.valid_size_bytes.load()) s.valid_size_bytes.store(within_end, std::memory_order_release);
 }
 

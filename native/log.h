@@ -32,6 +32,10 @@ struct Segment {
   std::atomic<uint64_t> index{kNoSegment};       // which segment this slot holds
   std::atomic<const uint8_t*> base{nullptr};     // the whole segment's map, set once
   std::atomic<uint64_t> valid_size_bytes{0};     // bytes of the file that exist; only grows
+  // Bytes of the map that may be read, set once before base is published: the whole segment,
+  // except on Windows for a file shorter than that when mapped (io::map_read_only), so
+  // valid_size_bytes never grows past what the map covers.
+  uint64_t mapped_size_bytes = 0;
   int fd = -1;
   bool dir_synced = true;  // writer only: false until a new file's name is durable
   std::vector<uint64_t> verified;  // JS thread only: one bit per page checked once

@@ -28,7 +28,11 @@ Status Status::Corrupt(std::string message, int64_t segment, int64_t offset) {
 }
 
 Status Status::FromErrno(int err, const char* what, const std::string& path) {
-  Code code = (err == ENOSPC || err == EDQUOT) ? Code::ENOSPC_ : Code::EIO_;
+  bool full = err == ENOSPC;
+#ifdef EDQUOT  // not in Windows' C runtime
+  full = full || err == EDQUOT;
+#endif
+  Code code = full ? Code::ENOSPC_ : Code::EIO_;
   return Error(code, std::string(what) + " failed on " + path + ": " + std::strerror(err));
 }
 

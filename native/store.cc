@@ -1,10 +1,6 @@
 #include "store.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <sys/types.h>
-#include <sys/random.h>  // getrandom (Linux), getentropy (macOS)
-#include <unistd.h>      // getentropy (the BSDs)
 
 #include <chrono>
 #include <cstring>
@@ -79,26 +75,6 @@ Status Store::read_header(bool* missing) {
   return Status::Ok();
 }
 
-// Fills `out` with `size_bytes` (at most 256) bytes from the operating system's CSPRNG: the
-// store's creation id, which tells its files from another store's.
-static Status random_bytes(void* out, size_t size_bytes, const std::string& dir) {
-  // Both calls give at most 256 bytes at once (getentropy fails beyond that).
-  VED_ASSERT(size_bytes <= 256);
-#if defined(__linux__)
-  // getrandom(2) (glibc 2.25, musl 1.1.20): up to 256 bytes come whole once the pool is
-  // seeded; EINTR only while it waits for that, so it is retried.
-  ssize_t n;
-  do {
-    n = ::getrandom(out, size_bytes, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n != static_cast<ssize_t>(size_bytes)) return Status::FromErrno(n < 0 ? errno : EIO, "getrandom", dir);
-#else
-  // getentropy(3): macOS 10.12 and later, the BSDs; the same kernel source, at most 256 bytes.
-  if (::getentropy(out, size_bytes) != 0) return Status::FromErrno(errno, "getentropy", dir);
-#endif
-  return Status::Ok();
-}
-
 Status Store::create_header() {
   HeaderDisk h;
   std::memset(&h, 0, sizeof(h));
@@ -106,7 +82,8 @@ Status Store::create_header() {
   h.format_version = kFormatVersion;
   h.page_size_bytes = kPageSizeBytes;
   h.segment_size_bytes = options_.segment_size_bytes;
-  VED_TRY(random_bytes(h.creation_id, sizeof(h.creation_id), dir_));
+  // The store's creation id, which tells its files from another store's.
+  VED_TRY(io::random_bytes(h.creation_id, sizeof(h.creation_id), dir_));
   h.checksum = crc32c(&h, offsetof(HeaderDisk, checksum));
   std::memcpy(&creation_tag_, h.creation_id, sizeof(creation_tag_));
   return io::write_new_file_durably(dir_, "HEADER", &h, sizeof(h));
@@ -128,7 +105,7 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
   }
   VED_TRY(io::open_file(dir_ + "/LOCK", O_RDWR | O_CREAT, &lock_fd_));
   VED_TRY(io::lock_exclusive(lock_fd_, dir_));
-  if (::ftruncate(lock_fd_, kSharedMapBytes) != 0) return Status::FromErrno(errno, "ftruncate", dir_ + "/LOCK");
+  VED_TRY(io::set_file_size(lock_fd_, dir_ + "/LOCK", kSharedMapBytes));
   VED_TRY(io::map_shared(lock_fd_, dir_ + "/LOCK", kSharedMapBytes, true, &shared_map_));
   bool missing;
   VED_TRY(read_header(&missing));
@@ -832,11 +809,11 @@ Status Store::refresh() {
   const SharedState* shared = reinterpret_cast<const SharedState*>(shared_map_);
   uint64_t durable_seq = 0;
   for (int attempt = 0; attempt < 100; attempt++) {
-    uint64_t v1 = __atomic_load_n(&shared->version, __ATOMIC_ACQUIRE);
+    uint64_t v1 = shared_load_acquire(&shared->version);
     if (v1 & 1) continue;
-    durable_seq = __atomic_load_n(&shared->durable_seq, __ATOMIC_RELAXED);
+    durable_seq = shared_load_relaxed(&shared->durable_seq);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (__atomic_load_n(&shared->version, __ATOMIC_RELAXED) == v1) break;
+    if (shared_load_relaxed(&shared->version) == v1) break;
   }
   if (shared->magic != kSharedMagic || durable_seq <= current_.seq) return Status::Ok();
   VED_TRY(log_->follow_segments());

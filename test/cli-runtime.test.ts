@@ -1,7 +1,7 @@
 // What a runtime stored, read back without its definitions: lib/runtime/inspect.ts
 // (listDomains, readState) called from code, and `ved domains` / `ved state` run as a user
 // runs them (the compiled bin in a child process), against stores a Runtime made here. Covers
-// human and --json output, --domain and --limit, map() fields, fields still at their default
+// human and --json output, --domain, --limit and --after (paging), map() fields, fields still at their default
 // (absent), a definition newer than a domain's state, values JSON cannot hold, unknown
 // domains and keys (ENODOMAIN, exit 1), stores no runtime wrote, and a runtime holding the
 // store open for writing while the read-only commands run.
@@ -146,6 +146,31 @@ describe('listDomains and readState', () => {
     expectVedErrorSync(() => listDomains(store, { name: 'a\0b' }), 'EINVAL')
   })
 
+  it('after: pages through every domain exactly once, in order; after a name alone skips its keys', async () => {
+    const dir = await makeRuntimeStore()
+    await using store = await Store.open<Buffer>(dir, { readOnly: true, encoding: 'binary' })
+    const all = listDomains(store).domains.map((d) => [d.name, d.key])
+    const paged: string[][] = []
+    let page = listDomains(store, { limit: 1 })
+    for (;;) {
+      paged.push(...page.domains.map((d) => [d.name, d.key]))
+      const last = page.domains.at(-1)
+      if (!page.truncated || last === undefined) break
+      page = listDomains(store, { limit: 1, after: { name: last.name, key: last.key } })
+    }
+    expect(paged).toEqual(all)
+    // Past every key of a name; past a domain that does not exist; within --domain's name only.
+    expect(listDomains(store, { after: { name: 'audit' } }).domains.map((d) => d.key)).toEqual(['east side', 'north', 'south'])
+    expect(listDomains(store, { after: { name: 'inventory', key: 'm' } }).domains.map((d) => d.key)).toEqual(['north', 'south'])
+    expect(listDomains(store, { name: 'inventory', after: { name: 'audit', key: 'x' } }).domains).toHaveLength(3)
+    expect(listDomains(store, { name: 'audit', after: { name: 'inventory' } }).domains).toEqual([])
+    // The definitions are never paged.
+    expect(listDomains(store, { after: { name: 'inventory' } })).toMatchObject({ domains: [], truncated: false })
+    expect(listDomains(store, { after: { name: 'inventory' } }).definitions).toHaveLength(2)
+    expectVedErrorSync(() => listDomains(store, { after: { name: '' } }), 'EINVAL')
+    expectVedErrorSync(() => listDomains(store, { after: { name: 'a', key: 'b\0' } }), 'EINVAL')
+  })
+
   it('readState: written fields and map entries; defaults, deleted and never-written entries absent; emptied maps {}', async () => {
     const dir = await makeRuntimeStore()
     await using store = await Store.open<Buffer>(dir, { readOnly: true, encoding: 'binary' })
@@ -250,6 +275,27 @@ describe('ved domains', () => {
       expect(result.status, bad).toBe(2)
       expect(result.stderr).toContain('--limit')
     }
+  })
+
+  it('--after and --after-key continue a list --limit cut, as its next line says; --after-key alone is a usage error', async () => {
+    const dir = await makeRuntimeStore()
+    const cut = await ved(['domains', dir, '--limit', '2'])
+    expect(cut.status).toBe(0)
+    expect(cut.stdout).toMatch(/^next +--after inventory --after-key 'east side'$/m)
+    const rest = JSON.parse((await ved(['domains', dir, '--after', 'inventory', '--after-key', 'east side', '--json'])).stdout) as {
+      domains: Array<{ name: string; key: string }>
+      truncated: boolean
+    }
+    expect(rest.domains.map((d) => d.key)).toEqual(['north', 'south'])
+    expect(rest.truncated).toBe(false)
+    const last = await ved(['domains', dir, '--after', 'inventory', '--after-key', 'north', '--limit', '1'])
+    expect(last.stdout).not.toMatch(/^next/m)
+    expect(last.stdout).toMatch(/^ +inventory +south +5 +1$/m)
+    const names = JSON.parse((await ved(['domains', dir, '--after', 'audit', '--json'])).stdout) as { domains: Array<{ name: string }> }
+    expect(names.domains.map((d) => d.name)).toEqual(['inventory', 'inventory', 'inventory'])
+    const alone = await ved(['domains', dir, '--after-key', 'north'])
+    expect(alone.status).toBe(2)
+    expect(alone.stderr).toContain('--after')
   })
 
   it('a migration pending: the version column says so', async () => {

@@ -56,6 +56,12 @@ export interface ListDomainsOptions {
   name?: string
   /** Domains listed at most (definitions are never cut). Default: all. */
   limit?: number
+  /**
+   * Only domains after this one in listing order: after the domain `name`, `key` (the last one
+   * a cut list returned, to continue it), or with no `key` after every domain of `name`. It
+   * need not exist. Default: from the first.
+   */
+  after?: { name: string; key?: string }
 }
 
 export interface StoredState {
@@ -86,6 +92,12 @@ export function listDomains(store: Store<Buffer>, options: ListDomainsOptions = 
   if (!(limit >= 0) || (limit !== Infinity && !Number.isInteger(limit))) {
     throw new VedError('EINVAL', `limit must be a non-negative integer, got ${String(limit)}`)
   }
+  const after = options.after
+  if (after !== undefined) {
+    if (typeof after !== 'object' || after === null) throw new VedError('EINVAL', `after must be an object { name, key? }, got ${String(after)}`)
+    checkComponent(after.name, 'after.name')
+    if (after.key !== undefined) checkComponent(after.key, 'after.key', true)
+  }
   return withRuntimeTree(store, (tree, snapshot) => {
     const definitions: StoredDefinition[] = []
     if (name === undefined) {
@@ -98,6 +110,12 @@ export function listDomains(store: Store<Buffer>, options: ListDomainsOptions = 
     let truncated = false
     // `m<name>\0` .. `m<name>\x01` holds exactly the metas of that name (names hold no NUL).
     const metas = name === undefined ? { start: 'm', end: 'n' } : { start: metaKey(domainId(name, '')), end: metaKey(`${name}\x01`) }
+    if (after !== undefined) {
+      // Strictly past `after`: its meta key then NUL sorts right after it (keys hold no NUL),
+      // and `m<name>\x01` after every key of the name. Compared as the engine orders keys.
+      const past = after.key === undefined ? metaKey(`${after.name}\x01`) : `${metaKey(domainId(after.name, after.key))}\0`
+      if (Buffer.compare(Buffer.from(past), Buffer.from(metas.start)) > 0) metas.start = past
+    }
     for (const { key, value } of tree.getRange(metas)) {
       if (domains.length >= limit) {
         truncated = true

@@ -2,11 +2,12 @@
 // CMake's VED_SANITIZE). They drive ved::Store directly: random puts and deletes against a
 // std::map model, reopen, a torn tail, and the page format's invariants.
 #include <fcntl.h>
-#include <unistd.h>
+#include <stdlib.h>  // mkdtemp (POSIX)
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <random>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "../checksum.h"
+#include "../io.h"
 #include "../page.h"
 #include "../store.h"
 
@@ -32,10 +34,52 @@ int checks = 0;
   } while (0)
 
 std::string temp_dir() {
+#if defined(_WIN32)
+  // No mkdtemp: a random name under the temp directory, created only if it is new.
+  std::random_device entropy;
+  std::filesystem::path base = std::filesystem::temp_directory_path();
+  for (int attempt = 0; attempt < 100; attempt++) {
+    std::filesystem::path d = base / ("ved-native-" + std::to_string(entropy()));
+    if (std::filesystem::create_directory(d)) return d.generic_string();
+  }
+  std::abort();
+#else
   char tmpl[] = "/tmp/ved-native-XXXXXX";
   char* d = mkdtemp(tmpl);
   if (d == nullptr) std::abort();
   return d;
+#endif
+}
+
+// Every file access below goes through ved::io, so the tests run wherever the engine does.
+bool remove_tree(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return !ec;
+}
+
+void read_file_bytes(const std::string& path, uint64_t offset, void* buf, size_t size_bytes) {
+  int fd = -1;
+  CHECK(ved::io::open_file(path, O_RDONLY, &fd).ok());
+  CHECK(ved::io::read_exact(fd, path, buf, size_bytes, offset).ok());
+  ved::io::close_file(fd);
+}
+
+void write_file_bytes(const std::string& path, uint64_t offset, const void* buf, size_t size_bytes) {
+  int fd = -1;
+  CHECK(ved::io::open_file(path, O_RDWR, &fd).ok());
+  struct iovec iov = {const_cast<void*>(buf), size_bytes};
+  CHECK(ved::io::write_all(fd, path, &iov, 1, offset).ok());
+  ved::io::close_file(fd);
+}
+
+uint64_t file_size_of(const std::string& path) {
+  int fd = -1;
+  uint64_t size = 0;
+  CHECK(ved::io::open_file(path, O_RDONLY, &fd).ok());
+  CHECK(ved::io::file_size(fd, path, &size).ok());
+  ved::io::close_file(fd);
+  return size;
 }
 
 void encode_op(std::vector<uint8_t>& ops, uint8_t kind, const std::string& key, const std::string& value) {
@@ -119,8 +163,9 @@ void test_model_and_reopen() {
   auto s = open_store(dir);
   check_model(*s, model);
   CHECK(s->recovery().started_from_checkpoint);
-  std::string cmd = "rm -rf " + dir;
-  CHECK(std::system(cmd.c_str()) == 0);
+  // Closed first: Windows removes no directory whose files are still open.
+  s->close();
+  CHECK(remove_tree(dir));
 }
 
 void test_torn_tail() {
@@ -152,14 +197,11 @@ void test_torn_tail() {
   }
   // Flip a byte inside the last frame: recovery must stop before it.
   std::string seg = dir + "/0000000000000000.seg";
-  int fd = ::open(seg.c_str(), O_RDWR);
-  CHECK(fd >= 0);
   uint64_t at = end_before + (end_after - end_before) / 2;
   uint8_t byte;
-  CHECK(::pread(fd, &byte, 1, static_cast<off_t>(at)) == 1);
+  read_file_bytes(seg, at, &byte, 1);
   byte ^= 0x40;
-  CHECK(::pwrite(fd, &byte, 1, static_cast<off_t>(at)) == 1);
-  ::close(fd);
+  write_file_bytes(seg, at, &byte, 1);
   // The checkpoint written at close names the damaged commit: it was durable, so this is
   // damage, not a torn tail. Open refuses with ECORRUPT where the frame failed.
   {
@@ -174,24 +216,21 @@ void test_torn_tail() {
   }
   // Without that checkpoint (a writer that died before its sync and checkpoint), the damaged
   // frame is a torn tail: recovery stops before it.
-  ::unlink((dir + "/CHECKPOINT").c_str());
+  CHECK(ved::io::remove_file(dir + "/CHECKPOINT").ok());
   auto s = open_store(dir);
   std::string v;
   CHECK(get(*s, "a", &v) && v == "first");
   CHECK(!get(*s, "b", &v));
-  std::string cmd = "rm -rf " + dir;
-  CHECK(std::system(cmd.c_str()) == 0);
+  s->close();
+  CHECK(remove_tree(dir));
 }
 
 // Rewrites the last frame of segment 0 through `mutate`, then restores every checksum, so the
 // damage is structural, not a checksum mismatch: the kind a buggy writer would leave.
 void refit_last_frame(const std::string& dir, const std::function<void(uint8_t*, uint64_t)>& mutate) {
   std::string path = dir + "/0000000000000000.seg";
-  int fd = ::open(path.c_str(), O_RDWR);
-  CHECK(fd >= 0);
-  off_t size = ::lseek(fd, 0, SEEK_END);
-  std::vector<uint8_t> b(static_cast<size_t>(size));
-  CHECK(::pread(fd, b.data(), b.size(), 0) == size);
+  std::vector<uint8_t> b(static_cast<size_t>(file_size_of(path)));
+  read_file_bytes(path, 0, b.data(), b.size());
   uint64_t off = 0, last = 0;
   while (off + ved::kPageSizeBytes <= b.size()) {
     auto* r = reinterpret_cast<ved::RecordDisk*>(b.data() + off);
@@ -216,9 +255,8 @@ void refit_last_frame(const std::string& dir, const std::function<void(uint8_t*,
   }
   r->body_checksum = body_crc;
   r->checksum = ved::crc32c(b.data() + last + 4, ved::kPageSizeBytes - 4);
-  CHECK(::pwrite(fd, b.data(), b.size(), 0) == size);
-  ::close(fd);
-  ::unlink((dir + "/CHECKPOINT").c_str());
+  write_file_bytes(path, 0, b.data(), b.size());
+  CHECK(ved::io::remove_file(dir + "/CHECKPOINT").ok());
 }
 
 // Damaged pages whose checksums hold (an inline value length that wraps the page bounds,
@@ -266,8 +304,7 @@ void test_structurally_damaged_pages() {
     encode_op(ops, 2, key, "");
     CHECK(s->commit(ops.data(), ops.size(), &seq).code == ved::Code::ECORRUPT);
     s->close();
-    std::string cmd = "rm -rf " + dir;
-    CHECK(std::system(cmd.c_str()) == 0);
+      CHECK(remove_tree(dir));
   }
 }
 

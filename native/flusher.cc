@@ -42,12 +42,14 @@ constexpr uint64_t kZeroAheadBatchBytesMax = 1ull << 20;
 // Recovery validates every page after the checkpoint: 16 MiB is a few milliseconds of CRC.
 constexpr uint64_t kCheckpointIntervalBytes = 16ull << 20;
 
-// Frames below this size come from malloc: reusing them saves nothing measurable.
-constexpr uint64_t kFramePoolSizeBytesMin = 256ull << 10;
+// Frames below this size come from malloc's own free lists, already mapped; larger ones
+// are above glibc's mmap threshold (128 KiB at first), fresh mappings that fault on every
+// page (the runtime's 128-slice commits over 10,000 domains are frames of this size).
+constexpr uint64_t kFramePoolSizeBytesMin = 64ull << 10;
 // Pooled buffers are sized in these steps, so a buffer fits the next frames of similar size.
-constexpr uint64_t kFramePoolStepBytes = 1ull << 20;
-// What the pool may hold while idle: a few frames of a steady stream of large commits.
-constexpr size_t kFramePoolBuffersMax = 8;
+constexpr uint64_t kFramePoolStepBytes = 64ull << 10;
+// What the pool may hold while idle: the frames of a few pipelined batches.
+constexpr size_t kFramePoolBuffersMax = 16;
 constexpr uint64_t kFramePoolBytesMax = 64ull << 20;
 
 std::unique_ptr<uint8_t[]> FramePool::take(uint64_t size_bytes, uint64_t* capacity_bytes) {

@@ -336,11 +336,19 @@ void TreeWriter::insert_or_split(uint8_t* p, uint32_t index, const uint8_t* cell
     total_bytes += s + 2;
   }
   // Left takes cells while it stays under half; each half then fits (cells are small).
+  // A cell that goes last (keys written in ascending order: a load, the journal's time
+  // region) leaves the old cells together, so the pages such writes leave behind are full
+  // rather than half empty (the journal's live bytes halved with this, and so did the
+  // pages of an ascending load). The old cells fit: they filled this page before.
   uint32_t left_bytes = 0;
   size_t split_at = 0;
-  while (split_at < cells.size() - 1 && left_bytes + cells[split_at].size() + 2 <= total_bytes / 2) {
-    left_bytes += static_cast<uint32_t>(cells[split_at].size()) + 2;
-    split_at++;
+  if (index == n && n > 0) {
+    split_at = n;
+  } else {
+    while (split_at < cells.size() - 1 && left_bytes + cells[split_at].size() + 2 <= total_bytes / 2) {
+      left_bytes += static_cast<uint32_t>(cells[split_at].size()) + 2;
+      split_at++;
+    }
   }
   if (split_at == 0) split_at = 1;
   VED_ASSERT(split_at < cells.size());

@@ -8,9 +8,19 @@
 // write. Untouched fields and entries cost nothing, so a slice that touches k entries of a
 // map of N pays k reads and k encodes, O(k log N), whatever N is.
 //
+// A loaded domain remembers its plain fields between slices (FieldMemo, held by the
+// Instance): the bytes the store holds and, for a primitive, the value. A slice then reads a
+// field without a store read, and a primitive without a decode; an object is still decoded
+// from the remembered bytes, because the handler must own a private copy.
+//
 // Invariants:
 // - Nothing here writes anywhere: collect() returns the delta; the caller decides whether
-//   the slice commits (a handler that threw leaves no trace).
+//   the slice commits (a handler that threw leaves no trace). The one exception is filling
+//   the memo on a read: it then holds what PendingWrites returned, which is true whatever the
+//   slice does; a slice's own changes reach the memo only through delta.memos, applied by
+//   the caller with the delta.
+// - A memo entry equals what PendingWrites would return for its key; whoever writes a plain
+//   field other than through a delta (a migration) clears the memo.
 // - Map sizes are exact: the first write to an entry reads whether it existed.
 // - Only a migration draft reads, writes or deletes fields the definition does not declare.
 import { VedError } from '../errors.js'
@@ -26,6 +36,18 @@ export interface Reads {
   prefixEntries(prefix: string): Iterable<[string, Buffer]>
 }
 
+/**
+ * A plain field as the store holds it (pending writes included), kept per loaded domain.
+ * `value` is the decoded value when it is a primitive (or absent), else undefined: objects
+ * are decoded again by each slice.
+ */
+export interface FieldMemo {
+  readonly origin: Buffer | null
+  readonly present: boolean
+  readonly primitive: boolean
+  readonly value: unknown
+}
+
 /** A slice's state changes: engine writes, the keys changed, the new map sizes. */
 export interface StateDelta {
   writes: Array<[string, Buffer | null]>
@@ -34,6 +56,8 @@ export interface StateDelta {
   /** Field names, and `field\0entry` for map entries (for the slice record). */
   changed: string[]
   sizes: Record<string, number>
+  /** The memo entries of the plain fields written (null when the draft keeps no memo). */
+  memos: Array<[string, FieldMemo]> | null
 }
 
 interface Slot {
@@ -47,45 +71,59 @@ interface Slot {
 }
 
 export class StateDraft {
+  /**
+   * One handler object for every draft's proxy, whose target is the draft itself: a proxy
+   * with its own closures cost seven allocations per slice.
+   */
+  static readonly #traps: ProxyHandler<StateDraft> = {
+    get: (draft, field) => (typeof field === 'string' ? draft.#get(field) : undefined),
+    set: (draft, field, value) => {
+      if (typeof field !== 'string') throw new VedError('EINVAL', 'state fields are named by strings')
+      draft.#set(field, value)
+      return true
+    },
+    deleteProperty: (draft, field) => {
+      if (typeof field !== 'string') return true
+      draft.#delete(field)
+      return true
+    },
+    defineProperty: (draft) => {
+      throw new VedError('EINVAL', `domain ${draft.#definition.name}: assign state fields, do not define them`)
+    },
+    has: (draft, field) => typeof field === 'string' && (draft.#definition.fields.has(field) || (draft.#migrating && draft.#plainSlot(field).present)),
+    ownKeys: (draft) => [...draft.#definition.fields.keys()],
+    getOwnPropertyDescriptor: (draft, field) => {
+      if (typeof field !== 'string' || !draft.#definition.fields.has(field)) return undefined
+      return { value: draft.#get(field), writable: true, enumerable: true, configurable: true }
+    },
+  }
+
   readonly proxy: Record<string, any>
   readonly #definition: DomainDefinition
   readonly #id: string
   readonly #reads: Reads
   readonly #migrating: boolean
+  readonly #memo: Map<string, FieldMemo> | null
   readonly #plain = new Map<string, Slot>()
-  readonly #maps = new Map<string, DraftMapImpl>()
+  #maps: Map<string, DraftMapImpl> | null = null
   readonly #sizes: Record<string, number>
 
-  constructor(definition: DomainDefinition, id: string, reads: Reads, sizes: Record<string, number>, migrating: boolean) {
+  /** `memo`: the domain's remembered plain fields (read and filled here), or null to read the store each time. */
+  constructor(definition: DomainDefinition, id: string, reads: Reads, sizes: Record<string, number>, migrating: boolean, memo: Map<string, FieldMemo> | null = null) {
     this.#definition = definition
     this.#id = id
     this.#reads = reads
     this.#sizes = sizes
     this.#migrating = migrating
-    this.proxy = new Proxy(Object.create(null) as Record<string, any>, {
-      get: (_target, field) => (typeof field === 'string' ? this.#get(field) : undefined),
-      set: (_target, field, value) => {
-        if (typeof field !== 'string') throw new VedError('EINVAL', 'state fields are named by strings')
-        this.#set(field, value)
-        return true
-      },
-      deleteProperty: (_target, field) => {
-        if (typeof field !== 'string') return true
-        this.#delete(field)
-        return true
-      },
-      has: (_target, field) => typeof field === 'string' && (definition.fields.has(field) || (migrating && this.#plainSlot(field).present)),
-      ownKeys: () => [...definition.fields.keys()],
-      getOwnPropertyDescriptor: (_target, field) => {
-        if (typeof field !== 'string' || !definition.fields.has(field)) return undefined
-        return { value: this.#get(field), writable: true, enumerable: true, configurable: true }
-      },
-    })
+    // A migration reads fields the definition does not declare, through an overlay: no memo.
+    this.#memo = migrating ? null : memo
+    this.proxy = new Proxy(this, StateDraft.#traps) as unknown as Record<string, any>
   }
 
   /** The delta of everything the handler did. Throws EENCODE, EKEYSIZE or ESCHEMA for a bad value. */
   collect(): StateDelta {
-    const delta: StateDelta = { writes: [], before: [], changed: [], sizes: { ...this.#sizes } }
+    const memos = this.#memo === null ? null : ([] as Array<[string, FieldMemo]>)
+    const delta: StateDelta = { writes: [], before: [], changed: [], sizes: this.#sizes, memos }
     let plainChanged = false
     for (const [field, slot] of this.#plain) {
       const bytes = changedBytes(slot, `field ${field}`)
@@ -94,10 +132,15 @@ export class StateDraft {
       delta.writes.push([fieldKey(this.#id, field), bytes])
       delta.before.push(slot.origin)
       delta.changed.push(field)
+      memos?.push([field, memoOf(bytes, slot.value)])
     }
-    for (const [field, draftMap] of this.#maps) {
-      draftMap.collect(delta)
-      delta.sizes[field] = draftMap.size
+    if (this.#maps !== null) {
+      // Sizes are copied only when a map was drafted: the caller keeps the object it passed in otherwise.
+      delta.sizes = { ...this.#sizes }
+      for (const [field, draftMap] of this.#maps) {
+        draftMap.collect(delta)
+        delta.sizes[field] = draftMap.size
+      }
     }
     if (plainChanged && this.#definition.schema !== null) validateWith(this.#definition.schema, this.#plainObject(), `domain ${this.#definition.name}: state`)
     return delta
@@ -136,17 +179,35 @@ export class StateDraft {
   #plainSlot(field: string): Slot {
     let slot = this.#plain.get(field)
     if (slot === undefined) {
-      const stored = this.#reads.get(fieldKey(this.#id, field))
-      const bytes = stored ?? this.#definition.fields.get(field)?.defaultBytes ?? null
-      slot = { value: bytes === null ? undefined : decode(bytes), present: bytes !== null, origin: stored ?? null, assigned: false }
-      // A default that was never stored still counts as the field's bytes: equal bytes, no write.
-      if (stored === undefined && bytes !== null) slot.origin = bytes
+      const memo = this.#memo === null ? null : this.#memoOf(field)
+      if (memo !== null) {
+        slot = { value: memo.primitive ? memo.value : decode(memo.origin!), present: memo.present, origin: memo.origin, assigned: false }
+      } else {
+        const stored = this.#reads.get(fieldKey(this.#id, field))
+        const bytes = stored ?? this.#definition.fields.get(field)?.defaultBytes ?? null
+        // A default that was never stored still counts as the field's bytes: equal bytes, no write.
+        slot = { value: bytes === null ? undefined : decode(bytes), present: bytes !== null, origin: bytes, assigned: false }
+      }
       this.#plain.set(field, slot)
     }
     return slot
   }
 
+  /** The memo entry of a declared plain field, read from the store and remembered on a miss. */
+  #memoOf(field: string): FieldMemo | null {
+    let memo = this.#memo!.get(field)
+    if (memo === undefined) {
+      const info = this.#definition.fields.get(field)
+      if (info === undefined || info.kind !== 'plain') return null
+      const bytes = this.#reads.get(fieldKey(this.#id, field)) ?? info.defaultBytes
+      memo = bytes === null ? ABSENT : memoOf(bytes, decode(bytes))
+      this.#memo!.set(field, memo)
+    }
+    return memo
+  }
+
   #map(info: FieldInfo): DraftMapImpl {
+    this.#maps ??= new Map()
     let draftMap = this.#maps.get(info.name)
     if (draftMap === undefined) {
       draftMap = new DraftMapImpl(info, entryPrefix(this.#id, info.name), this.#reads, this.#sizes[info.name] ?? 0)
@@ -160,6 +221,16 @@ export class StateDraft {
     for (const info of this.#definition.fields.values()) if (info.kind === 'plain') object[info.name] = this.#get(info.name)
     return object
   }
+}
+
+const ABSENT: FieldMemo = { origin: null, present: false, primitive: true, value: undefined }
+
+/** The memo of a field whose bytes are `bytes` (null: deleted) and whose value is `value`. */
+function memoOf(bytes: Buffer | null, value: unknown): FieldMemo {
+  if (bytes === null) return ABSENT
+  // An object is not kept: the handler that made it may still hold it, and mutate it later.
+  const primitive = typeof value !== 'object' || value === null
+  return { origin: bytes, present: true, primitive, value: primitive ? value : undefined }
 }
 
 /** Bytes to write for a touched value, null to delete, undefined when unchanged. */

@@ -1,8 +1,9 @@
 // Instance: one domain (definition + key) in memory, and the bounded cache that holds them.
 //
 // Invariants:
-// - An instance holds only bookkeeping (meta, queued intents); its state stays in the store
-//   and is read by each slice, so dropping an idle instance loses nothing.
+// - An instance holds only bookkeeping (meta, queued intents) and a memo of its plain fields
+//   (the stored bytes, and primitive values decoded); its state stays in the store, map()
+//   entries are read by each slice, so dropping an idle instance loses nothing.
 // - An instance is evictable only when idle: nothing queued, not waiting to run, no send
 //   with an id in flight. A busy instance stays even past the cache bound.
 // - `queued` holds the engine keys (inbox, timer, outbox) of queued intents, so the same
@@ -11,7 +12,7 @@ import type { JournalMeta } from '../journal/entry.js'
 import { decode, encode } from './codec.js'
 import type { DomainDefinition, IntentInfo } from './domain.js'
 import { domainId, metaKey } from './keys.js'
-import type { Reads } from './draft.js'
+import type { FieldMemo, Reads } from './draft.js'
 
 /** Stored per domain, rewritten by every slice. */
 export interface Meta {
@@ -75,6 +76,11 @@ export class Instance {
   metaDirty = false
   /** When the instance was last used (InstanceCache's counter): eviction goes oldest first. */
   usedAt = 0
+  /**
+   * Plain fields as the store (with pending writes) holds them: filled by drafts' reads,
+   * updated by the deltas of slices that succeed, cleared by a migration (draft.ts).
+   */
+  readonly fields = new Map<string, FieldMemo>()
   #meta: Meta | null = null
 
   constructor(definition: DomainDefinition, key: string) {

@@ -150,7 +150,7 @@ function isLive(writes: PendingWrites, intent: QueuedIntent): boolean {
 
 function execute(env: SliceEnv, instance: Instance, intent: QueuedIntent, slice: number, now: number, meta: Meta): Run {
   const definition = instance.definition
-  const draft = new StateDraft(definition, instance.id, env.writes, meta.z, false)
+  const draft = new StateDraft(definition, instance.id, env.writes, meta.z, false, instance.fields)
   const ctx = new SliceContext(definition, instance.key, instance.id, slice, now, intent.info, env.writes, env.definitionOf)
   const handler = definition.handlers.get(intent.info.type)
   let reply: unknown
@@ -186,7 +186,7 @@ function checkSliceSize(delta: StateDelta, ctx: SliceContext, definition: Domain
 /** The run of a migrate intent: no handler, so no delta beyond the migration's own. */
 function emptyRun(env: SliceEnv, instance: Instance, slice: number, now: number, intent: QueuedIntent, meta: Meta): Run {
   const ctx = new SliceContext(instance.definition, instance.key, instance.id, slice, now, intent.info, env.writes, env.definitionOf)
-  return { delta: { writes: [], before: [], changed: [], sizes: meta.z }, reply: undefined, replyBytes: null, ctx }
+  return { delta: { writes: [], before: [], changed: [], sizes: meta.z, memos: null }, reply: undefined, replyBytes: null, ctx }
 }
 
 interface Migration {
@@ -219,6 +219,8 @@ function migrate(env: SliceEnv, instance: Instance, meta: Meta): Migration {
     for (const [key, bytes] of delta.writes) overlay.set(key, bytes)
     sizes = delta.sizes
   }
+  // The migration writes fields behind the memo's back (and may rename or drop them).
+  instance.fields.clear()
   const changes: Migration['changes'] = []
   for (const [key, bytes] of overlay) {
     changes.push([key, env.writes.get(key) ?? null, bytes])
@@ -260,6 +262,7 @@ function nondeterministic(where: string, detail: string): VedError {
 function applyRun(env: SliceEnv, instance: Instance, intent: QueuedIntent, run: Run, record: SliceRecord | null): SliceOutputs {
   const { writes } = env
   for (const [key, bytes] of run.delta.writes) bytes === null ? writes.del(key) : writes.put(key, bytes)
+  if (run.delta.memos !== null) for (const [field, memo] of run.delta.memos) instance.fields.set(field, memo)
   const lineage = { root: intent.info.root, causedBy: intent.info.id }
   const effects = run.ctx.effects.map((effect: EmittedEffect) => {
     const key = outboxKey(instance.id, effect.suffix)

@@ -352,3 +352,21 @@ describe('the runtime codec', () => {
     for (const value of values) expect([value, encode(value, 'v')]).toEqual([value, Buffer.from(packr.pack(value))])
   })
 })
+
+describe('the meta encoder', () => {
+  it('writes msgpack that decodes to the meta, leaving undefined out and passing what it cannot write to msgpackr', async () => {
+    const { decode, encodeCounts } = await import('../lib/runtime/codec.js')
+    const manyMaps = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`map${i}`, i * 1000]))
+    const metas: Array<Record<string, unknown>> = [
+      { v: 1, n: 0, z: {}, r: 0, j: undefined },
+      { v: 3, n: 2 ** 40, z: { items: 70_000, 'ünïcödé': 1 }, r: 12, j: [1, 2, 3_000_000, Date.now(), 0] },
+      { v: 1, n: 5, z: manyMaps, r: 0 },
+      { v: 1, n: 5, z: { ['long-field-name-'.repeat(4)]: 1 }, r: 0 },
+      { v: 1, n: -1.5, z: { a: -70_000 }, r: 0, j: [0.25, -1, -200, -40_000, -3_000_000_000] },
+    ]
+    for (const meta of metas) {
+      const expected = Object.fromEntries(Object.entries(meta).filter(([, value]) => value !== undefined))
+      expect(decode(encodeCounts(meta, 'meta'))).toEqual(expected)
+    }
+  })
+})

@@ -42,6 +42,8 @@ export interface Reads {
  * are decoded again by each slice.
  */
 export interface FieldMemo {
+  /** The field's engine key, built once: a key string made per slice is hashed per slice. */
+  readonly key: string
   readonly origin: Buffer | null
   readonly present: boolean
   readonly primitive: boolean
@@ -61,6 +63,8 @@ export interface StateDelta {
 }
 
 interface Slot {
+  /** The engine key. */
+  key: string
   value: unknown
   /** Present in the store (or its default, for a plain field never written). */
   present: boolean
@@ -68,6 +72,9 @@ interface Slot {
   origin: Buffer | null
   /** Written by the handler (not only read). */
   assigned: boolean
+  /** The value the origin bytes hold when it is a primitive (from the memo), else undefined. */
+  originValue: unknown
+  originPrimitive: boolean
 }
 
 export class StateDraft {
@@ -129,10 +136,10 @@ export class StateDraft {
       const bytes = changedBytes(slot, `field ${field}`)
       if (bytes === undefined) continue
       plainChanged = true
-      delta.writes.push([fieldKey(this.#id, field), bytes])
+      delta.writes.push([slot.key, bytes])
       delta.before.push(slot.origin)
       delta.changed.push(field)
-      memos?.push([field, memoOf(bytes, slot.value)])
+      memos?.push([field, memoOf(slot.key, bytes, slot.value)])
     }
     if (this.#maps !== null) {
       // Sizes are copied only when a map was drafted: the caller keeps the object it passed in otherwise.
@@ -181,12 +188,14 @@ export class StateDraft {
     if (slot === undefined) {
       const memo = this.#memo === null ? null : this.#memoOf(field)
       if (memo !== null) {
-        slot = { value: memo.primitive ? memo.value : decode(memo.origin!), present: memo.present, origin: memo.origin, assigned: false }
+        const value = memo.primitive ? memo.value : decode(memo.origin!)
+        slot = { key: memo.key, value, present: memo.present, origin: memo.origin, assigned: false, originValue: memo.value, originPrimitive: memo.primitive }
       } else {
-        const stored = this.#reads.get(fieldKey(this.#id, field))
+        const key = fieldKey(this.#id, field)
+        const stored = this.#reads.get(key)
         const bytes = stored ?? this.#definition.fields.get(field)?.defaultBytes ?? null
         // A default that was never stored still counts as the field's bytes: equal bytes, no write.
-        slot = { value: bytes === null ? undefined : decode(bytes), present: bytes !== null, origin: bytes, assigned: false }
+        slot = { key, value: bytes === null ? undefined : decode(bytes), present: bytes !== null, origin: bytes, assigned: false, originValue: undefined, originPrimitive: false }
       }
       this.#plain.set(field, slot)
     }
@@ -199,8 +208,9 @@ export class StateDraft {
     if (memo === undefined) {
       const info = this.#definition.fields.get(field)
       if (info === undefined || info.kind !== 'plain') return null
-      const bytes = this.#reads.get(fieldKey(this.#id, field)) ?? info.defaultBytes
-      memo = bytes === null ? ABSENT : memoOf(bytes, decode(bytes))
+      const key = fieldKey(this.#id, field)
+      const bytes = this.#reads.get(key) ?? info.defaultBytes
+      memo = memoOf(key, bytes, bytes === null ? undefined : decode(bytes))
       this.#memo!.set(field, memo)
     }
     return memo
@@ -223,14 +233,12 @@ export class StateDraft {
   }
 }
 
-const ABSENT: FieldMemo = { origin: null, present: false, primitive: true, value: undefined }
-
-/** The memo of a field whose bytes are `bytes` (null: deleted) and whose value is `value`. */
-function memoOf(bytes: Buffer | null, value: unknown): FieldMemo {
-  if (bytes === null) return ABSENT
+/** The memo of field key `key` whose bytes are `bytes` (null: absent) and whose value is `value`. */
+function memoOf(key: string, bytes: Buffer | null, value: unknown): FieldMemo {
+  if (bytes === null) return { key, origin: null, present: false, primitive: true, value: undefined }
   // An object is not kept: the handler that made it may still hold it, and mutate it later.
   const primitive = typeof value !== 'object' || value === null
-  return { origin: bytes, present: true, primitive, value: primitive ? value : undefined }
+  return { key, origin: bytes, present: true, primitive, value: primitive ? value : undefined }
 }
 
 /** Bytes to write for a touched value, null to delete, undefined when unchanged. */
@@ -238,8 +246,12 @@ function changedBytes(slot: Slot, what: string): Buffer | null | undefined {
   if (!slot.present) return slot.origin === null ? undefined : null
   // An unassigned primitive cannot have changed; an object may have been mutated in place.
   if (!slot.assigned && (typeof slot.value !== 'object' || slot.value === null)) return undefined
-  const bytes = encode(slot.value, what)
-  if (slot.origin !== null && bytes.equals(slot.origin)) return undefined
+  const value = slot.value
+  // Two different primitives never share bytes (NaN aside, which is not equal to itself), so
+  // a primitive that replaced another one is a change without comparing bytes.
+  const replaced = slot.originPrimitive && value !== slot.originValue && value === value && (typeof value !== 'object' || value === null)
+  const bytes = encode(value, what)
+  if (!replaced && slot.origin !== null && bytes.equals(slot.origin)) return undefined
   return bytes
 }
 
@@ -323,7 +335,7 @@ class DraftMapImpl {
       const bytes = changedBytes(slot, `map ${this.#info.name} entry ${JSON.stringify(key)}`)
       if (bytes === undefined) continue
       if (bytes !== null && this.#info.schema !== null) validateWith(this.#info.schema, slot.value, `map ${this.#info.name} entry ${JSON.stringify(key)}`)
-      delta.writes.push([this.#prefix + key, bytes])
+      delta.writes.push([slot.key, bytes])
       delta.before.push(slot.origin)
       delta.changed.push(`${this.#info.name}\0${key}`)
     }
@@ -337,7 +349,7 @@ class DraftMapImpl {
       const key = engineKey.slice(this.#prefix.length)
       keys.push(key)
       seen.add(key)
-      if (!this.#slots.has(key)) this.#slots.set(key, { value: decode(bytes), present: true, origin: bytes, assigned: false })
+      if (!this.#slots.has(key)) this.#slots.set(key, { key: engineKey, value: decode(bytes), present: true, origin: bytes, assigned: false, originValue: undefined, originPrimitive: false })
     }
     const added = [...this.#slots.keys()].filter((key) => !seen.has(key) && this.#slots.get(key)!.present)
     if (added.length === 0) return keys
@@ -348,8 +360,9 @@ class DraftMapImpl {
     if (typeof key !== 'string') throw new VedError('EINVAL', `map ${this.#info.name}: keys are strings, got ${typeof key}`)
     let slot = this.#slots.get(key)
     if (slot === undefined) {
-      const stored = this.#reads.get(this.#prefix + key) ?? null
-      slot = { value: stored === null ? undefined : decode(stored), present: stored !== null, origin: stored, assigned: false }
+      const engineKey = this.#prefix + key
+      const stored = this.#reads.get(engineKey) ?? null
+      slot = { key: engineKey, value: stored === null ? undefined : decode(stored), present: stored !== null, origin: stored, assigned: false, originValue: undefined, originPrimitive: false }
       this.#slots.set(key, slot)
     }
     return slot

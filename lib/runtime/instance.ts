@@ -9,7 +9,7 @@
 // - `queued` holds the engine keys (inbox, timer, outbox) of queued intents, so the same
 //   durable intent is never queued twice (a resume scan and a gate release may both see it).
 import type { JournalMeta } from '../journal/entry.js'
-import { decode, encode } from './codec.js'
+import { decode, encodeCounts } from './codec.js'
 import type { DomainDefinition, IntentInfo } from './domain.js'
 import { domainId, metaKey } from './keys.js'
 import type { FieldMemo, Reads } from './draft.js'
@@ -65,6 +65,8 @@ export class Instance {
   readonly key: string
   /** `<name>\0<key>`, shared by every engine key of this domain. */
   readonly id: string
+  /** The engine key of the meta, made once: a key built per write is hashed per write. */
+  readonly metaKey: string
   readonly queue: QueuedIntent[] = []
   readonly queued = new Set<string>()
   /** Sends with an id, queued or waiting for the gate: a repeat joins the first. */
@@ -87,12 +89,13 @@ export class Instance {
     this.definition = definition
     this.key = key
     this.id = domainId(definition.name, key)
+    this.metaKey = metaKey(this.id)
   }
 
   /** The meta as the next slice sees it (read once, then kept current by the slices). */
   meta(reads: Reads): Meta {
     if (this.#meta === null) {
-      const bytes = reads.get(metaKey(this.id))
+      const bytes = reads.get(this.metaKey)
       this.#meta = bytes === undefined ? { v: this.definition.version, n: 0, z: {}, r: 0 } : (decode(bytes) as Meta)
     }
     return this.#meta
@@ -110,7 +113,7 @@ export class Instance {
 
   encodeMeta(): Buffer {
     if (this.#meta === null) throw new Error('ved: encodeMeta before the meta was read')
-    return encode(this.#meta, 'domain meta')
+    return encodeCounts(this.#meta as unknown as Record<string, unknown>, 'domain meta')
   }
 
   get idle(): boolean {

@@ -26,7 +26,7 @@ import { isDefinition, type DomainDefinition, type IntentInfo } from './domain.j
 import { EffectRunner, type EffectJob } from './effects.js'
 import { DomainHandle, type HandleHost, type SendOptions } from './handle.js'
 import { InstanceCache, type Instance, type QueuedIntent } from './instance.js'
-import { checkDomainKey, checkEngineKey, domainId, GLOBAL_KEY, kindRange, metaKey, registryKey, replyKey, splitKindKey } from './keys.js'
+import { checkDomainKey, checkEngineKey, domainId, GLOBAL_KEY, kindRange, registryKey, replyKey, splitKindKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
 import { runSlice, type OutboxEntry, type SliceEnv, type SliceOutputs, type StoredIntent } from './slice.js'
 import { resolveOptions, type Resolved, type RuntimeOptions, type RuntimeStats } from './options.js'
@@ -343,7 +343,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
         }
       }
       for (const instance of this.#dirtyMetas) {
-        this.#writes.put(metaKey(instance.id), instance.encodeMeta())
+        this.#writes.put(instance.metaKey, instance.encodeMeta())
         instance.metaDirty = false
       }
       this.#dirtyMetas.length = 0

@@ -24,7 +24,7 @@ import { decode, encode } from './codec.js'
 import { checkIntent } from './context.js'
 import { isDefinition, type DomainDefinition, type IntentInfo } from './domain.js'
 import { EffectRunner, type EffectJob } from './effects.js'
-import { DomainHandle, type HandleHost, type SendOptions } from './handle.js'
+import { DomainHandle, INSTANCE_SLOT, type HandleHost, type SendOptions } from './handle.js'
 import { InstanceCache, type Instance, type QueuedIntent } from './instance.js'
 import { checkDomainKey, checkEngineKey, domainId, GLOBAL_KEY, kindRange, registryKey, replyKey, splitKindKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
@@ -200,7 +200,8 @@ export class Runtime implements AsyncDisposable, HandleHost {
 
   // ---- HandleHost ----------------------------------------------------------------------
 
-  send(definition: DomainDefinition, key: string, type: string, payload: unknown, options: SendOptions | undefined): Promise<unknown> {
+  send(handle: DomainHandle, type: string, payload: unknown, options: SendOptions | undefined): Promise<unknown> {
+    const { definition, key } = handle
     try {
       this.#checkOpen()
       payload = checkIntent(definition, type, payload)
@@ -209,7 +210,8 @@ export class Runtime implements AsyncDisposable, HandleHost {
       if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) {
         throw new VedError('EINVAL', `send options.id must be a non-empty string, got ${describeValue(userId)}`)
       }
-      const instance = this.#cache.get(definition, key)
+      const instance = this.#cache.get(definition, key, handle[INSTANCE_SLOT] as Instance | null)
+      handle[INSTANCE_SLOT] = instance
       if (userId !== undefined) {
         // A key the engine refuses would fail the whole shared commit: refuse the send instead.
         checkEngineKey(replyKey(instance.id, userId), 'send options.id')

@@ -44,10 +44,11 @@ export interface Reads {
 export interface FieldMemo {
   /** The field's engine key, built once: a key string made per slice is hashed per slice. */
   readonly key: string
-  readonly origin: Buffer | null
-  readonly present: boolean
-  readonly primitive: boolean
-  readonly value: unknown
+  /** The rest is updated in place by applyMemos: a long-lived object replaced per slice is GC work. */
+  origin: Buffer | null
+  present: boolean
+  primitive: boolean
+  value: unknown
 }
 
 /** A slice's state changes: engine writes, the keys changed, the new map sizes. */
@@ -58,8 +59,8 @@ export interface StateDelta {
   /** Field names, and `field\0entry` for map entries (for the slice record). */
   changed: string[]
   sizes: Record<string, number>
-  /** The memo entries of the plain fields written (null when the draft keeps no memo). */
-  memos: Array<[string, FieldMemo]> | null
+  /** The plain fields written, for applyMemos: memo, bytes, value, memo, ... (null when the draft keeps no memo). */
+  memos: unknown[] | null
 }
 
 interface Slot {
@@ -75,6 +76,8 @@ interface Slot {
   /** The value the origin bytes hold when it is a primitive (from the memo), else undefined. */
   originValue: unknown
   originPrimitive: boolean
+  /** The memo entry the slot was read from (plain fields of a draft with a memo), else null. */
+  memo: FieldMemo | null
 }
 
 export class StateDraft {
@@ -129,7 +132,7 @@ export class StateDraft {
 
   /** The delta of everything the handler did. Throws EENCODE, EKEYSIZE or ESCHEMA for a bad value. */
   collect(): StateDelta {
-    const memos = this.#memo === null ? null : ([] as Array<[string, FieldMemo]>)
+    const memos = this.#memo === null ? null : ([] as unknown[])
     const delta: StateDelta = { writes: [], before: [], changed: [], sizes: this.#sizes, memos }
     let plainChanged = false
     for (const [field, slot] of this.#plain) {
@@ -139,7 +142,7 @@ export class StateDraft {
       delta.writes.push([slot.key, bytes])
       delta.before.push(slot.origin)
       delta.changed.push(field)
-      memos?.push([field, memoOf(slot.key, bytes, slot.value)])
+      if (memos !== null && slot.memo !== null) memos.push(slot.memo, bytes, slot.value)
     }
     if (this.#maps !== null) {
       // Sizes are copied only when a map was drafted: the caller keeps the object it passed in otherwise.
@@ -189,13 +192,13 @@ export class StateDraft {
       const memo = this.#memo === null ? null : this.#memoOf(field)
       if (memo !== null) {
         const value = memo.primitive ? memo.value : decode(memo.origin!)
-        slot = { key: memo.key, value, present: memo.present, origin: memo.origin, assigned: false, originValue: memo.value, originPrimitive: memo.primitive }
+        slot = { key: memo.key, value, present: memo.present, origin: memo.origin, assigned: false, originValue: memo.value, originPrimitive: memo.primitive, memo }
       } else {
         const key = fieldKey(this.#id, field)
         const stored = this.#reads.get(key)
         const bytes = stored ?? this.#definition.fields.get(field)?.defaultBytes ?? null
         // A default that was never stored still counts as the field's bytes: equal bytes, no write.
-        slot = { key, value: bytes === null ? undefined : decode(bytes), present: bytes !== null, origin: bytes, assigned: false, originValue: undefined, originPrimitive: false }
+        slot = { key, value: bytes === null ? undefined : decode(bytes), present: bytes !== null, origin: bytes, assigned: false, originValue: undefined, originPrimitive: false, memo: null }
       }
       this.#plain.set(field, slot)
     }
@@ -235,10 +238,25 @@ export class StateDraft {
 
 /** The memo of field key `key` whose bytes are `bytes` (null: absent) and whose value is `value`. */
 function memoOf(key: string, bytes: Buffer | null, value: unknown): FieldMemo {
-  if (bytes === null) return { key, origin: null, present: false, primitive: true, value: undefined }
+  const memo: FieldMemo = { key, origin: null, present: false, primitive: true, value: undefined }
+  setMemo(memo, bytes, value)
+  return memo
+}
+
+function setMemo(memo: FieldMemo, bytes: Buffer | null, value: unknown): void {
   // An object is not kept: the handler that made it may still hold it, and mutate it later.
-  const primitive = typeof value !== 'object' || value === null
-  return { key, origin: bytes, present: true, primitive, value: primitive ? value : undefined }
+  const primitive = bytes === null || typeof value !== 'object' || value === null
+  memo.origin = bytes
+  memo.present = bytes !== null
+  memo.primitive = primitive
+  memo.value = bytes !== null && primitive ? value : undefined
+}
+
+/** Brings the memo up to date with a delta that reached PendingWrites (the slice succeeded). */
+export function applyMemos(delta: StateDelta): void {
+  const memos = delta.memos
+  if (memos === null) return
+  for (let i = 0; i < memos.length; i += 3) setMemo(memos[i] as FieldMemo, memos[i + 1] as Buffer | null, memos[i + 2])
 }
 
 /** Bytes to write for a touched value, null to delete, undefined when unchanged. */
@@ -349,7 +367,7 @@ class DraftMapImpl {
       const key = engineKey.slice(this.#prefix.length)
       keys.push(key)
       seen.add(key)
-      if (!this.#slots.has(key)) this.#slots.set(key, { key: engineKey, value: decode(bytes), present: true, origin: bytes, assigned: false, originValue: undefined, originPrimitive: false })
+      if (!this.#slots.has(key)) this.#slots.set(key, { key: engineKey, value: decode(bytes), present: true, origin: bytes, assigned: false, originValue: undefined, originPrimitive: false, memo: null })
     }
     const added = [...this.#slots.keys()].filter((key) => !seen.has(key) && this.#slots.get(key)!.present)
     if (added.length === 0) return keys
@@ -362,7 +380,7 @@ class DraftMapImpl {
     if (slot === undefined) {
       const engineKey = this.#prefix + key
       const stored = this.#reads.get(engineKey) ?? null
-      slot = { key: engineKey, value: stored === null ? undefined : decode(stored), present: stored !== null, origin: stored, assigned: false, originValue: undefined, originPrimitive: false }
+      slot = { key: engineKey, value: stored === null ? undefined : decode(stored), present: stored !== null, origin: stored, assigned: false, originValue: undefined, originPrimitive: false, memo: null }
       this.#slots.set(key, slot)
     }
     return slot

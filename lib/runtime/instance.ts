@@ -98,7 +98,9 @@ export class Instance {
   meta(reads: Reads): Meta {
     if (this.#meta === null) {
       const bytes = reads.get(this.metaKey)
-      this.#meta = bytes === undefined ? { v: this.definition.version, n: 0, z: {}, r: 0 } : (decode(bytes) as Meta)
+      const stored = bytes === undefined ? null : (decode(bytes) as Meta)
+      // One shape for every meta, j included: slices update it in place.
+      this.#meta = stored === null ? { v: this.definition.version, n: 0, z: {}, r: 0, j: undefined } : { v: stored.v, n: stored.n, z: stored.z, r: stored.r, j: stored.j }
     }
     return this.#meta
   }

@@ -17,7 +17,7 @@ import { VedError } from '../errors.js'
 import { decode, encode } from './codec.js'
 import { SliceContext, type EmittedEffect, type SentMessage, type SetTimer } from './context.js'
 import type { DomainDefinition, IntentInfo } from './domain.js'
-import { StateDraft, type StateDelta } from './draft.js'
+import { applyMemos, StateDraft, type StateDelta } from './draft.js'
 import { queuedKeyOf, type Instance, type Meta, type QueuedIntent } from './instance.js'
 import { domainId, inboxKey, outboxKey, replyKey, ringKey, timerKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
@@ -134,9 +134,13 @@ export function runSlice(env: SliceEnv, instance: Instance, intent: QueuedIntent
   // A failed migration leaves the version as it was, to be tried again by the next slice.
   const version = migrated === null && meta.n > 0 ? meta.v : definition.version
   const journal = env.journal === null ? meta.j : env.journal.record(instance, intent, slice, now, journalParts(instance, run, error, migration), meta.j)
-  // A literal, not a spread of meta: spreading the decoded meta was the hottest line of a slice.
-  const next: Meta = { v: version, n: slice, z: run === null ? meta.z : run.delta.sizes, r: meta.r, j: journal }
-  consume(env, instance, intent, next, run, error)
+  // In place: a new meta per slice was GC work for every domain in memory (spreading it,
+  // `{ ...meta, n }`, was the hottest line of a slice), and nothing else holds the object.
+  meta.v = version
+  meta.n = slice
+  if (run !== null) meta.z = run.delta.sizes
+  meta.j = journal
+  consume(env, instance, intent, meta, run, error)
   if (sliceTiming.enabled) sliceTiming.sliceMs.push(performance.now() - handlerReturnedMs)
   return outputs
 }
@@ -264,7 +268,7 @@ function nondeterministic(where: string, detail: string): VedError {
 function applyRun(env: SliceEnv, instance: Instance, intent: QueuedIntent, run: Run, record: SliceRecord | null): SliceOutputs {
   const { writes } = env
   for (const [key, bytes] of run.delta.writes) bytes === null ? writes.del(key) : writes.put(key, bytes)
-  if (run.delta.memos !== null) for (const [field, memo] of run.delta.memos) instance.fields.set(field, memo)
+  applyMemos(run.delta)
   const { ctx } = run
   // Most slices emit, send, set and cancel nothing: they share the empty lists.
   const effects = ctx.effects.length === 0 ? NONE : writeEffects(env, instance, intent, ctx.effects)

@@ -56,8 +56,10 @@ export class DomainHandle<D extends DomainDefinition = DomainDefinition> {
    * Sends intent `type`; resolves with the handler's reply once the slice is durable, rejects
    * with the handler's error (or a VedError for bad input: nothing is enqueued then).
    */
-  send<T extends keyof HandlersOf<D> & string>(type: T, ...args: SendArgs<PayloadOf<HandlersOf<D>[T]>>): Promise<Reply<HandlersOf<D>[T]>> {
-    return this.#host.send(this as DomainHandle, type, args[0], args[1]) as Promise<Reply<HandlersOf<D>[T]>>
+  send<T extends keyof HandlersOf<D> & string>(type: T, ...args: SendArgs<PayloadOf<HandlersOf<D>[T]>>): Promise<Reply<HandlersOf<D>[T]>>
+  // Plain parameters behind the typed signature: a rest array per send was garbage per send.
+  send(type: string, payload?: unknown, options?: SendOptions): Promise<unknown> {
+    return this.#host.send(this as DomainHandle, type, payload, options)
   }
 
   /** A read-only view of the newest sealed state; map() fields read as get/has/size/keys/values/entries. */

@@ -183,7 +183,9 @@ function execute(env: SliceEnv, instance: Instance, intent: QueuedIntent, slice:
 function checkSliceSize(delta: StateDelta, ctx: SliceContext, definition: DomainDefinition, type: string): void {
   let sizeBytes = 0
   for (const [key, bytes] of delta.writes) sizeBytes += key.length * 3 + (bytes?.length ?? 0)
-  for (const output of [ctx.effects, ctx.messages, ctx.timers]) for (const item of output) sizeBytes += item.payload?.length ?? 0
+  for (const item of ctx.effects) sizeBytes += item.payload?.length ?? 0
+  for (const item of ctx.messages) sizeBytes += item.payload?.length ?? 0
+  for (const item of ctx.timers) sizeBytes += item.payload?.length ?? 0
   if (sizeBytes > SLICE_SIZE_BYTES_MAX) {
     throw new VedError('ETXNSIZE', `slice ${definition.name}.${type} writes about ${sizeBytes} bytes, more than a slice may (${SLICE_SIZE_BYTES_MAX})`)
   }

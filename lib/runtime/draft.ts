@@ -265,6 +265,8 @@ function changedBytes(slot: Slot, what: string): Buffer | null | undefined {
   // An unassigned primitive cannot have changed; an object may have been mutated in place.
   if (!slot.assigned && (typeof slot.value !== 'object' || slot.value === null)) return undefined
   const value = slot.value
+  // The same primitive again (0 and -0 included: msgpackr writes both as 0) is no change.
+  if (slot.originPrimitive && slot.origin !== null && value === slot.originValue) return undefined
   // Two different primitives never share bytes (NaN aside, which is not equal to itself), so
   // a primitive that replaced another one is a change without comparing bytes.
   const replaced = slot.originPrimitive && value !== slot.originValue && value === value && (typeof value !== 'object' || value === null)

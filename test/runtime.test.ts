@@ -126,6 +126,26 @@ describe('send and reply', () => {
     expect(m.state.n).toBe(2)
   })
 
+  it('hands handlers a state that reads like a plain object without a prototype', async () => {
+    const { inspect } = await import('node:util')
+    const Shape = defineDomain({
+      name: 'shape',
+      version: 1,
+      state: { n: 1, tags: ['a'] },
+      on: {
+        look: (s) => ({ proto: Object.getPrototypeOf(s), keys: Object.keys(s), spread: { ...s }, json: JSON.stringify(s), shown: inspect(s) }),
+        define(s) {
+          Object.defineProperty(s, 'n', { value: 2 })
+        },
+      },
+    })
+    await using rt = await Runtime.open({ path: tempDir(), domains: [Shape], store: SMALL })
+    const d = rt.domain(Shape, 'd')
+    expect(await d.send('look')).toEqual({ proto: null, keys: ['n', 'tags'], spread: { n: 1, tags: ['a'] }, json: '{"n":1,"tags":["a"]}', shown: "{ n: 1, tags: [ 'a' ] }" })
+    await expectVedError(d.send('define'), 'EINVAL')
+    expect(d.state.n).toBe(1)
+  })
+
   it('keeps domains apart by key', async () => {
     await using rt = await open(tempDir())
     await rt.domain(Counter, 'a').send('add', { n: 5 })

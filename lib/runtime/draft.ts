@@ -102,6 +102,8 @@ export class StateDraft {
     },
     has: (draft, field) => typeof field === 'string' && (draft.#definition.fields.has(field) || (draft.#migrating && draft.#plainSlot(field).present)),
     ownKeys: (draft) => [...draft.#definition.fields.keys()],
+    // The state reads as a plain object without a prototype, as when its target was one.
+    getPrototypeOf: () => null,
     getOwnPropertyDescriptor: (draft, field) => {
       if (typeof field !== 'string' || !draft.#definition.fields.has(field)) return undefined
       return { value: draft.#get(field), writable: true, enumerable: true, configurable: true }
@@ -128,6 +130,18 @@ export class StateDraft {
     // A migration reads fields the definition does not declare, through an overlay: no memo.
     this.#memo = migrating ? null : memo
     this.proxy = new Proxy(this, StateDraft.#traps) as unknown as Record<string, any>
+  }
+
+  /**
+   * util.inspect of the proxy finds this method on its target, this draft, and calls it on
+   * the proxy (Node does not run traps to inspect a proxy): show the state's fields, as
+   * reading them through the proxy would.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](this: StateDraft | Record<string, unknown>): Record<string, unknown> {
+    const state = this instanceof StateDraft ? this.proxy : this
+    const fields: Record<string, unknown> = {}
+    for (const field of Object.keys(state)) fields[field] = state[field]
+    return fields
   }
 
   /** The delta of everything the handler did. Throws EENCODE, EKEYSIZE or ESCHEMA for a bad value. */

@@ -3,7 +3,7 @@
 //   send / inbox / timer / settlement --> instance queue --> ready list
 //   drain (one synchronous pass):  for each ready instance, one slice -> PendingWrites
 //                                   ... up to SLICES_PER_COMMIT_MAX slices ...
-//                                   one store.transaction  (sealed; the next drain may start)
+//                                   one commit (commitBytes: sealed; the next drain may start)
 //   output gate: when that commit is durable -> replies, effects, messages, timers, records
 //
 // Invariants:

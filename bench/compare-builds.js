@@ -7,6 +7,9 @@
 // Each label=file gets its own copy of dist/ (under node_modules/.cache/ved-compare/, where
 // bare imports still resolve) loaded with VED_ADDON_PATH=file, so the builds' stores, flusher
 // threads and completion paths are fully separate; only one of them works at a time.
+// `label=file,dir` copies the compiled JS from `dir` instead of dist/: a build of the
+// TypeScript side (`git worktree add`, `npx tsc`, then name its dist/) with its addon, to
+// compare changes in lib/ as well.
 //
 // Workloads (COMPARE_WORKLOADS, default all four), each build taking turns every round:
 //   sequential  one-put transactions on a 100,000-key store, one at a time, each awaited until
@@ -21,6 +24,10 @@
 //               "sequential"), blocked time per slice as lib/runtime/timing.ts measures it,
 //               and its two parts: the slice's own (delta, pending writes) and the commit
 //               (the store.transaction call: encode, seal, enqueue)
+//   pipelined   row r1's workloads: 256 awaited sends in flight, COMPARE_PIPELINED_SENDS
+//               (10,000) per turn, to one domain and round 10,001 domains (r1's 10,000 plus
+//               its one domain, in one runtime); slices/s per turn and cpu per slice
+// COMPARE_JOURNAL=off runs the runtime workloads with `journal: false`, as rows r1 and r2 do.
 // Units: microseconds, p50 / p90 / p99 of COMPARE_ROUNDS (20) x COMPARE_PER_ROUND (150) samples
 // per build (the first 5 of each turn are dropped as warm-up): until durable, and the seal (the
 // transaction() call, time the JS thread is blocked); "cpu" is the process's user + system CPU
@@ -42,6 +49,10 @@ const WARMUP_PER_ROUND = 5
 /** COMPARE_QUANTILES=0.5,0.99,0.999 for others than p50 / p90 / p99 (the headers still say p50 / p90 / p99). */
 const QUANTILES = (process.env.COMPARE_QUANTILES ?? '0.5,0.9,0.99').split(',').map(Number)
 const KEY_COUNT = 100_000
+const JOURNAL = process.env.COMPARE_JOURNAL === 'off' ? { journal: false } : {}
+const PIPELINED_SENDS = Number(process.env.COMPARE_PIPELINED_SENDS ?? 10_000)
+const PIPELINED_WINDOW = 256
+const PIPELINED_DOMAINS = 10_001
 const RAW_WRITE_BYTES = 4096
 const RAW_FILE_BYTES = 16 << 20
 
@@ -59,11 +70,13 @@ async function loadBuilds(specs) {
     const at = spec.indexOf('=')
     if (at <= 0) throw new RangeError(`expected label=path/to/ved.node, got ${spec}`)
     const label = spec.slice(0, at)
-    const file = path.resolve(spec.slice(at + 1))
+    const [addonPath, distPath = path.join(root, 'dist')] = spec.slice(at + 1).split(',')
+    const file = path.resolve(addonPath)
     if (!fs.existsSync(file)) throw new RangeError(`${file} does not exist`)
+    if (!fs.existsSync(path.join(distPath, 'index.js'))) throw new RangeError(`${distPath} holds no compiled index.js`)
     const copy = path.join(root, 'node_modules', '.cache', 'ved-compare', label)
     fs.rmSync(copy, { recursive: true, force: true })
-    fs.cpSync(path.join(root, 'dist'), copy, { recursive: true })
+    fs.cpSync(path.resolve(distPath), copy, { recursive: true })
     // dist/addon.js reads VED_ADDON_PATH once, when this copy is first imported.
     process.env.VED_ADDON_PATH = file
     const ved = await import(path.join(copy, 'index.js'))
@@ -161,7 +174,7 @@ async function runtimeWorkload(builds, dir) {
           },
         },
       })
-      const rt = await build.ved.Runtime.open({ path: path.join(dir, `rt-${build.label}`), domains: [Counter] })
+      const rt = await build.ved.Runtime.open({ path: path.join(dir, `rt-${build.label}`), domains: [Counter], ...JOURNAL })
       runtimes.set(build.label, { rt, domain: rt.domain(Counter, 'one') })
     }
     const parts = Object.fromEntries(builds.map((b) => [b.label, { slice: [], commit: [] }]))
@@ -192,6 +205,51 @@ async function runtimeWorkload(builds, dir) {
   }
 }
 
+function counterOf(build) {
+  return build.ved.defineDomain({ name: 'counter', version: 1, state: { count: 0, label: 'bench' }, on: { bump: (s) => void s.count++ } })
+}
+
+/** `total` sends, PIPELINED_WINDOW in flight, each to handles[i % handles.length]; returns slices/s. */
+async function pumpSends(handles, total) {
+  const startedMs = performance.now()
+  let started = 0
+  let done = 0
+  await new Promise((resolve, reject) => {
+    const next = () => {
+      if (started >= total) return
+      handles[started++ % handles.length].send('bump').then(() => (++done === total ? resolve() : next()), reject)
+    }
+    for (let i = 0; i < PIPELINED_WINDOW; i++) next()
+  })
+  return (total * 1000) / (performance.now() - startedMs)
+}
+
+async function pipelinedWorkload(builds, dir) {
+  const runtimes = new Map()
+  try {
+    for (const build of builds) {
+      const Counter = counterOf(build)
+      const rt = await build.ved.Runtime.open({ path: path.join(dir, `rt-pipelined-${build.label}`), domains: [Counter], ...JOURNAL })
+      const many = Array.from({ length: PIPELINED_DOMAINS }, (_, i) => rt.domain(Counter, `d-${i}`))
+      runtimes.set(build.label, { rt, one: [rt.domain(Counter, 'one')], many })
+    }
+    for (const shape of ['one', 'many']) {
+      const rates = Object.fromEntries(builds.map((b) => [b.label, []]))
+      const results = await alternate(builds, async (build) => {
+        const rate = await pumpSends(runtimes.get(build.label)[shape], PIPELINED_SENDS)
+        rates[build.label].push(rate)
+        return new Array(PIPELINED_SENDS + WARMUP_PER_ROUND).fill(0)
+      })
+      for (const [label, r] of Object.entries(results)) {
+        const sorted = rates[label]
+        log(`| ${label} | ${shape === 'one' ? 'one domain' : `${PIPELINED_DOMAINS} domains`} | ${(percentile(sorted, 0.5) / 1000).toFixed(1)} k (${(Math.min(...sorted) / 1000).toFixed(1)}-${(Math.max(...sorted) / 1000).toFixed(1)} k) | ${(r.cpuUs / r.count).toFixed(2)} |`)
+      }
+    }
+  } finally {
+    for (const { rt } of runtimes.values()) await rt.close()
+  }
+}
+
 async function main() {
   const builds = await loadBuilds(process.argv.slice(2).filter((arg) => !arg.startsWith('-')))
   if (builds.length === 0) throw new RangeError('name at least one build: label=path/to/ved.node')
@@ -213,8 +271,13 @@ async function main() {
         log('| build | blocked p50 / p90 / p99 | slice part | commit part | cpu us per slice |')
         log('|---|---|---|---|---|')
         await runtimeWorkload(builds, dir)
+      } else if (workload === 'pipelined') {
+        log(`pipelined: ${PIPELINED_WINDOW} awaited sends in flight, ${PIPELINED_SENDS} per turn`)
+        log('| build | domains | slices/s median (min-max) of turns | cpu us per slice |')
+        log('|---|---|---|---|')
+        await pipelinedWorkload(builds, dir)
       } else {
-        throw new RangeError(`unknown workload ${workload} (sequential, idle, busy, runtime)`)
+        throw new RangeError(`unknown workload ${workload} (sequential, idle, busy, runtime, pipelined)`)
       }
     }
   } finally {

@@ -9,7 +9,7 @@
 //      Both fdatasync before acknowledging. Units: slices/s vs puts/s. Goal >= 1x (target 2x).
 // (r2) Execution-thread time spent on persistence per slice: from the handler's return to
 //      the end of the slice's writes, plus, for the slice that ends a drain, the
-//      store.transaction call (encode + seal) of that drain; measured inside the runtime
+//      commit call (encode + seal) of that drain; measured inside the runtime
 //      (lib/runtime/timing.ts) during r1 (pipelined) and during sequential awaited sends
 //      (one slice per commit). Units: us, p50 / p99. Goal p99 < 50 us (target 20 us).
 // (r3) Snapshot cost of a one-entry change in a map() of 1K vs 1M entries (`--quick`: 100K):

@@ -66,8 +66,23 @@ interface StoreInternals {
   readSource(store: Store<any, any>, treeName: string): RangeSource
   readTree(store: Store<any, any>, treeName: string): number
   writeOne(store: Store<any, any>, treeName: string, key: Key, value: unknown, isDelete: boolean): Promise<number>
+  commitBytes(store: Store<any, any>, trees: ReadonlyArray<TreeBytes>): Promise<number>
 }
 let internals: StoreInternals
+
+/** The writes of one named tree for commitBytes: key -> value bytes, or null to delete. */
+export type TreeBytes = readonly [name: string, writes: ReadonlyMap<string, Uint8Array | null>]
+
+/**
+ * Seals already-encoded writes as one atomic commit, in the order given: what
+ * `store.transaction(txn => txn.tree(name).put(key, bytes) / .del(key) ...)` would commit,
+ * without a Transaction and its trees per commit or the codec per value. For the runtime,
+ * whose drain holds its writes as bytes; the store's encoding must be 'binary'. Not exported
+ * from the package. Resolves once durable; rejects (nothing committed) as a transaction would.
+ */
+export function commitBytes(store: Store<Buffer, string>, trees: ReadonlyArray<TreeBytes>): Promise<number> {
+  return internals.commitBytes(store, trees)
+}
 
 export class Store<V = any, K extends string | Buffer = string> implements AsyncDisposable {
   readonly #core: StoreCore
@@ -95,6 +110,7 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
       readSource: (store, treeName) => store.#readSource(treeName),
       readTree: (store, treeName) => store.#readTree(treeName),
       writeOne: (store, treeName, key, value, isDelete) => store.#writeOne(treeName, key, value, isDelete),
+      commitBytes: (store, trees) => store.#commitBytes(trees),
     }
   }
 
@@ -357,6 +373,24 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
       const tree = treeName === '' ? this.#txnContext!.defaultTree : this.#writeTree(treeName)
       if (isDelete) writer.del(tree, key)
       else writer.put(tree, key, value)
+      return this.#commit(writer)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  #commitBytes(trees: ReadonlyArray<TreeBytes>): Promise<number> {
+    try {
+      const writer = this.#beginWrite()
+      if (this.#core.codec.encoding !== 'binary') throw new Error(`ved: commitBytes needs encoding 'binary', the store has '${this.#core.codec.encoding}'`)
+      for (const [name, writes] of trees) {
+        if (writes.size === 0) continue
+        const tree = name === '' ? this.#txnContext!.defaultTree : this.#writeTree(name)
+        for (const [key, bytes] of writes) {
+          if (bytes === null) writer.del(tree, key)
+          else writer.putBytes(tree, key, bytes)
+        }
+      }
       return this.#commit(writer)
     } catch (error) {
       return Promise.reject(error)

@@ -60,6 +60,13 @@ export class OpsWriter {
     this.#finishRecord(OP_PUT, tree, keyLength, valueLength)
   }
 
+  /** A put of value bytes as they are, past the codec (a store with encoding 'binary' only: Store's commitBytes). */
+  putBytes(tree: number, key: Key, bytes: Uint8Array): void {
+    const keyLength = this.#writeKeyAt(this.length, key)
+    const valueLength = this.#writeBytes(this.length + OP_HEADER_SIZE_BYTES + keyLength, bytes)
+    this.#finishRecord(OP_PUT, tree, keyLength, valueLength)
+  }
+
   del(tree: number, key: Key): void {
     const keyLength = this.#writeKeyAt(this.length, key)
     this.#checkTxnSize(OP_HEADER_SIZE_BYTES + keyLength)

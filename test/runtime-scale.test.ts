@@ -62,3 +62,40 @@ describe('100,000 domains in one store', () => {
     expect(rt.domain(Sensor, keyOf(3)).state.peers.size).toBe(1)
   })
 })
+
+describe('the cache of idle domains', () => {
+  it('keeps a recently used domain, stays bounded, and a handle kept across an eviction still sends to the right state', async () => {
+    await using rt = await Runtime.open({ path: tempDir(), domains: [Sensor], domainCacheCount: 16 })
+    const kept = rt.domain(Sensor, 'kept')
+    for (let round = 1; round <= 5; round++) {
+      // 40 other domains go through a cache of 16: `kept` is evicted at some point (its handle
+      // must then find the domain again), and its state must carry on either way.
+      for (let i = 0; i < 40; i++) await rt.domain(Sensor, `other-${i}`).send('read', { value: i })
+      expect(await kept.send('read', { value: round })).toBe(round)
+      expect(rt.stats().domainsCached).toBeLessThanOrEqual(16)
+    }
+    expect(kept.state).toMatchObject({ readings: 5, last: 5 })
+    expect(rt.domain(Sensor, 'other-39').state.readings).toBe(5)
+  })
+
+  it('reloads few domains when a round of domains is a little larger than the cache', async () => {
+    // LRU would reload every domain of such a round on every send (docs/design.md, "Bounded memory").
+    const { InstanceCache } = await import('../lib/runtime/instance.js')
+    const cache = new InstanceCache(1000)
+    const seen = new Set<object>()
+    let loads = 0
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i <= 1000; i++) {
+        const instance = cache.get(Sensor, `d-${i}`)
+        if (!seen.has(instance)) {
+          seen.add(instance)
+          loads++
+        }
+        cache.evict()
+        expect(cache.size).toBeLessThanOrEqual(1000)
+      }
+    }
+    // 1,001 first loads, then a few percent of each later round (LRU: all of it).
+    expect(loads).toBeLessThan(1001 + 9 * 1001 * 0.1)
+  })
+})

@@ -1,6 +1,7 @@
 // The domain runtime's core: plain fields and map() fields, send and reply, the read-only
 // state view, failing handlers and bad input (nothing applied), sends with ids, resume of
 // state after a reopen, and the lineage a handler sees.
+import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type SliceRecord, type StandardSchemaV1 } from '../lib/index.js'
 import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
@@ -84,6 +85,65 @@ describe('send and reply', () => {
     // Durable means the store's durable seq covers it.
     const stats = rt.store.stats()
     expect(stats.durableSeq).toBe(stats.seq)
+  })
+
+  it('gives each slice the committed state, whatever an earlier handler kept or assigned and dropped', async () => {
+    // Loaded domains remember their plain fields between slices (draft.ts, FieldMemo): a kept
+    // object, a failed slice's assignments and an unchanged reassignment must not leak into it.
+    let kept: { tags: string[] } | null = null
+    const Memo = defineDomain({
+      name: 'memo',
+      version: 1,
+      state: { n: 0, flag: false, note: null as string | null, box: { tags: [] as string[] } },
+      on: {
+        keep(s) {
+          s.box.tags.push('a')
+          kept = s.box
+          s.n += 1
+        },
+        assignThenThrow(s) {
+          s.n = 100
+          s.flag = true
+          s.note = 'lost'
+          throw new Error('no')
+        },
+        same(s) {
+          s.n = s.n + 0
+          s.note = 'kept'
+        },
+        read: (s) => ({ n: s.n, flag: s.flag, note: s.note, box: s.box }),
+      },
+    })
+    await using rt = await Runtime.open({ path: tempDir(), domains: [Memo], store: SMALL })
+    const m = rt.domain(Memo, 'm')
+    await m.send('keep')
+    kept!.tags.push('leaked')
+    await expect(m.send('assignThenThrow')).rejects.toThrow('no')
+    await m.send('same')
+    expect(await m.send('read')).toEqual({ n: 1, flag: false, note: 'kept', box: { tags: ['a'] } })
+    const [, , third] = await Promise.all([m.send('keep'), m.send('assignThenThrow').catch(() => null), m.send('read')])
+    expect(third).toEqual({ n: 2, flag: false, note: 'kept', box: { tags: ['a', 'a'] } })
+    expect(m.state.n).toBe(2)
+  })
+
+  it('hands handlers a state that reads like a plain object without a prototype', async () => {
+    const { inspect } = await import('node:util')
+    const Shape = defineDomain({
+      name: 'shape',
+      version: 1,
+      state: { n: 1, tags: ['a'] },
+      on: {
+        look: (s) => ({ proto: Object.getPrototypeOf(s), keys: Object.keys(s), spread: { ...s }, json: JSON.stringify(s), shown: inspect(s) }),
+        define(s) {
+          Object.defineProperty(s, 'n', { value: 2 })
+        },
+      },
+    })
+    await using rt = await Runtime.open({ path: tempDir(), domains: [Shape], store: SMALL })
+    const d = rt.domain(Shape, 'd')
+    expect(await d.send('look')).toEqual({ proto: null, keys: ['n', 'tags'], spread: { n: 1, tags: ['a'] }, json: '{"n":1,"tags":["a"]}', shown: "{ n: 1, tags: [ 'a' ] }" })
+    await expectVedError(d.send('define'), 'EINVAL')
+    expect(d.state.n).toBe(1)
   })
 
   it('keeps domains apart by key', async () => {
@@ -292,5 +352,41 @@ describe('types', () => {
       void text
     }
     void wrong
+  })
+})
+
+describe('the runtime codec', () => {
+  it('writes numbers, booleans and null with the bytes msgpackr writes', async () => {
+    // The fast path must match msgpackr byte for byte: a field's new bytes are compared with
+    // bytes msgpackr wrote (defaults, stores written by earlier versions) to find changes.
+    const { encode } = await import('../lib/runtime/codec.js')
+    const packr = new Packr({ useRecords: false, copyBuffers: true })
+    const values: unknown[] = [true, false, null, 0, -0, 0.5, -0.5, NaN, Infinity, -Infinity, 2 ** 53, -(2 ** 53), Number.MIN_VALUE]
+    for (const edge of [0x7f, 0xff, 0xffff, 0xffffffff, 0x20, 0x80, 0x8000, 0x80000000]) values.push(edge - 1, edge, edge + 1, -edge - 1, -edge, -edge + 1)
+    let seed = 7
+    for (let i = 0; i < 20_000; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      const magnitude = 2 ** ((seed % 60) - 4)
+      values.push(Math.floor((seed / 0xffffffff - 0.5) * magnitude), (seed / 0xffffffff - 0.5) * magnitude)
+    }
+    for (const value of values) expect([value, encode(value, 'v')]).toEqual([value, Buffer.from(packr.pack(value))])
+  })
+})
+
+describe('the meta encoder', () => {
+  it('writes msgpack that decodes to the meta, leaving undefined out and passing what it cannot write to msgpackr', async () => {
+    const { decode, encodeCounts } = await import('../lib/runtime/codec.js')
+    const manyMaps = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`map${i}`, i * 1000]))
+    const metas: Array<Record<string, unknown>> = [
+      { v: 1, n: 0, z: {}, r: 0, j: undefined },
+      { v: 3, n: 2 ** 40, z: { items: 70_000, 'ünïcödé': 1 }, r: 12, j: [1, 2, 3_000_000, Date.now(), 0] },
+      { v: 1, n: 5, z: manyMaps, r: 0 },
+      { v: 1, n: 5, z: { ['long-field-name-'.repeat(4)]: 1 }, r: 0 },
+      { v: 1, n: -1.5, z: { a: -70_000 }, r: 0, j: [0.25, -1, -200, -40_000, -3_000_000_000] },
+    ]
+    for (const meta of metas) {
+      const expected = Object.fromEntries(Object.entries(meta).filter(([, value]) => value !== undefined))
+      expect(decode(encodeCounts(meta, 'meta'))).toEqual(expected)
+    }
   })
 })

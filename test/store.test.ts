@@ -699,3 +699,26 @@ describe('completionWait: false', () => {
     expect(again.get('k49')).toBe(49)
   })
 })
+
+describe('commitBytes (the runtime commit path)', () => {
+  it('commits encoded puts and deletes of several trees atomically, in order, and refuses what a transaction refuses', async () => {
+    const { commitBytes } = await import('../lib/store.js')
+    const { limits } = await import('../lib/addon.js')
+    await using store = await Store.open<Buffer>(tempDir(), { ...SMALL, encoding: 'binary' })
+    await store.transaction((txn) => txn.tree('a').put('gone', Buffer.from('x')))
+    const seq = await commitBytes(store, [
+      ['a', new Map([['k', Buffer.from('v1')], ['gone', null]])],
+      ['b', new Map([['k', Buffer.from('v2')]])],
+      ['c', new Map()],
+    ])
+    expect(seq).toBe(store.stats().seq)
+    expect(store.tree('a').get('k')).toEqual(Buffer.from('v1'))
+    expect(store.tree('a').get('gone')).toBeUndefined()
+    expect(store.tree('b').get('k')).toEqual(Buffer.from('v2'))
+    const big = Buffer.alloc(limits.valueSizeBytesMax + 1)
+    await expectVedError(commitBytes(store, [['a', new Map([['k', Buffer.from('v3')], ['big', big]])]]), 'EVALUESIZE')
+    expect(store.tree('a').get('k')).toEqual(Buffer.from('v1'))
+    await using msgpack = await Store.open(tempDir(), SMALL)
+    await expect(commitBytes(msgpack as unknown as Store<Buffer>, [['a', new Map([['k', Buffer.from('v')]])]])).rejects.toThrow("encoding 'binary'")
+  })
+})

@@ -20,6 +20,11 @@ const packr = new Packr({ useRecords: false, copyBuffers: true })
 const DEPTH_MAX = 256
 
 export function encode(value: unknown, what: string): Buffer {
+  // Numbers, booleans and null skip msgpackr, whose per-call setup and the copy out of its
+  // shared buffer cost more than these few bytes (a counter field is the common slice).
+  if (typeof value === 'number') return encodeNumber(value)
+  if (typeof value === 'boolean') return Buffer.from(value ? TRUE_BYTES : FALSE_BYTES)
+  if (value === null) return Buffer.from(NULL_BYTES)
   if (value === undefined) throw new VedError('EENCODE', `${what} is undefined; a value must be encodable (delete a field or map entry instead)`)
   checkEncodable(value, what, 0)
   let bytes: Uint8Array
@@ -32,6 +37,157 @@ export function encode(value: unknown, what: string): Buffer {
     throw new VedError('EVALUESIZE', `${what} is ${bytes.length} bytes encoded, the maximum is ${limits.valueSizeBytesMax}`)
   }
   return Buffer.from(bytes)
+}
+
+const TRUE_BYTES = [0xc3]
+const FALSE_BYTES = [0xc2]
+const NULL_BYTES = [0xc0]
+
+/**
+ * A number as msgpackr packs it with this Packr's options (useRecords false, no float32):
+ * the same bytes, so a value encoded here compares equal to one msgpackr wrote (test/codec).
+ */
+export function encodeNumber(value: number): Buffer {
+  let bytes: Buffer
+  if (value >>> 0 === value) {
+    // -0 lands here too and is written as 0, as msgpackr does.
+    if (value < 0x80) {
+      bytes = Buffer.allocUnsafe(1)
+      bytes[0] = value
+    } else if (value < 0x100) {
+      bytes = Buffer.allocUnsafe(2)
+      bytes[0] = 0xcc
+      bytes[1] = value
+    } else if (value < 0x10000) {
+      bytes = Buffer.allocUnsafe(3)
+      bytes[0] = 0xcd
+      bytes.writeUInt16BE(value, 1)
+    } else {
+      bytes = Buffer.allocUnsafe(5)
+      bytes[0] = 0xce
+      bytes.writeUInt32BE(value, 1)
+    }
+  } else if (value >> 0 === value) {
+    if (value >= -0x20) {
+      bytes = Buffer.allocUnsafe(1)
+      bytes[0] = 0x100 + value
+    } else if (value >= -0x80) {
+      bytes = Buffer.allocUnsafe(2)
+      bytes[0] = 0xd0
+      bytes[1] = value + 0x100
+    } else if (value >= -0x8000) {
+      bytes = Buffer.allocUnsafe(3)
+      bytes[0] = 0xd1
+      bytes.writeInt16BE(value, 1)
+    } else {
+      bytes = Buffer.allocUnsafe(5)
+      bytes[0] = 0xd2
+      bytes.writeInt32BE(value, 1)
+    }
+  } else {
+    bytes = Buffer.allocUnsafe(9)
+    bytes[0] = 0xcb
+    bytes.writeDoubleBE(value, 1)
+  }
+  return bytes
+}
+
+/** Writes `value` as encodeNumber would, into `target` at `offset`; returns the offset after it. */
+function writeNumber(target: Buffer, offset: number, value: number): number {
+  if (value >>> 0 === value) {
+    if (value < 0x80) {
+      target[offset] = value
+      return offset + 1
+    }
+    if (value < 0x100) {
+      target[offset] = 0xcc
+      target[offset + 1] = value
+      return offset + 2
+    }
+    if (value < 0x10000) {
+      target[offset] = 0xcd
+      return target.writeUInt16BE(value, offset + 1)
+    }
+    target[offset] = 0xce
+    return target.writeUInt32BE(value, offset + 1)
+  }
+  if (value >> 0 === value) {
+    if (value >= -0x20) {
+      target[offset] = 0x100 + value
+      return offset + 1
+    }
+    if (value >= -0x80) {
+      target[offset] = 0xd0
+      target[offset + 1] = value + 0x100
+      return offset + 2
+    }
+    if (value >= -0x8000) {
+      target[offset] = 0xd1
+      return target.writeInt16BE(value, offset + 1)
+    }
+    target[offset] = 0xd2
+    return target.writeInt32BE(value, offset + 1)
+  }
+  target[offset] = 0xcb
+  return target.writeDoubleBE(value, offset + 1)
+}
+
+/**
+ * Scratch space of encodeCounts: a map of short keys to numbers, plain objects of numbers
+ * and arrays of numbers, the shape of a domain's meta. What does not fit here goes to msgpackr.
+ */
+const COUNTS_SCRATCH_BYTES = 4096
+/** Room a value may need past the scratch's fill check: a number (9 bytes) or a container header (3). */
+const COUNTS_VALUE_BYTES_MAX = 9
+/** A key of up to this many UTF-8 bytes fits a fixstr (one header byte); longer keys go to msgpackr. */
+const FIXSTR_BYTES_MAX = 31
+const countsScratch = Buffer.allocUnsafeSlow(COUNTS_SCRATCH_BYTES)
+
+/**
+ * Encodes a small record of counts (a domain's meta: numbers, maps of numbers, arrays of
+ * numbers; an undefined property is left out) without msgpackr, whose per-call setup cost
+ * more than the record. Anything else, or anything bigger, is encoded by msgpackr: both are
+ * msgpack, and decode() reads either.
+ */
+export function encodeCounts(record: Record<string, unknown>, what: string): Buffer {
+  const end = writeCounts(countsScratch, 0, record, 0)
+  if (end < 0) return encode(record, what)
+  const bytes = Buffer.allocUnsafe(end)
+  countsScratch.copy(bytes, 0, 0, end)
+  return bytes
+}
+
+/** Writes `record` at `offset`; returns the end, or -1 when it does not fit this encoder. */
+function writeCounts(target: Buffer, offset: number, record: Record<string, unknown>, depth: number): number {
+  let count = 0
+  for (const key in record) if (record[key] !== undefined) count++
+  if (count > 15) return -1
+  target[offset++] = 0x80 | count
+  for (const key in record) {
+    const value = record[key]
+    if (value === undefined) continue
+    if (offset + 1 + key.length * 3 + COUNTS_VALUE_BYTES_MAX > COUNTS_SCRATCH_BYTES) return -1
+    const keyBytes = target.write(key, offset + 1, 'utf8')
+    if (keyBytes > FIXSTR_BYTES_MAX) return -1
+    target[offset] = 0xa0 | keyBytes
+    offset += 1 + keyBytes
+    if (typeof value === 'number') {
+      offset = writeNumber(target, offset, value)
+    } else if (Array.isArray(value)) {
+      if (value.length > 15 || offset + 1 + value.length * COUNTS_VALUE_BYTES_MAX > COUNTS_SCRATCH_BYTES) return -1
+      target[offset++] = 0x90 | value.length
+      for (const item of value) {
+        if (typeof item !== 'number') return -1
+        offset = writeNumber(target, offset, item)
+      }
+    } else if (depth === 0 && typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+      offset = writeCounts(target, offset, value as Record<string, unknown>, 1)
+      if (offset < 0) return -1
+    } else {
+      return -1
+    }
+  }
+  return offset
 }
 
 export function decode(bytes: Uint8Array): unknown {

@@ -22,9 +22,15 @@ export type SendArgs<P> = unknown extends P
 
 export type Reply<H> = Awaited<ReplyOf<H>>
 
+/**
+ * Where the runtime keeps the handle's domain instance between sends, so that a send does not
+ * look it up by name (not exported from the package: only the runtime reads or writes it).
+ */
+export const INSTANCE_SLOT = Symbol('DomainHandle.instance')
+
 /** The runtime side of a handle (implemented by Runtime). */
 export interface HandleHost {
-  send(definition: DomainDefinition, key: string, type: string, payload: unknown, options: SendOptions | undefined): Promise<unknown>
+  send(handle: DomainHandle, type: string, payload: unknown, options: SendOptions | undefined): Promise<unknown>
   state(definition: DomainDefinition, key: string): Record<string, unknown>
 }
 
@@ -32,6 +38,8 @@ export class DomainHandle<D extends DomainDefinition = DomainDefinition> {
   readonly definition: D
   readonly key: string
   readonly #host: HandleHost
+  /** The runtime's instance of this domain when last sent to; the runtime checks it is still cached. */
+  [INSTANCE_SLOT]: unknown = null
 
   /** Made by runtime.domain() only. */
   constructor(host: HandleHost, definition: D, key: string) {
@@ -48,8 +56,10 @@ export class DomainHandle<D extends DomainDefinition = DomainDefinition> {
    * Sends intent `type`; resolves with the handler's reply once the slice is durable, rejects
    * with the handler's error (or a VedError for bad input: nothing is enqueued then).
    */
-  send<T extends keyof HandlersOf<D> & string>(type: T, ...args: SendArgs<PayloadOf<HandlersOf<D>[T]>>): Promise<Reply<HandlersOf<D>[T]>> {
-    return this.#host.send(this.definition, this.key, type, args[0], args[1]) as Promise<Reply<HandlersOf<D>[T]>>
+  send<T extends keyof HandlersOf<D> & string>(type: T, ...args: SendArgs<PayloadOf<HandlersOf<D>[T]>>): Promise<Reply<HandlersOf<D>[T]>>
+  // Plain parameters behind the typed signature: a rest array per send was garbage per send.
+  send(type: string, payload?: unknown, options?: SendOptions): Promise<unknown> {
+    return this.#host.send(this as DomainHandle, type, payload, options)
   }
 
   /** A read-only view of the newest sealed state; map() fields read as get/has/size/keys/values/entries. */

@@ -3,7 +3,7 @@
 //   send / inbox / timer / settlement --> instance queue --> ready list
 //   drain (one synchronous pass):  for each ready instance, one slice -> PendingWrites
 //                                   ... up to SLICES_PER_COMMIT_MAX slices ...
-//                                   one store.transaction  (sealed; the next drain may start)
+//                                   one commit (commitBytes: sealed; the next drain may start)
 //   output gate: when that commit is durable -> replies, effects, messages, timers, records
 //
 // Invariants:
@@ -24,9 +24,9 @@ import { decode, encode } from './codec.js'
 import { checkIntent } from './context.js'
 import { isDefinition, type DomainDefinition, type IntentInfo } from './domain.js'
 import { EffectRunner, type EffectJob } from './effects.js'
-import { DomainHandle, type HandleHost, type SendOptions } from './handle.js'
+import { DomainHandle, INSTANCE_SLOT, type HandleHost, type SendOptions } from './handle.js'
 import { InstanceCache, type Instance, type QueuedIntent } from './instance.js'
-import { checkDomainKey, checkEngineKey, domainId, GLOBAL_KEY, kindRange, metaKey, registryKey, replyKey, splitKindKey } from './keys.js'
+import { checkDomainKey, checkEngineKey, domainId, GLOBAL_KEY, kindRange, registryKey, replyKey, splitKindKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
 import { runSlice, type OutboxEntry, type SliceEnv, type SliceOutputs, type StoredIntent } from './slice.js'
 import { resolveOptions, type Resolved, type RuntimeOptions, type RuntimeStats } from './options.js'
@@ -200,7 +200,8 @@ export class Runtime implements AsyncDisposable, HandleHost {
 
   // ---- HandleHost ----------------------------------------------------------------------
 
-  send(definition: DomainDefinition, key: string, type: string, payload: unknown, options: SendOptions | undefined): Promise<unknown> {
+  send(handle: DomainHandle, type: string, payload: unknown, options: SendOptions | undefined): Promise<unknown> {
+    const { definition, key } = handle
     try {
       this.#checkOpen()
       payload = checkIntent(definition, type, payload)
@@ -209,7 +210,8 @@ export class Runtime implements AsyncDisposable, HandleHost {
       if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) {
         throw new VedError('EINVAL', `send options.id must be a non-empty string, got ${describeValue(userId)}`)
       }
-      const instance = this.#cache.get(definition, key)
+      const instance = this.#cache.get(definition, key, handle[INSTANCE_SLOT] as Instance | null)
+      handle[INSTANCE_SLOT] = instance
       if (userId !== undefined) {
         // A key the engine refuses would fail the whole shared commit: refuse the send instead.
         checkEngineKey(replyKey(instance.id, userId), 'send options.id')
@@ -343,7 +345,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
         }
       }
       for (const instance of this.#dirtyMetas) {
-        this.#writes.put(metaKey(instance.id), instance.encodeMeta())
+        this.#writes.put(instance.metaKey, instance.encodeMeta())
         instance.metaDirty = false
       }
       this.#dirtyMetas.length = 0

@@ -1,12 +1,12 @@
 // Opt-in measurement of the time the execution thread spends on persistence, for
 // bench/runtime.js: per slice, from the handler's return to the end of the slice's writes
-// into PendingWrites; per commit, the store.transaction call (encode ops + native seal).
+// into PendingWrites; per commit, the commit call (encode ops + native seal: commitBytes).
 // Off by default: then no clock is read and nothing is recorded.
 export interface SliceTiming {
   enabled: boolean
   /** ms per slice: handler returned -> delta encoded and written to PendingWrites. */
   readonly sliceMs: number[]
-  /** ms per commit: the store.transaction call of one drain. */
+  /** ms per commit: the commit call of one drain (PendingWrites.commit). */
   readonly commitMs: number[]
   /** Slices in each commit (same index as commitMs). */
   readonly commitSlices: number[]

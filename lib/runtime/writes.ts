@@ -2,7 +2,7 @@
 // every slice (pending first, then the store's newest sealed version).
 //
 //   slice runs -> its delta goes into PendingWrites -> ... more slices ...
-//     -> commit(): one store.transaction with every pending write -> sealed, pending empty
+//     -> commit(): one commit (commitBytes) with every pending write -> sealed, pending empty
 //
 // Invariants:
 // - Between a drain's end and the next drain's first slice, nothing is pending except writes
@@ -10,7 +10,7 @@
 // - Keys are written in the order first touched; a key written twice keeps its last value.
 // - Values are encoded bytes (the store is opened with encoding 'binary'); null = delete.
 // - Journal writes (lib/journal) ride in the same commit as the slices they describe.
-import type { Store, TreeView } from '../store.js'
+import { commitBytes, type Store, type TreeView } from '../store.js'
 import { JOURNAL_TREE } from '../journal/keys.js'
 import { RUNTIME_TREE } from './keys.js'
 
@@ -107,22 +107,16 @@ export class PendingWrites {
     this.#writes = new Map()
     this.#journal = new Map()
     this.#valueBytes = 0
-    return this.#store.transaction((txn) => {
-      apply(txn.tree<Buffer>(RUNTIME_TREE), writes)
-      if (journal.size > 0) apply(txn.tree<Buffer>(JOURNAL_TREE), journal)
-    })
+    // The values are bytes already: no Transaction, no codec (store.ts, commitBytes).
+    return commitBytes(this.#store, [
+      [RUNTIME_TREE, writes],
+      [JOURNAL_TREE, journal],
+    ])
   }
 
   *#pendingEntry(key: string): Generator<[string, Buffer]> {
     const bytes = this.#writes.get(key)
     if (bytes !== null && bytes !== undefined) yield [key, bytes]
-  }
-}
-
-function apply(tree: { put(key: string, value: Buffer): void; del(key: string): void }, writes: Map<string, Buffer | null>): void {
-  for (const [key, bytes] of writes) {
-    if (bytes === null) tree.del(key)
-    else tree.put(key, bytes)
   }
 }
 

@@ -3,8 +3,8 @@
 // (with lineages of unsettled effects kept); empty answers with reasons.
 import { describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
-import { splitBatch } from '../lib/journal/entry.js'
-import { JOURNAL_TREE } from '../lib/journal/keys.js'
+import { chainHeader, splitBatch } from '../lib/journal/entry.js'
+import { JOURNAL_TREE, TIME_RANGE } from '../lib/journal/keys.js'
 import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
@@ -122,11 +122,17 @@ async function compacted(rt: Runtime): Promise<void> {
 }
 
 /** The slices whose entries are stored for a domain, read from the journal tree's keys and batches. */
+/** The slices whose entries are stored, oldest first: the domain's own region, then its batches in the time region. */
 function journalEntries(rt: Runtime, domain: string, key: string): number[] {
   const slices: number[] = []
-  for (const { key: stored, value } of rt.store.tree(JOURNAL_TREE).getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })) {
+  const tree = rt.store.tree(JOURNAL_TREE)
+  for (const { key: stored, value } of tree.getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })) {
     const first = Number.parseInt((stored as string).slice(-12), 16)
     splitBatch(value).forEach((_, i) => slices.push(first + i))
+  }
+  for (const { value } of tree.getRange(TIME_RANGE)) {
+    const header = chainHeader(value)
+    if (header?.id === `${domain}\0${key}`) splitBatch(value).forEach((_, i) => slices.push(header.first + i))
   }
   return slices
 }

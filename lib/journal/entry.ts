@@ -81,8 +81,12 @@ export interface StoredEffect {
   o: [boolean, number] | null
 }
 
-/** What the writer keeps per domain, inside the runtime's meta: [first, count, bytes, oldestAt, kept]. */
-export type JournalMeta = [first: number, count: number, bytes: number, oldestAt: number, kept: number]
+/**
+ * What the writer keeps per domain, inside the runtime's meta: [first, count, bytes, oldestAt,
+ * kept, head]. `head` is the seq of the domain's newest time batch (absent in metas written
+ * before the time region existed).
+ */
+export type JournalMeta = [first: number, count: number, bytes: number, oldestAt: number, kept: number, head?: number]
 
 
 // ---- the entry layout -------------------------------------------------------------------------
@@ -351,20 +355,52 @@ function corrupt(detail: string): VedError {
 
 // ---- batches -------------------------------------------------------------------------------
 //
-// The entries one domain recorded in one drain share one engine key, `e<id>\0<first slice>`:
-// a domain that runs a burst of slices pays one key (and later one delete) per burst rather
-// than per slice. Its value: u8 BATCH_FORMAT | u32 n | n x [u32 length, entry]; the entries
-// are of slices first, first + 1, ... first + n - 1.
+// The entries one domain recorded in one drain share one engine key: a domain that runs a
+// burst of slices pays one key (and later one delete) per burst rather than per slice. The
+// entries are of slices first, first + 1, ... first + n - 1.
+//
+//   domain region `e<id>\0<first>`:  u8 1 | u32 n | n x [u32 length, entry]
+//   time region   `e\0<seq>`:         u8 2 | str id | f64 first | f64 prev | u32 n | n x [u32 length, entry]
+//
+// A time batch names its domain and first slice (its key names neither) and `prev`, the seq of
+// the domain's previous time batch (-1: none), so a domain's time batches form a chain back
+// from the seq its meta holds.
 
 const BATCH_FORMAT = 1
+const CHAIN_FORMAT = 2
+
+/** What a time batch says about itself. */
+export interface ChainHeader {
+  /** The domain id `<name>\0<key>`. */
+  readonly id: string
+  readonly first: number
+  /** Seq of the domain's previous time batch, -1 for none. */
+  readonly prev: number
+}
 
 export function encodeBatch(entries: readonly Uint8Array[]): Buffer {
-  let bytes = 5
+  return writeBatch(null, entries)
+}
+
+export function encodeChainBatch(header: ChainHeader, entries: readonly Uint8Array[]): Buffer {
+  return writeBatch(header, entries)
+}
+
+function writeBatch(header: ChainHeader | null, entries: readonly Uint8Array[]): Buffer {
+  const idBytes = header === null ? 0 : Buffer.byteLength(header.id)
+  const headerBytes = header === null ? 1 : 1 + 4 + idBytes + 16
+  let bytes = headerBytes + 4
   for (const entry of entries) bytes += 4 + entry.length
   const batch = Buffer.allocUnsafe(bytes)
-  batch[0] = BATCH_FORMAT
-  batch.writeUInt32LE(entries.length, 1)
-  let offset = 5
+  batch[0] = header === null ? BATCH_FORMAT : CHAIN_FORMAT
+  if (header !== null) {
+    batch.writeUInt32LE(idBytes, 1)
+    batch.write(header.id, 5, 'utf8')
+    batch.writeDoubleLE(header.first, 5 + idBytes)
+    batch.writeDoubleLE(header.prev, 13 + idBytes)
+  }
+  batch.writeUInt32LE(entries.length, headerBytes)
+  let offset = headerBytes + 4
   for (const entry of entries) {
     batch.writeUInt32LE(entry.length, offset)
     batch.set(entry, offset + 4)
@@ -373,14 +409,30 @@ export function encodeBatch(entries: readonly Uint8Array[]): Buffer {
   return batch
 }
 
-/** The entries of a batch, as views of its bytes. */
-export function splitBatch(bytes: Uint8Array): Buffer[] {
-  const batch = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+/** The header of a time batch (format 2); null for a domain-region batch. */
+export function chainHeader(bytes: Uint8Array): ChainHeader | null {
+  const batch = asBuffer(bytes)
+  checkFormat(batch)
+  if (batch[0] === BATCH_FORMAT) return null
   if (batch.length < 5) throw corrupt('a batch is shorter than its header')
-  if (batch[0] !== BATCH_FORMAT) throw new VedError('EFORMAT', `a journal batch has format ${batch[0]}; this version reads format ${BATCH_FORMAT}`)
-  const count = batch.readUInt32LE(1)
+  const idBytes = batch.readUInt32LE(1)
+  if (5 + idBytes + 16 + 4 > batch.length) throw corrupt('a batch is shorter than its header')
+  return { id: batch.toString('utf8', 5, 5 + idBytes), first: batch.readDoubleLE(5 + idBytes), prev: batch.readDoubleLE(13 + idBytes) }
+}
+
+/** The entries of a batch of either region, as views of its bytes. */
+export function splitBatch(bytes: Uint8Array): Buffer[] {
+  const batch = asBuffer(bytes)
+  checkFormat(batch)
+  let offset = 1
+  if (batch[0] === CHAIN_FORMAT) {
+    if (batch.length < 5) throw corrupt('a batch is shorter than its header')
+    offset = 5 + batch.readUInt32LE(1) + 16
+  }
+  if (offset + 4 > batch.length) throw corrupt('a batch is shorter than its header')
+  const count = batch.readUInt32LE(offset)
+  offset += 4
   const entries: Buffer[] = []
-  let offset = 5
   for (let i = 0; i < count; i++) {
     if (offset + 4 > batch.length) throw corrupt('a batch ends early')
     const length = batch.readUInt32LE(offset)
@@ -389,4 +441,15 @@ export function splitBatch(bytes: Uint8Array): Buffer[] {
     offset += 4 + length
   }
   return entries
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+function checkFormat(batch: Buffer): void {
+  if (batch.length < 1) throw corrupt('a batch is empty')
+  if (batch[0] !== BATCH_FORMAT && batch[0] !== CHAIN_FORMAT) {
+    throw new VedError('EFORMAT', `a journal batch has format ${batch[0]}; this version reads formats ${BATCH_FORMAT} and ${CHAIN_FORMAT}`)
+  }
 }

@@ -41,6 +41,23 @@ import type { JournalRetention } from './options.js'
  * 95K-slice burst, the journal past its bound while the burst lasted).
  */
 const STEP_ENTRIES_MAX = 4096
+/**
+ * Live entries the cursor moves out of the time region per step at most: each is a scattered
+ * write (the cost the time region avoids on the slice path), so a long run of them, such as
+ * 10,000 domains' entries ahead of a busy domain's, is left to the chains instead.
+ */
+const CURSOR_MOVES_MAX = 256
+/**
+ * The cursor moves live entries only while at least this many domains wait: below, their
+ * chains stay in memory (CHAINS_MAX) and reach their entries without a write; above, the
+ * domains are taking turns and the region's oldest entries are the ones that expire, once the
+ * few that do not are out of the way.
+ */
+const CURSOR_WAITING_MIN = 64
+/** Domains whose chain is kept in memory (a chain is a few numbers per time batch of the window). */
+const CHAINS_MAX = 256
+/** Batches a chain walk reads per step at most, so that a long window is read over several steps. */
+const CHAIN_READS_MAX = 4096
 /** Pause between steps while the backlog is not empty (a step also runs when a domain first goes over). */
 const STEP_INTERVAL_MS = 5
 /** How often idle domains are checked for entries past keepMs. */
@@ -96,8 +113,10 @@ export class JournalWriter {
   readonly #backlog = new Map<string, [string, string]>()
   #stepTimer: NodeJS.Timeout | null = null
   #sweepTimer: NodeJS.Timeout | null = null
-  /** Domains still over their bound once their domain region is compacted: the cursor's work. */
+  /** Domains still over their bound once their domain region is compacted: their excess is in the time region. */
   readonly #waiting = new Map<string, [string, string]>()
+  /** Time batches of domains compacted through their chain, least recently used first (at most CHAINS_MAX). */
+  readonly #chains = new Map<string, Chain>()
   #stats: JournalStats = { entriesWritten: 0, entriesDeleted: 0, entriesKept: 0, steps: 0, backlogDomains: 0, entriesMoved: 0, sweeps: 0 }
   /** Seq of the next time batch: one past the newest stored (read at open, one key). */
   #nextSeq = 0
@@ -133,6 +152,11 @@ export class JournalWriter {
   #seal(id: string, batch: OpenBatch): void {
     this.#host.writes.putJournal(batch.key, encodeChainBatch({ id, first: batch.first, prev: batch.prev }, batch.entries))
     this.#open.delete(id)
+    const chain = this.#chains.get(id)
+    if (chain === undefined) return
+    // A chain is only cached while its domain's window is not empty, so the new batch follows it.
+    if (batch.prev === NO_SEQ) this.#chains.delete(id)
+    else chain.batches.push({ seq: batch.seq, first: batch.first })
   }
 
   stats(): JournalStats {
@@ -148,6 +172,7 @@ export class JournalWriter {
     this.#sweepTimer = null
     this.#backlog.clear()
     this.#waiting.clear()
+    this.#chains.clear()
   }
 
   /** Writes the entry of one slice and its index keys; returns the domain's new JournalMeta. */
@@ -271,6 +296,22 @@ export class JournalWriter {
       else if (used.over) this.#waiting.set(id, [name, key])
     }
     if (budget > 0 && this.#waiting.size > 0) budget -= this.#advance(now, budget, regionDone)
+    for (const [id, [name, key]] of this.#waiting) {
+      if (budget <= 0) break
+      const definition = this.#host.definitionOf(name)
+      if (definition === undefined) {
+        this.#waiting.delete(id)
+        continue
+      }
+      const used = this.#compactChain(this.#host.instance(definition, key), now, budget)
+      budget -= used.processed
+      if (used.done && !used.over) this.#waiting.delete(id)
+      else {
+        // To the end of the line, so that one long chain does not starve the others.
+        this.#waiting.delete(id)
+        this.#waiting.set(id, [name, key])
+      }
+    }
     if (budget < STEP_ENTRIES_MAX) this.#host.scheduleDrain()
     if (this.#backlog.size > 0 || this.#waiting.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
@@ -393,92 +434,192 @@ export class JournalWriter {
     if (cut < batch.entries.length) writes.putJournal(entryKey(id, batch.first + cut), encodeBatch(cut === 0 ? batch.entries : batch.entries.slice(cut)))
   }
 
-  /** Writes what #cut left of a time batch back under its own key. */
-  #keepInTime(batch: Batch, header: ChainHeader, cut: number, moved: Array<[number, Buffer]>): void {
+  /**
+   * The cursor: the time region's oldest batches, while some domain waits. A batch of a domain
+   * over its bound loses its expired entries (that is all a domain needs when the region's
+   * oldest entries are the oldest of each domain, as when domains take turns); a batch of a
+   * domain within its bound moves to that domain's region, at most CURSOR_MOVES_MAX per step,
+   * so that a few idle domains' entries do not keep the others off this path. Returns the
+   * entries processed; what the cursor does not reach, #compactChain does.
+   */
+  #advance(now: number, budget: number, regionDone: Set<string>): number {
+    let used = 0
+    let moves = 0
+    for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
+      if (used >= budget || this.#waiting.size === 0) break
+      const header = chainHeader(value)
+      if (header === null) throw new VedError('ECORRUPT', `journal key ${JSON.stringify(key)} of the time region holds a domain-region batch`)
+      const batch: Batch = { key: key as string, first: header.first, entries: splitBatch(value) }
+      const found = this.#domainOf(header.id)
+      const meta = found?.instance.meta(this.#host.writes)
+      if (found !== null && meta?.j !== undefined && this.#over(meta.j, now)) {
+        const step = this.#expireOldest(found, batch, header, now, budget - used, regionDone)
+        used += step.used
+        if (step.stop) break
+        continue
+      }
+      // A few waiting domains are cheaper to reach through their chains than by moving what lies ahead of them.
+      if (moves >= CURSOR_MOVES_MAX || this.#waiting.size < CURSOR_WAITING_MIN) break
+      // Within its window (or of a domain not defined here, with no meta to count against).
+      this.#replace(header.id, batch, 0, [], true)
+      this.#chainMoved(header.id, batch, true)
+      this.#stats.entriesMoved += batch.entries.length
+      moves += batch.entries.length
+      used += batch.entries.length
+    }
+    return used
+  }
+
+  /** The domain a domain id names, if it is defined in this runtime. */
+  #domainOf(id: string): { instance: Instance; name: string; key: string } | null {
+    const separator = id.indexOf('\0')
+    const name = id.slice(0, separator)
+    const definition = this.#host.definitionOf(name)
+    if (definition === undefined) return null
+    const key = id.slice(separator + 1)
+    return { instance: this.#host.instance(definition, key), name, key }
+  }
+
+  /** The cursor's batch is the oldest time batch of a domain over its bound: its region first, then this batch. */
+  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: ChainHeader, now: number, budget: number, regionDone: Set<string>): { used: number; stop: boolean } {
+    const { instance, name, key } = found
+    const id = instance.id
+    let used = 0
+    if (!regionDone.has(id)) {
+      regionDone.add(id)
+      const region = this.#compactRegion(instance, now, budget)
+      used += region.processed
+      if (!region.done) {
+        this.#backlog.set(id, [name, key])
+        return { used, stop: true }
+      }
+    }
+    const meta = instance.meta(this.#host.writes)
+    const window = windowOf(meta.j!)
+    const cut = this.#cut(id, window, batch, now, budget - used)
+    this.#trimTime(batch, header, cut.index, cut.moved)
+    this.#chainMoved(id, batch, cut.index === batch.entries.length)
+    used += window.processed
+    this.#setWindow(instance, meta, window)
+    if (!this.#windowOver(window, now)) this.#waiting.delete(id)
+    else this.#waiting.set(id, [name, key])
+    return { used, stop: cut.stop === 'budget' }
+  }
+
+  /** Writes what #cut left of a time batch back under its own key (its seq, which the domain's next batch names). */
+  #trimTime(batch: Batch, header: ChainHeader, cut: number, moved: Array<[number, Buffer]>): void {
     const writes = this.#host.writes
     for (const [slice, entry] of moved) {
       writes.putJournal(entryKey(header.id, slice), encodeBatch([entry]))
       writes.putJournal(keptKey(header.id, slice), EMPTY)
     }
     if (cut === 0) return
-    writes.putJournal(batch.key, encodeChainBatch({ id: header.id, first: batch.first + cut, prev: header.prev }, batch.entries.slice(cut)))
+    if (cut === batch.entries.length) writes.delJournal(batch.key)
+    else writes.putJournal(batch.key, encodeChainBatch({ id: header.id, first: batch.first + cut, prev: header.prev }, batch.entries.slice(cut)))
   }
+
+  #setWindow(instance: Instance, meta: Meta, window: Window): void {
+    if (meta.j === undefined || !changed(window, meta.j)) return
+    instance.setMeta({ ...meta, j: metaOf(window, meta.j) })
+    this.#host.metaChanged(instance)
+  }
+
+  // ---- chains: a waiting domain's time batches, oldest first ----------------------------------
 
   /**
-   * The cursor: takes the time region's oldest batches in order while some domain waits, at
-   * most `budget` entries. Returns the entries it deleted, kept or moved.
+   * Deletes a waiting domain's expired time entries wherever they lie, through its chain:
+   * read back from `head` once (at most CHAIN_READS_MAX batches a step, resumed in the next)
+   * and then kept in memory as batches are sealed and cut.
    */
-  #advance(now: number, budget: number, regionDone: Set<string>): number {
-    let used = 0
-    for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
-      if (used >= budget || this.#waiting.size === 0) return used
-      const step = this.#advanceBatch(key as string, value, now, budget - used, regionDone)
-      used += step.used
-      if (step.stop) return used
+  #compactChain(instance: Instance, now: number, budget: number): { processed: number; done: boolean; over: boolean } {
+    const writes = this.#host.writes
+    const id = instance.id
+    const meta = instance.meta(writes)
+    if (meta.j === undefined) return { processed: 0, done: true, over: false }
+    const window = windowOf(meta.j)
+    const chain = this.#chainOf(id, meta.j)
+    if (!this.#walk(id, chain, window.first)) return { processed: 0, done: false, over: true }
+    let done = true
+    while (chain.start < chain.batches.length && this.#windowOver(window, now)) {
+      const link = chain.batches[chain.start]!
+      const value = writes.getJournal(timeKey(link.seq))
+      const header = value === undefined ? null : chainHeader(value)
+      if (value === undefined || header === null || header.id !== id) {
+        chain.start++
+        continue
+      }
+      const batch: Batch = { key: timeKey(link.seq), first: header.first, entries: splitBatch(value) }
+      const cut = this.#cut(id, window, batch, now, budget)
+      this.#trimTime(batch, header, cut.index, cut.moved)
+      if (cut.index === batch.entries.length) chain.start++
+      if (cut.stop === 'budget') done = false
+      if (cut.stop !== 'end') break
     }
-    // The region's end: nothing left there is over any bound.
-    this.#waiting.clear()
-    return used
+    if (done && chain.start >= chain.batches.length && this.#windowOver(window, now)) {
+      // Nothing left to delete (possible when one entry alone is over keepBytes).
+      window.count = 0
+      window.bytes = 0
+      window.oldestAt = now
+    }
+    this.#compactChainArray(chain)
+    this.#setWindow(instance, meta, window)
+    return { processed: window.processed, done, over: this.#windowOver(window, now) }
   }
 
-  #advanceBatch(key: string, value: Uint8Array, now: number, budget: number, regionDone: Set<string>): { used: number; stop: boolean } {
-    const header = chainHeader(value)
-    if (header === null) throw new VedError('ECORRUPT', `journal key ${JSON.stringify(key)} of the time region holds a domain-region batch`)
-    const id = header.id
-    const batch: Batch = { key, first: header.first, entries: splitBatch(value) }
-    const separator = id.indexOf('\0')
-    const name = id.slice(0, separator)
-    const definition = this.#host.definitionOf(name)
-    if (definition === undefined) {
-      // No definition, no meta to count against: its entries keep their place in the window.
-      this.#replace(id, batch, 0, [], true)
-      this.#stats.entriesMoved += batch.entries.length
-      return { used: batch.entries.length, stop: false }
+  #chainOf(id: string, j: JournalMeta): Chain {
+    let chain = this.#chains.get(id)
+    if (chain !== undefined) {
+      // Most recently used last: the first in map order is the one to drop.
+      this.#chains.delete(id)
+      this.#chains.set(id, chain)
+      return chain
     }
-    const instance = this.#host.instance(definition, id.slice(separator + 1))
-    let used = 0
-    const before = instance.meta(this.#host.writes).j
-    if (before !== undefined && this.#over(before, now) && !regionDone.has(id)) {
-      // Its older entries, in its domain region, go first.
-      regionDone.add(id)
-      const region = this.#compactRegion(instance, now, budget)
-      used += region.processed
-      if (!region.done) {
-        this.#backlog.set(id, [name, id.slice(separator + 1)])
-        return { used, stop: true }
-      }
+    const head = j[1] > 0 && j[5] !== undefined ? j[5] : NO_SEQ
+    chain = { batches: [], start: 0, walked: [], pending: head, next: Number.POSITIVE_INFINITY }
+    this.#chains.set(id, chain)
+    if (this.#chains.size > CHAINS_MAX) this.#chains.delete(this.#chains.keys().next().value!)
+    return chain
+  }
+
+  /** Reads a chain back from its head, at most CHAIN_READS_MAX batches; true once it reached the window's first slice. */
+  #walk(id: string, chain: Chain, first: number): boolean {
+    for (let reads = 0; chain.pending !== NO_SEQ; reads++) {
+      if (reads >= CHAIN_READS_MAX) return false
+      const value = this.#host.writes.getJournal(timeKey(chain.pending))
+      const header = value === undefined ? null : chainHeader(value)
+      if (value === undefined || header === null || header.id !== id || !(header.prev < chain.pending)) break
+      const count = splitBatch(value).length
+      if (header.first + count > chain.next) break
+      chain.walked.push({ seq: chain.pending, first: header.first })
+      if (header.first <= first) break
+      chain.next = header.first
+      chain.pending = header.prev
     }
-    const meta = instance.meta(this.#host.writes)
-    if (meta.j === undefined) {
-      this.#replace(id, batch, 0, [], true)
-      this.#stats.entriesMoved += batch.entries.length
-      return { used: used + batch.entries.length, stop: false }
+    chain.pending = NO_SEQ
+    chain.batches = chain.walked.reverse().concat(chain.batches.slice(chain.start))
+    chain.walked = []
+    chain.start = 0
+    return true
+  }
+
+  #compactChainArray(chain: Chain): void {
+    if (chain.start > 64 && chain.start * 2 > chain.batches.length) {
+      chain.batches = chain.batches.slice(chain.start)
+      chain.start = 0
     }
-    const window = windowOf(meta.j)
-    const cut = this.#cut(id, window, batch, now, budget - used)
-    const over = this.#windowOver(window, now)
-    if (!over) this.#waiting.delete(id)
-    used += window.processed
-    if (this.#waiting.size === 0 && cut.stop !== 'end') {
-      // The cursor stops here: what is left of the batch keeps its place (and its seq, which
-      // the domain's next batch names), so a busy domain's entries are never moved.
-      this.#keepInTime(batch, header, cut.index, cut.moved)
-    } else {
-      this.#replace(id, batch, cut.index, cut.moved, true)
-      const movedCount = batch.entries.length - cut.index
-      this.#stats.entriesMoved += movedCount
-      used += movedCount
+  }
+
+  /** The cursor took (or cut into) a domain's oldest time batch: its chain in memory follows. */
+  #chainMoved(id: string, batch: Batch, gone: boolean): void {
+    const chain = this.#chains.get(id)
+    if (chain === undefined) return
+    const oldest = chain.pending === NO_SEQ ? chain.batches[chain.start] : undefined
+    if (oldest === undefined || timeKey(oldest.seq) !== batch.key) {
+      // Not the batch the chain starts with (or still being read): read it again when needed.
+      this.#chains.delete(id)
+      return
     }
-    if (changed(window, meta.j)) {
-      instance.setMeta({ ...meta, j: metaOf(window, meta.j) })
-      this.#host.metaChanged(instance)
-    }
-    if (over && cut.stop === 'budget') {
-      // The rest of its excess just moved to its domain region.
-      this.#backlog.set(id, [name, id.slice(separator + 1)])
-      return { used, stop: true }
-    }
-    return { used, stop: false }
+    if (gone) chain.start++
   }
 
   #pinned(root: string): boolean {
@@ -552,6 +693,24 @@ interface OpenBatch {
   readonly prev: number
   readonly entries: Buffer[]
   bytes: number
+}
+
+/** One time batch of a chain. */
+interface ChainLink {
+  readonly seq: number
+  readonly first: number
+}
+
+/** A domain's time batches, oldest first from `start`; while `pending` is not NO_SEQ, still being read back from the head. */
+interface Chain {
+  batches: ChainLink[]
+  start: number
+  /** Read so far by the walk, newest first. */
+  walked: ChainLink[]
+  /** Seq the walk reads next. */
+  pending: number
+  /** First slice of the batch the walk read last (the next older one must end before it). */
+  next: number
 }
 
 /** A domain's retention counts while compaction changes them (JournalMeta's first five fields). */

@@ -377,3 +377,97 @@ describe('retention and compaction', () => {
     await expectVedError(rt.domain(Counter, 'id').send('add', { n: 1 }, { id: 'x'.repeat(300) }), 'EKEYSIZE')
   })
 })
+
+/** The domain-region keys (`e<name>\0<key>\0<slice>`) of one domain. */
+function regionKeys(rt: Runtime, domain: string, key: string): string[] {
+  return [...rt.store.tree(JOURNAL_TREE).getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })].map(({ key: stored }) => stored as string)
+}
+
+/** The time region's batches, oldest first: [seq, domain id, first slice, entries]. */
+function timeBatches(rt: Runtime): Array<[number, string, number, number]> {
+  return [...rt.store.tree(JOURNAL_TREE).getRange(TIME_RANGE)].map(({ key, value }) => {
+    const header = chainHeader(value)!
+    return [Number.parseInt((key as string).slice(2), 16), header.id, header.first, splitBatch(value).length]
+  })
+}
+
+describe('the time region', () => {
+  it("puts one drain's entries of many domains in adjacent keys, each domain's reached through its chain, across a reopen", async () => {
+    const dir = tempDir()
+    {
+      await using rt = await open(dir)
+      const counters = Array.from({ length: 40 }, (_, i) => rt.domain(Counter, `c${i}`))
+      // Sent together, the 40 slices run in one drain: 40 batches with consecutive seqs.
+      await Promise.all(counters.map((counter) => counter.send('add', { n: 1 })))
+      await Promise.all(counters.map((counter) => counter.send('add', { n: 2 })))
+      const batches = timeBatches(rt)
+      expect(batches).toHaveLength(80)
+      expect(batches.map(([seq]) => seq)).toEqual(batches.map((_, i) => batches[0]![0] + i))
+      expect(new Set(batches.slice(0, 40).map(([, id]) => id)).size).toBe(40)
+      expect(regionKeys(rt, 'counter', 'c7')).toEqual([])
+      expect(rt.journal.slices('counter', 'c7').entries.map((e) => [e.slice, e.changes[0]!.after])).toEqual([
+        [1, 1],
+        [2, 3],
+      ])
+    }
+    await using rt = await open(dir)
+    const before = timeBatches(rt)
+    await rt.domain(Counter, 'c7').send('add', { n: 3 })
+    const after = timeBatches(rt)
+    // The sequence goes on from the newest stored batch, and the new batch follows the old chain.
+    expect(after.at(-1)![0]).toBe(before.at(-1)![0] + 1)
+    expect(rt.journal.slices('counter', 'c7').entries.map((e) => e.slice)).toEqual([1, 2, 3])
+    expect(rt.journal.stateAt('counter', 'c7', 1).state).toMatchObject({ count: 1 })
+    expect(rt.journal.why('counter', 'c7', 'count').writes.map((w) => [w.slice, w.after])).toEqual([
+      [3, 6],
+      [2, 3],
+      [1, 1],
+    ])
+  })
+
+  it("compacts a busy domain whose oldest entries lie behind other domains' entries, without moving theirs", async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 5 } })
+    const busy = rt.domain(Counter, 'busy')
+    for (let i = 0; i < 3; i++) await busy.send('add', { n: 1 })
+    const idle = Array.from({ length: 20 }, (_, i) => rt.domain(Counter, `idle${i}`))
+    for (const counter of idle) await counter.send('add', { n: 1 })
+    for (let i = 0; i < 3; i++) await busy.send('add', { n: 1 })
+    // The idle domains' entries lie between busy's first three and its newer ones.
+    for (let i = 0; i < 20; i++) await busy.send('add', { n: 1 })
+    await settled(rt)
+    expect(journalEntries(rt, 'counter', 'busy')).toEqual([22, 23, 24, 25, 26])
+    for (const i of [0, 19]) expect(journalEntries(rt, 'counter', `idle${i}`)).toEqual([1])
+    expect(rt.stats().journal!.entriesMoved).toBe(0)
+    expect(regionKeys(rt, 'counter', 'busy')).toEqual([])
+    for (let slice = 22; slice <= 26; slice++) expect(rt.journal.stateAt('counter', 'busy', slice).state).toMatchObject({ count: slice })
+    expect(rt.journal.stateAt('counter', 'busy', 21).state).toMatchObject({ count: 21 })
+    expect(rt.journal.stateAt('counter', 'busy', 20).reason).toBe('expired')
+    expect(rt.journal.slices('counter', 'busy').entries.map((e) => e.slice)).toEqual([22, 23, 24, 25, 26])
+  })
+
+  it('moves live entries out of the way when many domains wait, and queries find them in their domain region', async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 2 } })
+    const idle = rt.domain(Counter, 'idle')
+    await idle.send('add', { n: 7 })
+    const counters = Array.from({ length: 100 }, (_, i) => rt.domain(Counter, `c${i}`))
+    for (let round = 0; round < 4; round++) await Promise.all(counters.map((counter) => counter.send('add', { n: 1 })))
+    await settled(rt)
+    for (const i of [0, 50, 99]) expect(journalEntries(rt, 'counter', `c${i}`)).toEqual([3, 4])
+    // The idle domain's entry was the oldest in the time region: the cursor moved it.
+    expect(rt.stats().journal!.entriesMoved).toBeGreaterThan(0)
+    expect(regionKeys(rt, 'counter', 'idle')).toHaveLength(1)
+    expect(timeBatches(rt).some(([, id]) => id === 'counter\0idle')).toBe(false)
+    // Its next entries go to the time region, and queries read both regions in order.
+    await idle.send('add', { n: 1 })
+    expect(journalEntries(rt, 'counter', 'idle')).toEqual([1, 2])
+    expect(rt.journal.slices('counter', 'idle').entries.map((e) => e.slice)).toEqual([1, 2])
+    expect(rt.journal.slices('counter', 'idle', { from: 2 }).entries.map((e) => e.slice)).toEqual([2])
+    expect(rt.journal.stateAt('counter', 'idle', 1).state).toMatchObject({ count: 7 })
+    expect(rt.journal.why('counter', 'idle', 'count').writes.map((w) => w.slice)).toEqual([2, 1])
+    // And compaction takes the domain region first once it is over its bound.
+    await idle.send('add', { n: 1 })
+    await settled(rt)
+    expect(journalEntries(rt, 'counter', 'idle')).toEqual([2, 3])
+    expect(regionKeys(rt, 'counter', 'idle')).toEqual([])
+  })
+})

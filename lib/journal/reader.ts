@@ -136,6 +136,33 @@ export class Journal {
     })
   }
 
+  /**
+   * The newest `limit` retained entries of one domain within [from, to], oldest first: what
+   * `ved journal` shows by default. Unlike slices' limit, which counts from `from`, this counts
+   * entries back from `to`, so a stretch of slices the journal did not record (it was off)
+   * does not make the answer shorter.
+   */
+  recent(domain: string, key: string, options: { from?: number; to?: number; limit: number }): { entries: JournalEntry[]; reason?: JournalReason } {
+    checkDomain(domain, key)
+    const from = sliceOption(options.from, 'from') ?? 1
+    const limit = sliceOption(options.limit, 'limit', 1)!
+    return this.#read((view) => {
+      const meta = view.meta(domain, key)
+      if (meta === undefined) return { entries: [], reason: 'unknown' as const }
+      const to = sliceOption(options.to, 'to') ?? meta.n
+      const entries: JournalEntry[] = []
+      if (from <= to) {
+        for (const { slice, bytes } of entriesOf(view.journal, domainId(domain, key), headOf(meta), from, to, true)) {
+          if (entries.length >= limit) break
+          entries.push(view.entry(slice, decodeEntry(bytes)))
+        }
+      }
+      entries.reverse()
+      if (entries.length > 0) return { entries }
+      return { entries, reason: from > meta.n || from > to ? ('unknown' as const) : this.#missing(meta) }
+    })
+  }
+
   /** The causal tree around one intent: its ancestors up to the root, itself, and its descendants, across domains. */
   lineage(intentId: string): LineageResult {
     if (typeof intentId !== 'string' || intentId.length === 0) throw new VedError('EINVAL', `lineage needs an intent id (a non-empty string), got ${describeValue(intentId)}`)

@@ -445,6 +445,21 @@ describe('the time region', () => {
     expect(rt.journal.slices('counter', 'busy').entries.map((e) => e.slice)).toEqual([22, 23, 24, 25, 26])
   })
 
+  it("answers with the window only while a burst's batch still holds entries a step expired, and stores the window once the domain rests", async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 5 } })
+    const burst = rt.domain(Counter, 'burst')
+    // One drain, one batch of 20 entries; compaction expires 15 of them without writing the batch again at once.
+    await Promise.all(Array.from({ length: 20 }, () => burst.send('add', { n: 1 })))
+    while (rt.stats().journal!.entriesDeleted < 15) await new Promise((resolve) => setTimeout(resolve, 1))
+    expect(rt.journal.slices('counter', 'burst').entries.map((e) => e.slice)).toEqual([16, 17, 18, 19, 20])
+    expect(rt.journal.why('counter', 'burst', 'count').writes.map((w) => w.slice)).toEqual([20, 19, 18, 17, 16])
+    expect(rt.journal.stateAt('counter', 'burst', 14).reason).toBe('expired')
+    expect(rt.journal.stateAt('counter', 'burst', 15).state).toMatchObject({ count: 15 })
+    await settled(rt)
+    expect(journalEntries(rt, 'counter', 'burst')).toEqual([16, 17, 18, 19, 20])
+    expect(timeBatches(rt).map(([, , first, count]) => [first, count])).toEqual([[16, 5]])
+  })
+
   it('moves live entries out of the way when many domains wait, and queries find them in their domain region', async () => {
     await using rt = await open(tempDir(), { journal: { keepSlices: 2 } })
     const idle = rt.domain(Counter, 'idle')

@@ -73,18 +73,23 @@ export function* chainOf(tree: RangeTree, id: string, head: number, from: number
   }
 }
 
-/** The entries of slices [from, to] of domain `id`, oldest first (or newest first). */
-export function* entriesOf(tree: RangeTree, id: string, head: number, from: number, to: number, reverse = false): Generator<{ slice: number; bytes: Buffer }> {
+/**
+ * The entries of slices [from, to] of domain `id`, oldest first (or newest first). `first`: the
+ * window's first slice; a time batch may still hold older entries that compaction expired
+ * without writing the batch again, which are not returned.
+ */
+export function* entriesOf(tree: RangeTree, id: string, head: number, first: number, from: number, to: number, reverse = false): Generator<{ slice: number; bytes: Buffer }> {
+  const chainFrom = Math.max(from, first)
   if (reverse) {
-    yield* entriesIn(chainOf(tree, id, head, from), from, to, true)
+    yield* entriesIn(chainOf(tree, id, head, chainFrom), chainFrom, to, true)
     // Where the time region ends for this domain, the domain region takes over.
     yield* entriesIn(regionBatchesOf(tree, id, from, to, true), from, to, true)
     return
   }
-  const chain = [...chainOf(tree, id, head, from)].reverse()
-  const oldestInChain = chain.length === 0 ? Number.POSITIVE_INFINITY : chain[0]!.first
+  const chain = [...chainOf(tree, id, head, chainFrom)].reverse()
+  const oldestInChain = chain.length === 0 ? Number.POSITIVE_INFINITY : Math.max(chain[0]!.first, chainFrom)
   yield* entriesIn(regionBatchesOf(tree, id, from, Math.min(to, oldestInChain - 1)), from, to, false)
-  yield* entriesIn(chain, from, to, false)
+  yield* entriesIn(chain, chainFrom, to, false)
 }
 
 function* entriesIn(batches: Iterable<Batch>, from: number, to: number, reverse: boolean): Generator<{ slice: number; bytes: Buffer }> {
@@ -99,8 +104,8 @@ function* entriesIn(batches: Iterable<Batch>, from: number, to: number, reverse:
 }
 
 /** The entry of one slice, or undefined. */
-export function entryAt(tree: RangeTree, id: string, head: number, slice: number): Buffer | undefined {
-  for (const { bytes } of entriesOf(tree, id, head, slice, slice, true)) return bytes
+export function entryAt(tree: RangeTree, id: string, head: number, first: number, slice: number): Buffer | undefined {
+  for (const { bytes } of entriesOf(tree, id, head, first, slice, slice, true)) return bytes
   return undefined
 }
 

@@ -126,7 +126,7 @@ export class Journal {
       const id = domainId(domain, key)
       const entries: JournalEntry[] = []
       if (from <= to) {
-        for (const { slice, bytes } of entriesOf(view.journal, id, headOf(meta), from, to)) {
+        for (const { slice, bytes } of entriesOf(view.journal, id, headOf(meta), firstOf(meta), from, to)) {
           if (entries.length >= limit) break
           entries.push(view.entry(slice, decodeEntry(bytes)))
         }
@@ -152,7 +152,7 @@ export class Journal {
       const to = sliceOption(options.to, 'to') ?? meta.n
       const entries: JournalEntry[] = []
       if (from <= to) {
-        for (const { slice, bytes } of entriesOf(view.journal, domainId(domain, key), headOf(meta), from, to, true)) {
+        for (const { slice, bytes } of entriesOf(view.journal, domainId(domain, key), headOf(meta), firstOf(meta), from, to, true)) {
           if (entries.length >= limit) break
           entries.push(view.entry(slice, decodeEntry(bytes)))
         }
@@ -215,7 +215,7 @@ export class Journal {
       const definition = this.#definitionOf(domain)
       if (definition !== undefined && !definition.fields.has(parts[0]!)) return { writes: [], reason: 'unknown' as const }
       const writes: JournalWrite[] = []
-      for (const { slice, bytes } of entriesOf(view.journal, domainId(domain, key), headOf(meta), 1, SLICE_MAX, true)) {
+      for (const { slice, bytes } of entriesOf(view.journal, domainId(domain, key), headOf(meta), firstOf(meta), 1, SLICE_MAX, true)) {
         const entry = decodeEntry(bytes)
         let intent: JournalIntent | null = null
         for (let i = entry.ch.length - 1; i >= 0; i--) {
@@ -248,7 +248,7 @@ export class Journal {
       for (const { key: field, value } of view.runtime.getRange({ start: prefix, end: prefixEnd(prefix) })) stored.set((field as string).slice(prefix.length), value)
       // Undo the slices after `slice`, newest first; each must still be there.
       let expected = meta.n
-      for (const { slice: undone, bytes } of entriesOf(view.journal, id, headOf(meta), slice + 1, SLICE_MAX, true)) {
+      for (const { slice: undone, bytes } of entriesOf(view.journal, id, headOf(meta), firstOf(meta), slice + 1, SLICE_MAX, true)) {
         if (undone !== expected) break
         const entry = decodeEntry(bytes)
         if (entry.o) return { state: null, reason: 'omitted' as const }
@@ -324,7 +324,7 @@ class View {
     let entries = this.#retained.get(id)
     if (entries === undefined) {
       entries = new Map()
-      for (const { slice, bytes } of entriesOf(this.journal, id, headOf(this.meta(domain, key)), 1, SLICE_MAX)) entries.set(slice, bytes)
+      for (const { slice, bytes } of entriesOf(this.journal, id, headOf(this.meta(domain, key)), firstOf(this.meta(domain, key)), 1, SLICE_MAX)) entries.set(slice, bytes)
       this.#retained.set(id, entries)
     }
     return entries
@@ -485,6 +485,11 @@ function* owners(intentId: string): Generator<{ domain: string; key: string }> {
 /** The seq of a domain's newest time batch (lib/journal/batches.ts), if it has one. */
 function headOf(meta: Meta | undefined): number {
   return meta?.j?.[5] ?? NO_SEQ
+}
+
+/** The first slice of a domain's window: older entries a time batch still holds are expired. */
+function firstOf(meta: Meta | undefined): number {
+  return meta?.j?.[0] ?? 1
 }
 
 function intentOf(entry: StoredEntry): JournalIntent {

@@ -115,6 +115,8 @@ export class JournalWriter {
   #sweepTimer: NodeJS.Timeout | null = null
   /** Domains still over their bound once their domain region is compacted: their excess is in the time region. */
   readonly #waiting = new Map<string, [string, string]>()
+  /** Domains whose oldest time batch still holds entries older than their window (#trimTime). */
+  readonly #lingering = new Map<string, { name: string; key: string; batchKey: string; seen: number }>()
   /** Time batches of domains compacted through their chain, least recently used first (at most CHAINS_MAX). */
   readonly #chains = new Map<string, Chain>()
   #stats: JournalStats = { entriesWritten: 0, entriesDeleted: 0, entriesKept: 0, steps: 0, backlogDomains: 0, entriesMoved: 0, sweeps: 0 }
@@ -162,6 +164,7 @@ export class JournalWriter {
   stats(): JournalStats {
     let backlogDomains = this.#backlog.size
     for (const id of this.#waiting.keys()) if (!this.#backlog.has(id)) backlogDomains++
+    for (const id of this.#lingering.keys()) if (!this.#backlog.has(id) && !this.#waiting.has(id)) backlogDomains++
     return { ...this.#stats, backlogDomains }
   }
 
@@ -173,6 +176,7 @@ export class JournalWriter {
     this.#backlog.clear()
     this.#waiting.clear()
     this.#chains.clear()
+    this.#lingering.clear()
   }
 
   /** Writes the entry of one slice and its index keys; returns the domain's new JournalMeta. */
@@ -312,8 +316,9 @@ export class JournalWriter {
         this.#waiting.set(id, [name, key])
       }
     }
+    if (budget > 0 && this.#lingering.size > 0) budget -= this.#trimLingering(budget)
     if (budget < STEP_ENTRIES_MAX) this.#host.scheduleDrain()
-    if (this.#backlog.size > 0 || this.#waiting.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
+    if (this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
 
   /**
@@ -460,11 +465,14 @@ export class JournalWriter {
       }
       // A few waiting domains are cheaper to reach through their chains than by moving what lies ahead of them.
       if (moves >= CURSOR_MOVES_MAX || this.#waiting.size < CURSOR_WAITING_MIN) break
-      // Within its window (or of a domain not defined here, with no meta to count against).
-      this.#replace(header.id, batch, 0, [], true)
+      // Within its window (or of a domain not defined here, with no meta to count against);
+      // entries a step already expired (#trimTime) do not move.
+      const skip = meta?.j === undefined ? 0 : Math.min(batch.entries.length, Math.max(0, meta.j[0] - batch.first))
+      this.#replace(header.id, batch, skip, [], true)
+      if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
       this.#chainMoved(header.id, batch, true)
-      this.#stats.entriesMoved += batch.entries.length
-      moves += batch.entries.length
+      this.#stats.entriesMoved += batch.entries.length - skip
+      moves += batch.entries.length - skip
       used += batch.entries.length
     }
     return used
@@ -513,9 +521,48 @@ export class JournalWriter {
       writes.putJournal(entryKey(header.id, slice), encodeBatch([entry]))
       writes.putJournal(keptKey(header.id, slice), EMPTY)
     }
-    if (cut === 0) return
-    if (cut === batch.entries.length) writes.delJournal(batch.key)
-    else writes.putJournal(batch.key, encodeChainBatch({ id: header.id, first: batch.first + cut, prev: header.prev }, batch.entries.slice(cut)))
+    if (cut === batch.entries.length) {
+      writes.delJournal(batch.key)
+      if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
+      return
+    }
+    // Partly expired: its expired entries stay until the batch goes whole or its domain rests
+    // (#trimLingering). Writing the rest again now would copy a burst's batch (a blob of
+    // up to 128 entries) to drop the one or two entries each step expires.
+    if (batch.first + cut > header.first && !this.#lingering.has(header.id)) {
+      const separator = header.id.indexOf('\0')
+      this.#lingering.set(header.id, { name: header.id.slice(0, separator), key: header.id.slice(separator + 1), batchKey: batch.key, seen: -1 })
+    }
+  }
+
+  /**
+   * Writes the partly expired time batches again without their expired entries, once their
+   * domain has run no slice for a step (a busy domain's next steps expire more of the same
+   * batch): then the stored journal holds exactly each domain's window.
+   */
+  #trimLingering(budget: number): number {
+    const writes = this.#host.writes
+    let used = 0
+    for (const [id, lingering] of this.#lingering) {
+      if (used >= budget) break
+      const definition = this.#host.definitionOf(lingering.name)
+      const meta = definition === undefined ? undefined : this.#host.instance(definition, lingering.key).meta(writes)
+      if (meta !== undefined && meta.n !== lingering.seen) {
+        lingering.seen = meta.n
+        continue
+      }
+      this.#lingering.delete(id)
+      const value = writes.getJournal(lingering.batchKey)
+      const header = value === undefined ? null : chainHeader(value)
+      const first = meta?.j?.[0]
+      if (value === undefined || header === null || header.id !== id || first === undefined || first <= header.first) continue
+      const entries = splitBatch(value)
+      const skip = first - header.first
+      if (skip >= entries.length) writes.delJournal(lingering.batchKey)
+      else writes.putJournal(lingering.batchKey, encodeChainBatch({ id, first, prev: header.prev }, entries.slice(skip)))
+      used++
+    }
+    return used
   }
 
   #setWindow(instance: Instance, meta: Meta, window: Window): void {

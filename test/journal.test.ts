@@ -3,7 +3,7 @@
 // (with lineages of unsettled effects kept); empty answers with reasons.
 import { describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
-import { chainHeader, splitBatch } from '../lib/journal/entry.js'
+import { chainHeader, decodeEntry, encodeEntry, splitBatch } from '../lib/journal/entry.js'
 import { JOURNAL_TREE, TIME_RANGE } from '../lib/journal/keys.js'
 import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
 
@@ -484,5 +484,52 @@ describe('the time region', () => {
     await settled(rt)
     expect(journalEntries(rt, 'counter', 'idle')).toEqual([2, 3])
     expect(regionKeys(rt, 'counter', 'idle')).toEqual([])
+  })
+})
+
+describe('the entry layout', () => {
+  it('round-trips lengths and counts of every size as varints, and still reads format 1 entries', () => {
+    const long = 'é'.repeat(70) + 'x'.repeat(20_000)
+    const payload = Buffer.alloc(300, 7)
+    const bytes = encodeEntry({
+      at: 1234.5,
+      i: 'counter/k/~a:1',
+      y: 'add',
+      p: payload,
+      c: null,
+      r: 'root',
+      from: { domain: 'd', key: '' },
+      ch: [
+        ['count', null, Buffer.from([1])],
+        [long, Buffer.alloc(0), null],
+      ],
+      fx: [{ id: 'fx/1', effect: 'push', payload: null, attempt: 200 }],
+      ms: [{ id: 'm', domain: 'audit', key: 'main', type: 'log' }],
+      tm: [{ id: 't', type: 'tick', due: 99 }],
+      cx: Array.from({ length: 130 }, (_, i) => `c${i}`),
+      rp: null,
+      er: { name: 'Error', message: 'no' },
+      mg: [1, 70_000],
+      o: false,
+      l: true,
+    })
+    expect(bytes[0]).toBe(2)
+    const entry = decodeEntry(bytes)
+    expect(entry).toMatchObject({ at: 1234.5, i: 'counter/k/~a:1', y: 'add', c: null, r: 'root', f: ['d', ''], rp: null, er: { name: 'Error', message: 'no' }, mg: [1, 70_000], o: false })
+    expect(Buffer.from(entry.p!)).toEqual(payload)
+    expect(entry.ch.map(([path, before, after]) => [path, before === null ? null : Buffer.from(before), after === null ? null : Buffer.from(after)])).toEqual([
+      ['count', null, Buffer.from([1])],
+      [long, Buffer.alloc(0), null],
+    ])
+    expect(entry.fx.map(([id, name, , attempt]) => [id, name, attempt])).toEqual([['fx/1', 'push', 200]])
+    expect(entry.cx).toHaveLength(130)
+    // Format 1: u32 lengths, 0xffffffff for null (an external send: root = intent).
+    const u32 = (n: number): Buffer => Buffer.from(new Uint32Array([n]).buffer)
+    const str = (text: string): Buffer => Buffer.concat([u32(text.length), Buffer.from(text)])
+    const at = Buffer.alloc(8)
+    at.writeDoubleLE(42)
+    const none = u32(0xffffffff)
+    const old = Buffer.concat([Buffer.from([1, 4]), at, str('id-1'), none, u32(0), str('add'), none, Buffer.from([0]), u32(1), str('count'), none, str('x'), u32(0), u32(0), u32(0), none, none, Buffer.from([0])])
+    expect(decodeEntry(old)).toMatchObject({ at: 42, i: 'id-1', r: 'id-1', y: 'add', c: null, p: null, ch: [['count', null, Buffer.from('x')]], rp: null, er: null, mg: null })
   })
 })

@@ -15,9 +15,14 @@ import { VedError } from '../errors.js'
 import { decode, encode } from '../runtime/codec.js'
 
 
-/** Version of the entry layout below. */
-const ENTRY_FORMAT = 1
-/** A null string or byte field: a length no real field has. */
+/**
+ * Version of the entry layout below. 2: counts and lengths are varints (a length as length + 1,
+ * 0 for null); 1 (still read): u32s, 0xffffffff for null. A bump entry went from about 105
+ * to 63 bytes: its fifteen or so lengths and counts were 4 bytes each and are 1.
+ */
+const ENTRY_FORMAT = 2
+const ENTRY_FORMAT_U32 = 1
+/** A null string or byte field in format 1: a length no real field has. */
 const NULL_LENGTH = 0xffffffff
 const FLAG_LOCATOR = 1
 const FLAG_OMITTED = 2
@@ -99,7 +104,8 @@ export type JournalMeta = [first: number, count: number, bytes: number, oldestAt
 //   u32 n, n x [str id, str type, f64 due] | u32 n, n x str cancelled | bytes? reply
 //   bytes? error (msgpack) | u8 has migration [u32 from, u32 to]
 //
-// str / bytes: u32 length (NULL_LENGTH for null) then UTF-8 / raw bytes. Little-endian.
+// u32 here: a varint (LEB128, 1 byte below 128). str / bytes: a varint of length + 1 (0 for
+// null) then UTF-8 / raw bytes. f64: little-endian. Format 1 had fixed u32s and NULL_LENGTH.
 
 /** Buffer#latin1Write: Buffer#write without its argument handling (Node has had it since v0.x). */
 interface LatinWriter {
@@ -125,9 +131,13 @@ class Writer {
   }
 
   u32(value: number): void {
-    this.reserve(4)
-    scratch.writeUInt32LE(value, this.offset)
-    this.offset += 4
+    this.reserve(5)
+    let rest = value >>> 0
+    while (rest >= 0x80) {
+      scratch[this.offset++] = (rest & 0x7f) | 0x80
+      rest >>>= 7
+    }
+    scratch[this.offset++] = rest
   }
 
   f64(value: number): void {
@@ -137,27 +147,28 @@ class Writer {
   }
 
   str(value: string | null): void {
-    if (value === null) return this.u32(NULL_LENGTH)
-    const length = value.length
-    this.reserve(4 + length * 3)
-    const start = this.offset + 4
+    if (value === null) return this.u32(0)
     // Ids and types are ASCII: for those latin1 is UTF-8, and latin1Write skips the encoder.
-    const written = Buffer.byteLength(value, 'utf8') === length ? (scratch as unknown as LatinWriter).latin1Write(value, start) : scratch.write(value, start, 'utf8')
-    scratch.writeUInt32LE(written, this.offset)
-    this.offset = start + written
+    const ascii = Buffer.byteLength(value, 'utf8') === value.length
+    const length = ascii ? value.length : Buffer.byteLength(value, 'utf8')
+    this.u32(length + 1)
+    this.reserve(length)
+    this.offset += ascii ? (scratch as unknown as LatinWriter).latin1Write(value, this.offset) : scratch.write(value, this.offset, 'utf8')
   }
 
   bytes(value: Uint8Array | null): void {
-    if (value === null) return this.u32(NULL_LENGTH)
-    this.reserve(4 + value.length)
-    scratch.writeUInt32LE(value.length, this.offset)
-    scratch.set(value, this.offset + 4)
-    this.offset += 4 + value.length
+    if (value === null) return this.u32(0)
+    this.u32(value.length + 1)
+    this.reserve(value.length)
+    scratch.set(value, this.offset)
+    this.offset += value.length
   }
 }
 
 class Reader {
   offset = 0
+  /** Format 1: fixed u32s (set by readHeader from the format byte). */
+  fixed = false
   readonly #bytes: Buffer
 
   constructor(bytes: Uint8Array) {
@@ -170,10 +181,27 @@ class Reader {
   }
 
   u32(): number {
-    this.#need(4)
-    const value = this.#bytes.readUInt32LE(this.offset)
-    this.offset += 4
-    return value
+    if (this.fixed) {
+      this.#need(4)
+      const value = this.#bytes.readUInt32LE(this.offset)
+      this.offset += 4
+      return value
+    }
+    let value = 0
+    for (let shift = 0; shift < 35; shift += 7) {
+      this.#need(1)
+      const byte = this.#bytes[this.offset++]!
+      value += (byte & 0x7f) * 2 ** shift
+      if (byte < 0x80) return value
+    }
+    throw corrupt('a varint is longer than 5 bytes')
+  }
+
+  /** A str or bytes length; null for a null field. */
+  #length(): number | null {
+    const value = this.u32()
+    if (this.fixed) return value === NULL_LENGTH ? null : value
+    return value === 0 ? null : value - 1
   }
 
   f64(): number {
@@ -184,8 +212,8 @@ class Reader {
   }
 
   str(): string | null {
-    const length = this.u32()
-    if (length === NULL_LENGTH) return null
+    const length = this.#length()
+    if (length === null) return null
     this.#need(length)
     const value = this.#bytes.toString('utf8', this.offset, this.offset + length)
     this.offset += length
@@ -199,8 +227,8 @@ class Reader {
   }
 
   bytes(): Uint8Array | null {
-    const length = this.u32()
-    if (length === NULL_LENGTH) return null
+    const length = this.#length()
+    if (length === null) return null
     this.#need(length)
     const value = this.#bytes.subarray(this.offset, this.offset + length)
     this.offset += length
@@ -292,7 +320,10 @@ export function encodeEntry(entry: EntryInput): Buffer {
 
 function readHeader(r: Reader): EntryHeader {
   const format = r.u8()
-  if (format !== ENTRY_FORMAT) throw new VedError('EFORMAT', `a journal entry has format ${format}; this version reads format ${ENTRY_FORMAT}`)
+  if (format !== ENTRY_FORMAT && format !== ENTRY_FORMAT_U32) {
+    throw new VedError('EFORMAT', `a journal entry has format ${format}; this version reads formats ${ENTRY_FORMAT_U32} and ${ENTRY_FORMAT}`)
+  }
+  r.fixed = format === ENTRY_FORMAT_U32
   const flags = r.u8()
   const at = r.f64()
   const i = r.text()
@@ -308,7 +339,7 @@ function readHeader(r: Reader): EntryHeader {
  * and whether deleting it also deletes index keys (an `l` key, effect keys). Fixed offsets.
  */
 export function peekEntry(entry: Buffer): { at: number; indexed: boolean } {
-  if (entry.length < 10 || entry[0] !== ENTRY_FORMAT) throw corrupt('its header is short or of another format')
+  if (entry.length < 10 || (entry[0] !== ENTRY_FORMAT && entry[0] !== ENTRY_FORMAT_U32)) throw corrupt('its header is short or of another format')
   return { at: entry.readDoubleLE(2), indexed: (entry[1]! & (FLAG_LOCATOR | FLAG_EFFECTS)) !== 0 }
 }
 

@@ -391,7 +391,9 @@ function corrupt(detail: string): VedError {
 // entries are of slices first, first + 1, ... first + n - 1.
 //
 //   domain region `e<id>\0<first>`:  u8 1 | u32 n | n x [u32 length, entry]
-//   time region   `e\0<seq>`:         u8 2 | str id | f64 first | f64 prev | u32 n | n x [u32 length, entry]
+//   time region   `e\0<seq>`:         u8 2 | v id length | id | v first | v prev + 1 | v n | n x [v length, entry]
+//
+// (v: a varint, LEB128, as in entries.)
 //
 // A time batch names its domain and first slice (its key names neither) and `prev`, the seq of
 // the domain's previous time batch (-1: none), so a domain's time batches form a chain back
@@ -418,26 +420,37 @@ export function encodeChainBatch(header: ChainHeader, entries: readonly Uint8Arr
 }
 
 function writeBatch(header: ChainHeader | null, entries: readonly Uint8Array[]): Buffer {
-  const idBytes = header === null ? 0 : Buffer.byteLength(header.id)
-  const headerBytes = header === null ? 1 : 1 + 4 + idBytes + 16
-  let bytes = headerBytes + 4
-  for (const entry of entries) bytes += 4 + entry.length
+  if (header === null) {
+    let bytes = 5
+    for (const entry of entries) bytes += 4 + entry.length
+    const batch = Buffer.allocUnsafe(bytes)
+    batch[0] = BATCH_FORMAT
+    batch.writeUInt32LE(entries.length, 1)
+    let offset = 5
+    for (const entry of entries) {
+      batch.writeUInt32LE(entry.length, offset)
+      batch.set(entry, offset + 4)
+      offset += 4 + entry.length
+    }
+    return batch
+  }
+  // A time batch is most often one entry of ~60 bytes: its header is varints.
+  const idBytes = Buffer.byteLength(header.id)
+  let bytes = 1 + VARINT_BYTES_MAX * 4 + idBytes
+  for (const entry of entries) bytes += VARINT_BYTES_MAX + entry.length
   const batch = Buffer.allocUnsafe(bytes)
-  batch[0] = header === null ? BATCH_FORMAT : CHAIN_FORMAT
-  if (header !== null) {
-    batch.writeUInt32LE(idBytes, 1)
-    batch.write(header.id, 5, 'utf8')
-    batch.writeDoubleLE(header.first, 5 + idBytes)
-    batch.writeDoubleLE(header.prev, 13 + idBytes)
-  }
-  batch.writeUInt32LE(entries.length, headerBytes)
-  let offset = headerBytes + 4
+  batch[0] = CHAIN_FORMAT
+  let offset = writeVarint(batch, 1, idBytes)
+  offset += batch.write(header.id, offset, 'utf8')
+  offset = writeVarint(batch, offset, header.first)
+  offset = writeVarint(batch, offset, header.prev + 1)
+  offset = writeVarint(batch, offset, entries.length)
   for (const entry of entries) {
-    batch.writeUInt32LE(entry.length, offset)
-    batch.set(entry, offset + 4)
-    offset += 4 + entry.length
+    offset = writeVarint(batch, offset, entry.length)
+    batch.set(entry, offset)
+    offset += entry.length
   }
-  return batch
+  return batch.subarray(0, offset)
 }
 
 /** The header of a time batch (format 2); null for a domain-region batch. */
@@ -445,25 +458,36 @@ export function chainHeader(bytes: Uint8Array): ChainHeader | null {
   const batch = asBuffer(bytes)
   checkFormat(batch)
   if (batch[0] === BATCH_FORMAT) return null
-  if (batch.length < 5) throw corrupt('a batch is shorter than its header')
-  const idBytes = batch.readUInt32LE(1)
-  if (5 + idBytes + 16 + 4 > batch.length) throw corrupt('a batch is shorter than its header')
-  return { id: batch.toString('utf8', 5, 5 + idBytes), first: batch.readDoubleLE(5 + idBytes), prev: batch.readDoubleLE(13 + idBytes) }
+  return readChainHeader(batch).header
+}
+
+function readChainHeader(batch: Buffer): { header: ChainHeader; offset: number } {
+  const [idBytes, idEnd] = readVarint(batch, 1)
+  if (idEnd + idBytes > batch.length) throw corrupt('a batch is shorter than its header')
+  const id = batch.toString('utf8', idEnd, idEnd + idBytes)
+  const [first, firstEnd] = readVarint(batch, idEnd + idBytes)
+  const [prev, prevEnd] = readVarint(batch, firstEnd)
+  return { header: { id, first, prev: prev - 1 }, offset: prevEnd }
 }
 
 /** The entries of a batch of either region, as views of its bytes. */
 export function splitBatch(bytes: Uint8Array): Buffer[] {
   const batch = asBuffer(bytes)
   checkFormat(batch)
-  let offset = 1
-  if (batch[0] === CHAIN_FORMAT) {
-    if (batch.length < 5) throw corrupt('a batch is shorter than its header')
-    offset = 5 + batch.readUInt32LE(1) + 16
-  }
-  if (offset + 4 > batch.length) throw corrupt('a batch is shorter than its header')
-  const count = batch.readUInt32LE(offset)
-  offset += 4
   const entries: Buffer[] = []
+  if (batch[0] === CHAIN_FORMAT) {
+    let [count, offset] = readVarint(batch, readChainHeader(batch).offset)
+    for (; count > 0; count--) {
+      const [length, start] = readVarint(batch, offset)
+      if (start + length > batch.length) throw corrupt('a batch ends early')
+      entries.push(batch.subarray(start, start + length))
+      offset = start + length
+    }
+    return entries
+  }
+  if (batch.length < 5) throw corrupt('a batch is shorter than its header')
+  const count = batch.readUInt32LE(1)
+  let offset = 5
   for (let i = 0; i < count; i++) {
     if (offset + 4 > batch.length) throw corrupt('a batch ends early')
     const length = batch.readUInt32LE(offset)
@@ -472,6 +496,30 @@ export function splitBatch(bytes: Uint8Array): Buffer[] {
     offset += 4 + length
   }
   return entries
+}
+
+/** A varint of a safe integer (slice numbers and seqs reach 2^48) takes at most this many bytes. */
+const VARINT_BYTES_MAX = 8
+
+function writeVarint(buffer: Buffer, offset: number, value: number): number {
+  let rest = value
+  while (rest >= 0x80) {
+    buffer[offset++] = (rest % 0x80) | 0x80
+    rest = Math.floor(rest / 0x80)
+  }
+  buffer[offset++] = rest
+  return offset
+}
+
+function readVarint(buffer: Buffer, offset: number): [number, number] {
+  let value = 0
+  for (let shift = 0; shift < 7 * VARINT_BYTES_MAX; shift += 7) {
+    if (offset >= buffer.length) throw corrupt('a batch ends early')
+    const byte = buffer[offset++]!
+    value += (byte & 0x7f) * 2 ** shift
+    if (byte < 0x80) return [value, offset]
+  }
+  throw corrupt('a varint is too long')
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {

@@ -460,6 +460,19 @@ describe('the time region', () => {
     expect(timeBatches(rt).map(([, , first, count]) => [first, count])).toEqual([[16, 5]])
   })
 
+  it('moves an idle domain\'s entry out of the way rather than read the chains of many waiting domains', async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 2 } })
+    await rt.domain(Counter, 'idle').send('add', { n: 1 })
+    const counters = Array.from({ length: 20 }, (_, i) => rt.domain(Counter, `w${i}`))
+    // Third round: 20 domains go over their bound in one drain, none with a chain in memory.
+    for (let round = 0; round < 3; round++) await Promise.all(counters.map((counter) => counter.send('add', { n: 1 })))
+    await settled(rt)
+    expect(rt.stats().journal!.entriesMoved).toBe(1)
+    expect(regionKeys(rt, 'counter', 'idle')).toHaveLength(1)
+    for (const i of [0, 19]) expect(journalEntries(rt, 'counter', `w${i}`)).toEqual([2, 3])
+    expect(rt.journal.slices('counter', 'idle').entries.map((e) => e.slice)).toEqual([1])
+  })
+
   it('moves live entries out of the way when many domains wait, and queries find them in their domain region', async () => {
     await using rt = await open(tempDir(), { journal: { keepSlices: 2 } })
     const idle = rt.domain(Counter, 'idle')

@@ -54,6 +54,12 @@ const CURSOR_MOVES_MAX = 256
  * few that do not are out of the way.
  */
 const CURSOR_WAITING_MIN = 64
+/**
+ * ... or while this many waiting domains have no chain in memory: each would read its window's
+ * headers (a round-robin domain's window is keepSlices batches), where moving the few live
+ * batches that keep the cursor from their entries costs a write each.
+ */
+const CURSOR_UNCHAINED_MIN = 8
 /** Domains whose chain is kept in memory (a chain is a few numbers per time batch of the window). */
 const CHAINS_MAX = 256
 /** Batches a chain walk reads per step at most, so that a long window is read over several steps. */
@@ -451,6 +457,7 @@ export class JournalWriter {
   #advance(now: number, budget: number, regionDone: Set<string>): number {
     let used = 0
     let moves = 0
+    const movesAllowed = this.#waiting.size >= CURSOR_WAITING_MIN || this.#unchained() >= CURSOR_UNCHAINED_MIN
     for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
       if (used >= budget || this.#waiting.size === 0) break
       const header = chainHeader(value)
@@ -465,7 +472,7 @@ export class JournalWriter {
         continue
       }
       // A few waiting domains are cheaper to reach through their chains than by moving what lies ahead of them.
-      if (moves >= CURSOR_MOVES_MAX || this.#waiting.size < CURSOR_WAITING_MIN) break
+      if (moves >= CURSOR_MOVES_MAX || !movesAllowed) break
       // Within its window (or of a domain not defined here, with no meta to count against);
       // entries a step already expired (#trimTime) do not move.
       const skip = meta?.j === undefined ? 0 : Math.min(batch.entries.length, Math.max(0, meta.j[0] - batch.first))
@@ -477,6 +484,15 @@ export class JournalWriter {
       used += batch.entries.length
     }
     return used
+  }
+
+  /** Waiting domains whose chain is not in memory, counted up to CURSOR_UNCHAINED_MIN. */
+  #unchained(): number {
+    let count = 0
+    for (const id of this.#waiting.keys()) {
+      if (!this.#chains.has(id) && ++count >= CURSOR_UNCHAINED_MIN) break
+    }
+    return count
   }
 
   /** The domain a domain id names, if it is defined in this runtime. */

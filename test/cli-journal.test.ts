@@ -305,6 +305,28 @@ describe('ved journal', () => {
     expect(report.entries[0]!.changes[1]).toEqual({ path: 'hosts.a', after: { status: 'pending' } })
   })
 
+  it('the newest n counts entries: slices run with the journal off do not shorten the answer', async () => {
+    const dir = tempDir()
+    for (const [journal, count] of [
+      [true, 15],
+      [false, 10],
+      [true, 10],
+    ] as const) {
+      await using rt = await open(dir, journal ? {} : { journal: false })
+      const counter = rt.domain(Counter, 'gap')
+      for (let n = 0; n < count; n++) await counter.send('add', { n: 1 })
+    }
+    const result = await ved(['journal', dir, 'counter', 'gap', '--json'])
+    expect(result.status).toBe(0)
+    const report = JSON.parse(result.stdout) as { slices: number; from: number; to: number; entries: Array<{ slice: number }> }
+    const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+    // Slices 16 to 25 ran with the journal off: the newest 20 entries are 6..15 and 26..35.
+    expect(report.entries.map((entry) => entry.slice)).toEqual([...range(6, 15), ...range(26, 35)])
+    expect(report).toMatchObject({ slices: 35, from: 6, to: 35 })
+    const limited = JSON.parse((await ved(['journal', dir, 'counter', 'gap', '--json', '--to', '30', '--limit', '8'])).stdout) as typeof report
+    expect(limited.entries.map((entry) => entry.slice)).toEqual([13, 14, 15, 26, 27, 28, 29, 30])
+  })
+
   it('--from, --to, --limit: the newest n by default, printed oldest first; --from alone pages forward', async () => {
     const dir = tempDir()
     {

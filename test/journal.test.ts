@@ -3,8 +3,8 @@
 // (with lineages of unsettled effects kept); empty answers with reasons.
 import { describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
-import { splitBatch } from '../lib/journal/entry.js'
-import { JOURNAL_TREE } from '../lib/journal/keys.js'
+import { chainHeader, decodeEntry, encodeEntry, splitBatch } from '../lib/journal/entry.js'
+import { JOURNAL_TREE, TIME_RANGE } from '../lib/journal/keys.js'
 import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
@@ -122,11 +122,17 @@ async function compacted(rt: Runtime): Promise<void> {
 }
 
 /** The slices whose entries are stored for a domain, read from the journal tree's keys and batches. */
+/** The slices whose entries are stored, oldest first: the domain's own region, then its batches in the time region. */
 function journalEntries(rt: Runtime, domain: string, key: string): number[] {
   const slices: number[] = []
-  for (const { key: stored, value } of rt.store.tree(JOURNAL_TREE).getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })) {
+  const tree = rt.store.tree(JOURNAL_TREE)
+  for (const { key: stored, value } of tree.getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })) {
     const first = Number.parseInt((stored as string).slice(-12), 16)
     splitBatch(value).forEach((_, i) => slices.push(first + i))
+  }
+  for (const { value } of tree.getRange(TIME_RANGE)) {
+    const header = chainHeader(value)
+    if (header?.id === `${domain}\0${key}`) splitBatch(value).forEach((_, i) => slices.push(header.first + i))
   }
   return slices
 }
@@ -369,5 +375,174 @@ describe('retention and compaction', () => {
     await expectVedError(open(tempDir(), { journal: { keep: 1 } as never }), 'EINVAL')
     await using rt = await open(tempDir())
     await expectVedError(rt.domain(Counter, 'id').send('add', { n: 1 }, { id: 'x'.repeat(300) }), 'EKEYSIZE')
+  })
+})
+
+/** The domain-region keys (`e<name>\0<key>\0<slice>`) of one domain. */
+function regionKeys(rt: Runtime, domain: string, key: string): string[] {
+  return [...rt.store.tree(JOURNAL_TREE).getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })].map(({ key: stored }) => stored as string)
+}
+
+/** The time region's batches, oldest first: [seq, domain id, first slice, entries]. */
+function timeBatches(rt: Runtime): Array<[number, string, number, number]> {
+  return [...rt.store.tree(JOURNAL_TREE).getRange(TIME_RANGE)].map(({ key, value }) => {
+    const header = chainHeader(value)!
+    return [Number.parseInt((key as string).slice(2), 16), header.id, header.first, splitBatch(value).length]
+  })
+}
+
+describe('the time region', () => {
+  it("puts one drain's entries of many domains in adjacent keys, each domain's reached through its chain, across a reopen", async () => {
+    const dir = tempDir()
+    {
+      await using rt = await open(dir)
+      const counters = Array.from({ length: 40 }, (_, i) => rt.domain(Counter, `c${i}`))
+      // Sent together, the 40 slices run in one drain: 40 batches with consecutive seqs.
+      await Promise.all(counters.map((counter) => counter.send('add', { n: 1 })))
+      await Promise.all(counters.map((counter) => counter.send('add', { n: 2 })))
+      const batches = timeBatches(rt)
+      expect(batches).toHaveLength(80)
+      expect(batches.map(([seq]) => seq)).toEqual(batches.map((_, i) => batches[0]![0] + i))
+      expect(new Set(batches.slice(0, 40).map(([, id]) => id)).size).toBe(40)
+      expect(regionKeys(rt, 'counter', 'c7')).toEqual([])
+      expect(rt.journal.slices('counter', 'c7').entries.map((e) => [e.slice, e.changes[0]!.after])).toEqual([
+        [1, 1],
+        [2, 3],
+      ])
+    }
+    await using rt = await open(dir)
+    const before = timeBatches(rt)
+    await rt.domain(Counter, 'c7').send('add', { n: 3 })
+    const after = timeBatches(rt)
+    // The sequence goes on from the newest stored batch, and the new batch follows the old chain.
+    expect(after.at(-1)![0]).toBe(before.at(-1)![0] + 1)
+    expect(rt.journal.slices('counter', 'c7').entries.map((e) => e.slice)).toEqual([1, 2, 3])
+    expect(rt.journal.stateAt('counter', 'c7', 1).state).toMatchObject({ count: 1 })
+    expect(rt.journal.why('counter', 'c7', 'count').writes.map((w) => [w.slice, w.after])).toEqual([
+      [3, 6],
+      [2, 3],
+      [1, 1],
+    ])
+  })
+
+  it("compacts a busy domain whose oldest entries lie behind other domains' entries, without moving theirs", async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 5 } })
+    const busy = rt.domain(Counter, 'busy')
+    for (let i = 0; i < 3; i++) await busy.send('add', { n: 1 })
+    const idle = Array.from({ length: 20 }, (_, i) => rt.domain(Counter, `idle${i}`))
+    for (const counter of idle) await counter.send('add', { n: 1 })
+    for (let i = 0; i < 3; i++) await busy.send('add', { n: 1 })
+    // The idle domains' entries lie between busy's first three and its newer ones.
+    for (let i = 0; i < 20; i++) await busy.send('add', { n: 1 })
+    await settled(rt)
+    expect(journalEntries(rt, 'counter', 'busy')).toEqual([22, 23, 24, 25, 26])
+    for (const i of [0, 19]) expect(journalEntries(rt, 'counter', `idle${i}`)).toEqual([1])
+    expect(rt.stats().journal!.entriesMoved).toBe(0)
+    expect(regionKeys(rt, 'counter', 'busy')).toEqual([])
+    for (let slice = 22; slice <= 26; slice++) expect(rt.journal.stateAt('counter', 'busy', slice).state).toMatchObject({ count: slice })
+    expect(rt.journal.stateAt('counter', 'busy', 21).state).toMatchObject({ count: 21 })
+    expect(rt.journal.stateAt('counter', 'busy', 20).reason).toBe('expired')
+    expect(rt.journal.slices('counter', 'busy').entries.map((e) => e.slice)).toEqual([22, 23, 24, 25, 26])
+  })
+
+  it("answers with the window only while a burst's batch still holds entries a step expired, and stores the window once the domain rests", async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 5 } })
+    const burst = rt.domain(Counter, 'burst')
+    // One drain, one batch of 20 entries; compaction expires 15 of them without writing the batch again at once.
+    await Promise.all(Array.from({ length: 20 }, () => burst.send('add', { n: 1 })))
+    while (rt.stats().journal!.entriesDeleted < 15) await new Promise((resolve) => setTimeout(resolve, 1))
+    expect(rt.journal.slices('counter', 'burst').entries.map((e) => e.slice)).toEqual([16, 17, 18, 19, 20])
+    expect(rt.journal.why('counter', 'burst', 'count').writes.map((w) => w.slice)).toEqual([20, 19, 18, 17, 16])
+    expect(rt.journal.stateAt('counter', 'burst', 14).reason).toBe('expired')
+    expect(rt.journal.stateAt('counter', 'burst', 15).state).toMatchObject({ count: 15 })
+    await settled(rt)
+    expect(journalEntries(rt, 'counter', 'burst')).toEqual([16, 17, 18, 19, 20])
+    expect(timeBatches(rt).map(([, , first, count]) => [first, count])).toEqual([[16, 5]])
+  })
+
+  it('moves an idle domain\'s entry out of the way rather than read the chains of many waiting domains', async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 2 } })
+    await rt.domain(Counter, 'idle').send('add', { n: 1 })
+    const counters = Array.from({ length: 20 }, (_, i) => rt.domain(Counter, `w${i}`))
+    // Third round: 20 domains go over their bound in one drain, none with a chain in memory.
+    for (let round = 0; round < 3; round++) await Promise.all(counters.map((counter) => counter.send('add', { n: 1 })))
+    await settled(rt)
+    expect(rt.stats().journal!.entriesMoved).toBe(1)
+    expect(regionKeys(rt, 'counter', 'idle')).toHaveLength(1)
+    for (const i of [0, 19]) expect(journalEntries(rt, 'counter', `w${i}`)).toEqual([2, 3])
+    expect(rt.journal.slices('counter', 'idle').entries.map((e) => e.slice)).toEqual([1])
+  })
+
+  it('moves live entries out of the way when many domains wait, and queries find them in their domain region', async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 2 } })
+    const idle = rt.domain(Counter, 'idle')
+    await idle.send('add', { n: 7 })
+    const counters = Array.from({ length: 100 }, (_, i) => rt.domain(Counter, `c${i}`))
+    for (let round = 0; round < 4; round++) await Promise.all(counters.map((counter) => counter.send('add', { n: 1 })))
+    await settled(rt)
+    for (const i of [0, 50, 99]) expect(journalEntries(rt, 'counter', `c${i}`)).toEqual([3, 4])
+    // The idle domain's entry was the oldest in the time region: the cursor moved it.
+    expect(rt.stats().journal!.entriesMoved).toBeGreaterThan(0)
+    expect(regionKeys(rt, 'counter', 'idle')).toHaveLength(1)
+    expect(timeBatches(rt).some(([, id]) => id === 'counter\0idle')).toBe(false)
+    // Its next entries go to the time region, and queries read both regions in order.
+    await idle.send('add', { n: 1 })
+    expect(journalEntries(rt, 'counter', 'idle')).toEqual([1, 2])
+    expect(rt.journal.slices('counter', 'idle').entries.map((e) => e.slice)).toEqual([1, 2])
+    expect(rt.journal.slices('counter', 'idle', { from: 2 }).entries.map((e) => e.slice)).toEqual([2])
+    expect(rt.journal.stateAt('counter', 'idle', 1).state).toMatchObject({ count: 7 })
+    expect(rt.journal.why('counter', 'idle', 'count').writes.map((w) => w.slice)).toEqual([2, 1])
+    // And compaction takes the domain region first once it is over its bound.
+    await idle.send('add', { n: 1 })
+    await settled(rt)
+    expect(journalEntries(rt, 'counter', 'idle')).toEqual([2, 3])
+    expect(regionKeys(rt, 'counter', 'idle')).toEqual([])
+  })
+})
+
+describe('the entry layout', () => {
+  it('round-trips lengths and counts of every size as varints, and still reads format 1 entries', () => {
+    const long = 'é'.repeat(70) + 'x'.repeat(20_000)
+    const payload = Buffer.alloc(300, 7)
+    const bytes = encodeEntry({
+      at: 1234.5,
+      i: 'counter/k/~a:1',
+      y: 'add',
+      p: payload,
+      c: null,
+      r: 'root',
+      from: { domain: 'd', key: '' },
+      ch: [
+        ['count', null, Buffer.from([1])],
+        [long, Buffer.alloc(0), null],
+      ],
+      fx: [{ id: 'fx/1', effect: 'push', payload: null, attempt: 200 }],
+      ms: [{ id: 'm', domain: 'audit', key: 'main', type: 'log' }],
+      tm: [{ id: 't', type: 'tick', due: 99 }],
+      cx: Array.from({ length: 130 }, (_, i) => `c${i}`),
+      rp: null,
+      er: { name: 'Error', message: 'no' },
+      mg: [1, 70_000],
+      o: false,
+      l: true,
+    })
+    expect(bytes[0]).toBe(2)
+    const entry = decodeEntry(bytes)
+    expect(entry).toMatchObject({ at: 1234.5, i: 'counter/k/~a:1', y: 'add', c: null, r: 'root', f: ['d', ''], rp: null, er: { name: 'Error', message: 'no' }, mg: [1, 70_000], o: false })
+    expect(Buffer.from(entry.p!)).toEqual(payload)
+    expect(entry.ch.map(([path, before, after]) => [path, before === null ? null : Buffer.from(before), after === null ? null : Buffer.from(after)])).toEqual([
+      ['count', null, Buffer.from([1])],
+      [long, Buffer.alloc(0), null],
+    ])
+    expect(entry.fx.map(([id, name, , attempt]) => [id, name, attempt])).toEqual([['fx/1', 'push', 200]])
+    expect(entry.cx).toHaveLength(130)
+    // Format 1: u32 lengths, 0xffffffff for null (an external send: root = intent).
+    const u32 = (n: number): Buffer => Buffer.from(new Uint32Array([n]).buffer)
+    const str = (text: string): Buffer => Buffer.concat([u32(text.length), Buffer.from(text)])
+    const at = Buffer.alloc(8)
+    at.writeDoubleLE(42)
+    const none = u32(0xffffffff)
+    const old = Buffer.concat([Buffer.from([1, 4]), at, str('id-1'), none, u32(0), str('add'), none, Buffer.from([0]), u32(1), str('count'), none, str('x'), u32(0), u32(0), u32(0), none, none, Buffer.from([0])])
+    expect(decodeEntry(old)).toMatchObject({ at: 42, i: 'id-1', r: 'id-1', y: 'add', c: null, p: null, ch: [['count', null, Buffer.from('x')]], rp: null, er: null, mg: null })
   })
 })

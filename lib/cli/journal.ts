@@ -107,7 +107,12 @@ export function registerJournal(cli: Cli): void {
           // reader answer 'disabled' only for a domain that has no journal meta at all (no
           // slice of it was ever journaled), and 'expired' for one whose entries retention
           // dropped: the distinction the user needs, read from the store itself.
-          const answer = new Journal(store, { enabled: false }).slices(domain, key, range)
+          const journal = new Journal(store, { enabled: false })
+          // "The newest n" counts entries, not slice numbers: slices run with the journal off
+          // have none, and must not shorten the answer.
+          const newest = range.limit === undefined && options.limit !== 0
+          const answer = newest ? journal.recent(domain, key, { from: options.from ?? 1, to: range.to, limit: options.limit }) : journal.slices(domain, key, range)
+          const from = !newest ? range.from : answer.entries.length === options.limit ? answer.entries[0]!.slice : (options.from ?? 1)
           // readDomain found the domain and range.from <= its newest slice, so the reader cannot
           // answer 'unknown' here, nor 'unwritten' or 'omitted' (why and stateAt answer those).
           if (answer.reason !== undefined && answer.reason !== 'expired' && answer.reason !== 'disabled') {
@@ -118,7 +123,7 @@ export function registerJournal(cli: Cli): void {
             domain,
             key,
             slices: stored.slices,
-            from: range.from,
+            from,
             to: range.to,
             entries: answer.entries.map(toJsonValue),
             ...(answer.reason === undefined ? {} : { reason: answer.reason }),

@@ -1,16 +1,24 @@
 // Reading a domain's journal entries through their batches (entry.ts): the one lookup that
 // the queries (reader.ts) and compaction (writer.ts) share.
 //
+// A domain's entries lie in two places (keys.ts): older ones in its own range of the domain
+// region `e<id>\0<first>` (moved there by compaction, or kept for an unsettled lineage), newer
+// ones in the time region, reached by following the chain back from the seq its meta holds
+// (`head`, JournalMeta[5]).
+//
 // Invariants:
-// - Batches of one domain never overlap: a batch `e<id>\0<first>` holds slices first ..
-//   first + n - 1, and compaction only removes a batch's oldest entries (re-keying the rest)
-//   or moves one entry into a batch of its own.
-import { splitBatch } from './entry.js'
-import { entryKey, entryRange, sliceOfEntryKey } from './keys.js'
+// - Batches of one domain never overlap, and every domain-region batch of a domain holds
+//   older slices than any of its time batches.
+// - A chain is followed only while each batch names the domain and ends before the batch
+//   after it starts: a seq whose batch moved or was deleted ends the walk, and a reused seq
+//   cannot lead into another domain's entries or loop.
+import { chainHeader, splitBatch } from './entry.js'
+import { entryKey, entryRange, sliceOfEntryKey, timeKey } from './keys.js'
 
 /** What the trees passed here offer (TreeView and SnapshotTree both do). */
 export interface RangeTree {
   getRange(options: { start?: string; end?: string; reverse?: boolean; limit?: number }): Iterable<{ key: unknown; value: Uint8Array }>
+  get(key: string): Uint8Array | undefined
 }
 
 export interface Batch {
@@ -22,8 +30,11 @@ export interface Batch {
 /** The largest slice number a key can hold (12 hex digits). */
 export const SLICE_MAX = 0xffffffffffff - 1
 
-/** Batches of domain `id` holding any slice in [from, to], oldest first (or newest first). */
-export function* batchesOf(tree: RangeTree, id: string, from: number, to: number, reverse = false): Generator<Batch> {
+/** No time batch (a chain's end, or a domain that has none). */
+export const NO_SEQ = -1
+
+/** Domain-region batches of domain `id` holding any slice in [from, to], oldest first (or newest first). */
+export function* regionBatchesOf(tree: RangeTree, id: string, from: number, to: number, reverse = false): Generator<Batch> {
   const end = entryKey(id, Math.min(to, SLICE_MAX) + 1)
   if (reverse) {
     for (const { key, value } of tree.getRange({ start: entryRange(id).start, end, reverse: true })) {
@@ -43,9 +54,46 @@ export function* batchesOf(tree: RangeTree, id: string, from: number, to: number
   }
 }
 
-/** The entries of slices [from, to] of domain `id`, oldest first (or newest first). */
-export function* entriesOf(tree: RangeTree, id: string, from: number, to: number, reverse = false): Generator<{ slice: number; bytes: Buffer }> {
-  for (const batch of batchesOf(tree, id, from, to, reverse)) {
+/** Time batches of domain `id`, newest first, from `head` back to the one holding `from`. */
+export function* chainOf(tree: RangeTree, id: string, head: number, from: number): Generator<Batch> {
+  let seq = head
+  let next = Number.POSITIVE_INFINITY
+  while (seq !== NO_SEQ) {
+    const key = timeKey(seq)
+    const value = tree.get(key)
+    if (value === undefined) return
+    const header = chainHeader(value)
+    if (header === null || header.id !== id) return
+    const entries = splitBatch(value)
+    if (header.first + entries.length > next || !(header.prev < seq)) return
+    yield { key, first: header.first, entries }
+    if (header.first <= from) return
+    next = header.first
+    seq = header.prev
+  }
+}
+
+/**
+ * The entries of slices [from, to] of domain `id`, oldest first (or newest first). `first`: the
+ * window's first slice; a time batch may still hold older entries that compaction expired
+ * without writing the batch again, which are not returned.
+ */
+export function* entriesOf(tree: RangeTree, id: string, head: number, first: number, from: number, to: number, reverse = false): Generator<{ slice: number; bytes: Buffer }> {
+  const chainFrom = Math.max(from, first)
+  if (reverse) {
+    yield* entriesIn(chainOf(tree, id, head, chainFrom), chainFrom, to, true)
+    // Where the time region ends for this domain, the domain region takes over.
+    yield* entriesIn(regionBatchesOf(tree, id, from, to, true), from, to, true)
+    return
+  }
+  const chain = [...chainOf(tree, id, head, chainFrom)].reverse()
+  const oldestInChain = chain.length === 0 ? Number.POSITIVE_INFINITY : Math.max(chain[0]!.first, chainFrom)
+  yield* entriesIn(regionBatchesOf(tree, id, from, Math.min(to, oldestInChain - 1)), from, to, false)
+  yield* entriesIn(chain, chainFrom, to, false)
+}
+
+function* entriesIn(batches: Iterable<Batch>, from: number, to: number, reverse: boolean): Generator<{ slice: number; bytes: Buffer }> {
+  for (const batch of batches) {
     const count = batch.entries.length
     for (let i = 0; i < count; i++) {
       const index = reverse ? count - 1 - i : i
@@ -56,8 +104,8 @@ export function* entriesOf(tree: RangeTree, id: string, from: number, to: number
 }
 
 /** The entry of one slice, or undefined. */
-export function entryAt(tree: RangeTree, id: string, slice: number): Buffer | undefined {
-  for (const { bytes } of entriesOf(tree, id, slice, slice)) return bytes
+export function entryAt(tree: RangeTree, id: string, head: number, first: number, slice: number): Buffer | undefined {
+  for (const { bytes } of entriesOf(tree, id, head, first, slice, slice, true)) return bytes
   return undefined
 }
 

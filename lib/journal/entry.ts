@@ -15,9 +15,14 @@ import { VedError } from '../errors.js'
 import { decode, encode } from '../runtime/codec.js'
 
 
-/** Version of the entry layout below. */
-const ENTRY_FORMAT = 1
-/** A null string or byte field: a length no real field has. */
+/**
+ * Version of the entry layout below. 2: counts and lengths are varints (a length as length + 1,
+ * 0 for null); 1 (still read): u32s, 0xffffffff for null. A bump entry went from about 105
+ * to 63 bytes: its fifteen or so lengths and counts were 4 bytes each and are 1.
+ */
+const ENTRY_FORMAT = 2
+const ENTRY_FORMAT_U32 = 1
+/** A null string or byte field in format 1: a length no real field has. */
 const NULL_LENGTH = 0xffffffff
 const FLAG_LOCATOR = 1
 const FLAG_OMITTED = 2
@@ -81,8 +86,12 @@ export interface StoredEffect {
   o: [boolean, number] | null
 }
 
-/** What the writer keeps per domain, inside the runtime's meta: [first, count, bytes, oldestAt, kept]. */
-export type JournalMeta = [first: number, count: number, bytes: number, oldestAt: number, kept: number]
+/**
+ * What the writer keeps per domain, inside the runtime's meta: [first, count, bytes, oldestAt,
+ * kept, head]. `head` is the seq of the domain's newest time batch (absent in metas written
+ * before the time region existed).
+ */
+export type JournalMeta = [first: number, count: number, bytes: number, oldestAt: number, kept: number, head?: number]
 
 
 // ---- the entry layout -------------------------------------------------------------------------
@@ -95,7 +104,8 @@ export type JournalMeta = [first: number, count: number, bytes: number, oldestAt
 //   u32 n, n x [str id, str type, f64 due] | u32 n, n x str cancelled | bytes? reply
 //   bytes? error (msgpack) | u8 has migration [u32 from, u32 to]
 //
-// str / bytes: u32 length (NULL_LENGTH for null) then UTF-8 / raw bytes. Little-endian.
+// u32 here: a varint (LEB128, 1 byte below 128). str / bytes: a varint of length + 1 (0 for
+// null) then UTF-8 / raw bytes. f64: little-endian. Format 1 had fixed u32s and NULL_LENGTH.
 
 /** Buffer#latin1Write: Buffer#write without its argument handling (Node has had it since v0.x). */
 interface LatinWriter {
@@ -121,9 +131,13 @@ class Writer {
   }
 
   u32(value: number): void {
-    this.reserve(4)
-    scratch.writeUInt32LE(value, this.offset)
-    this.offset += 4
+    this.reserve(5)
+    let rest = value >>> 0
+    while (rest >= 0x80) {
+      scratch[this.offset++] = (rest & 0x7f) | 0x80
+      rest >>>= 7
+    }
+    scratch[this.offset++] = rest
   }
 
   f64(value: number): void {
@@ -133,27 +147,28 @@ class Writer {
   }
 
   str(value: string | null): void {
-    if (value === null) return this.u32(NULL_LENGTH)
-    const length = value.length
-    this.reserve(4 + length * 3)
-    const start = this.offset + 4
+    if (value === null) return this.u32(0)
     // Ids and types are ASCII: for those latin1 is UTF-8, and latin1Write skips the encoder.
-    const written = Buffer.byteLength(value, 'utf8') === length ? (scratch as unknown as LatinWriter).latin1Write(value, start) : scratch.write(value, start, 'utf8')
-    scratch.writeUInt32LE(written, this.offset)
-    this.offset = start + written
+    const ascii = Buffer.byteLength(value, 'utf8') === value.length
+    const length = ascii ? value.length : Buffer.byteLength(value, 'utf8')
+    this.u32(length + 1)
+    this.reserve(length)
+    this.offset += ascii ? (scratch as unknown as LatinWriter).latin1Write(value, this.offset) : scratch.write(value, this.offset, 'utf8')
   }
 
   bytes(value: Uint8Array | null): void {
-    if (value === null) return this.u32(NULL_LENGTH)
-    this.reserve(4 + value.length)
-    scratch.writeUInt32LE(value.length, this.offset)
-    scratch.set(value, this.offset + 4)
-    this.offset += 4 + value.length
+    if (value === null) return this.u32(0)
+    this.u32(value.length + 1)
+    this.reserve(value.length)
+    scratch.set(value, this.offset)
+    this.offset += value.length
   }
 }
 
 class Reader {
   offset = 0
+  /** Format 1: fixed u32s (set by readHeader from the format byte). */
+  fixed = false
   readonly #bytes: Buffer
 
   constructor(bytes: Uint8Array) {
@@ -166,10 +181,27 @@ class Reader {
   }
 
   u32(): number {
-    this.#need(4)
-    const value = this.#bytes.readUInt32LE(this.offset)
-    this.offset += 4
-    return value
+    if (this.fixed) {
+      this.#need(4)
+      const value = this.#bytes.readUInt32LE(this.offset)
+      this.offset += 4
+      return value
+    }
+    let value = 0
+    for (let shift = 0; shift < 35; shift += 7) {
+      this.#need(1)
+      const byte = this.#bytes[this.offset++]!
+      value += (byte & 0x7f) * 2 ** shift
+      if (byte < 0x80) return value
+    }
+    throw corrupt('a varint is longer than 5 bytes')
+  }
+
+  /** A str or bytes length; null for a null field. */
+  #length(): number | null {
+    const value = this.u32()
+    if (this.fixed) return value === NULL_LENGTH ? null : value
+    return value === 0 ? null : value - 1
   }
 
   f64(): number {
@@ -180,8 +212,8 @@ class Reader {
   }
 
   str(): string | null {
-    const length = this.u32()
-    if (length === NULL_LENGTH) return null
+    const length = this.#length()
+    if (length === null) return null
     this.#need(length)
     const value = this.#bytes.toString('utf8', this.offset, this.offset + length)
     this.offset += length
@@ -195,8 +227,8 @@ class Reader {
   }
 
   bytes(): Uint8Array | null {
-    const length = this.u32()
-    if (length === NULL_LENGTH) return null
+    const length = this.#length()
+    if (length === null) return null
     this.#need(length)
     const value = this.#bytes.subarray(this.offset, this.offset + length)
     this.offset += length
@@ -288,7 +320,10 @@ export function encodeEntry(entry: EntryInput): Buffer {
 
 function readHeader(r: Reader): EntryHeader {
   const format = r.u8()
-  if (format !== ENTRY_FORMAT) throw new VedError('EFORMAT', `a journal entry has format ${format}; this version reads format ${ENTRY_FORMAT}`)
+  if (format !== ENTRY_FORMAT && format !== ENTRY_FORMAT_U32) {
+    throw new VedError('EFORMAT', `a journal entry has format ${format}; this version reads formats ${ENTRY_FORMAT_U32} and ${ENTRY_FORMAT}`)
+  }
+  r.fixed = format === ENTRY_FORMAT_U32
   const flags = r.u8()
   const at = r.f64()
   const i = r.text()
@@ -304,7 +339,7 @@ function readHeader(r: Reader): EntryHeader {
  * and whether deleting it also deletes index keys (an `l` key, effect keys). Fixed offsets.
  */
 export function peekEntry(entry: Buffer): { at: number; indexed: boolean } {
-  if (entry.length < 10 || entry[0] !== ENTRY_FORMAT) throw corrupt('its header is short or of another format')
+  if (entry.length < 10 || (entry[0] !== ENTRY_FORMAT && entry[0] !== ENTRY_FORMAT_U32)) throw corrupt('its header is short or of another format')
   return { at: entry.readDoubleLE(2), indexed: (entry[1]! & (FLAG_LOCATOR | FLAG_EFFECTS)) !== 0 }
 }
 
@@ -351,35 +386,107 @@ function corrupt(detail: string): VedError {
 
 // ---- batches -------------------------------------------------------------------------------
 //
-// The entries one domain recorded in one drain share one engine key, `e<id>\0<first slice>`:
-// a domain that runs a burst of slices pays one key (and later one delete) per burst rather
-// than per slice. Its value: u8 BATCH_FORMAT | u32 n | n x [u32 length, entry]; the entries
-// are of slices first, first + 1, ... first + n - 1.
+// The entries one domain recorded in one drain share one engine key: a domain that runs a
+// burst of slices pays one key (and later one delete) per burst rather than per slice. The
+// entries are of slices first, first + 1, ... first + n - 1.
+//
+//   domain region `e<id>\0<first>`:  u8 1 | u32 n | n x [u32 length, entry]
+//   time region   `e\0<seq>`:         u8 2 | v id length | id | v first | v prev + 1 | v n | n x [v length, entry]
+//
+// (v: a varint, LEB128, as in entries.)
+//
+// A time batch names its domain and first slice (its key names neither) and `prev`, the seq of
+// the domain's previous time batch (-1: none), so a domain's time batches form a chain back
+// from the seq its meta holds.
 
 const BATCH_FORMAT = 1
+const CHAIN_FORMAT = 2
 
-export function encodeBatch(entries: readonly Uint8Array[]): Buffer {
-  let bytes = 5
-  for (const entry of entries) bytes += 4 + entry.length
-  const batch = Buffer.allocUnsafe(bytes)
-  batch[0] = BATCH_FORMAT
-  batch.writeUInt32LE(entries.length, 1)
-  let offset = 5
-  for (const entry of entries) {
-    batch.writeUInt32LE(entry.length, offset)
-    batch.set(entry, offset + 4)
-    offset += 4 + entry.length
-  }
-  return batch
+/** What a time batch says about itself. */
+export interface ChainHeader {
+  /** The domain id `<name>\0<key>`. */
+  readonly id: string
+  readonly first: number
+  /** Seq of the domain's previous time batch, -1 for none. */
+  readonly prev: number
 }
 
-/** The entries of a batch, as views of its bytes. */
+export function encodeBatch(entries: readonly Uint8Array[]): Buffer {
+  return writeBatch(null, entries)
+}
+
+export function encodeChainBatch(header: ChainHeader, entries: readonly Uint8Array[]): Buffer {
+  return writeBatch(header, entries)
+}
+
+function writeBatch(header: ChainHeader | null, entries: readonly Uint8Array[]): Buffer {
+  if (header === null) {
+    let bytes = 5
+    for (const entry of entries) bytes += 4 + entry.length
+    const batch = Buffer.allocUnsafe(bytes)
+    batch[0] = BATCH_FORMAT
+    batch.writeUInt32LE(entries.length, 1)
+    let offset = 5
+    for (const entry of entries) {
+      batch.writeUInt32LE(entry.length, offset)
+      batch.set(entry, offset + 4)
+      offset += 4 + entry.length
+    }
+    return batch
+  }
+  // A time batch is most often one entry of ~60 bytes: its header is varints.
+  const idBytes = Buffer.byteLength(header.id)
+  let bytes = 1 + VARINT_BYTES_MAX * 4 + idBytes
+  for (const entry of entries) bytes += VARINT_BYTES_MAX + entry.length
+  const batch = Buffer.allocUnsafe(bytes)
+  batch[0] = CHAIN_FORMAT
+  let offset = writeVarint(batch, 1, idBytes)
+  offset += batch.write(header.id, offset, 'utf8')
+  offset = writeVarint(batch, offset, header.first)
+  offset = writeVarint(batch, offset, header.prev + 1)
+  offset = writeVarint(batch, offset, entries.length)
+  for (const entry of entries) {
+    offset = writeVarint(batch, offset, entry.length)
+    batch.set(entry, offset)
+    offset += entry.length
+  }
+  return batch.subarray(0, offset)
+}
+
+/** The header of a time batch (format 2); null for a domain-region batch. */
+export function chainHeader(bytes: Uint8Array): ChainHeader | null {
+  const batch = asBuffer(bytes)
+  checkFormat(batch)
+  if (batch[0] === BATCH_FORMAT) return null
+  return readChainHeader(batch).header
+}
+
+function readChainHeader(batch: Buffer): { header: ChainHeader; offset: number } {
+  const [idBytes, idEnd] = readVarint(batch, 1)
+  if (idEnd + idBytes > batch.length) throw corrupt('a batch is shorter than its header')
+  const id = batch.toString('utf8', idEnd, idEnd + idBytes)
+  const [first, firstEnd] = readVarint(batch, idEnd + idBytes)
+  const [prev, prevEnd] = readVarint(batch, firstEnd)
+  return { header: { id, first, prev: prev - 1 }, offset: prevEnd }
+}
+
+/** The entries of a batch of either region, as views of its bytes. */
 export function splitBatch(bytes: Uint8Array): Buffer[] {
-  const batch = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  if (batch.length < 5) throw corrupt('a batch is shorter than its header')
-  if (batch[0] !== BATCH_FORMAT) throw new VedError('EFORMAT', `a journal batch has format ${batch[0]}; this version reads format ${BATCH_FORMAT}`)
-  const count = batch.readUInt32LE(1)
+  const batch = asBuffer(bytes)
+  checkFormat(batch)
   const entries: Buffer[] = []
+  if (batch[0] === CHAIN_FORMAT) {
+    let [count, offset] = readVarint(batch, readChainHeader(batch).offset)
+    for (; count > 0; count--) {
+      const [length, start] = readVarint(batch, offset)
+      if (start + length > batch.length) throw corrupt('a batch ends early')
+      entries.push(batch.subarray(start, start + length))
+      offset = start + length
+    }
+    return entries
+  }
+  if (batch.length < 5) throw corrupt('a batch is shorter than its header')
+  const count = batch.readUInt32LE(1)
   let offset = 5
   for (let i = 0; i < count; i++) {
     if (offset + 4 > batch.length) throw corrupt('a batch ends early')
@@ -389,4 +496,39 @@ export function splitBatch(bytes: Uint8Array): Buffer[] {
     offset += 4 + length
   }
   return entries
+}
+
+/** A varint of a safe integer (slice numbers and seqs reach 2^48) takes at most this many bytes. */
+const VARINT_BYTES_MAX = 8
+
+function writeVarint(buffer: Buffer, offset: number, value: number): number {
+  let rest = value
+  while (rest >= 0x80) {
+    buffer[offset++] = (rest % 0x80) | 0x80
+    rest = Math.floor(rest / 0x80)
+  }
+  buffer[offset++] = rest
+  return offset
+}
+
+function readVarint(buffer: Buffer, offset: number): [number, number] {
+  let value = 0
+  for (let shift = 0; shift < 7 * VARINT_BYTES_MAX; shift += 7) {
+    if (offset >= buffer.length) throw corrupt('a batch ends early')
+    const byte = buffer[offset++]!
+    value += (byte & 0x7f) * 2 ** shift
+    if (byte < 0x80) return [value, offset]
+  }
+  throw corrupt('a varint is too long')
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+function checkFormat(batch: Buffer): void {
+  if (batch.length < 1) throw corrupt('a batch is empty')
+  if (batch[0] !== BATCH_FORMAT && batch[0] !== CHAIN_FORMAT) {
+    throw new VedError('EFORMAT', `a journal batch has format ${batch[0]}; this version reads formats ${BATCH_FORMAT} and ${CHAIN_FORMAT}`)
+  }
 }

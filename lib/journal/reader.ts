@@ -18,7 +18,7 @@ import type { DomainDefinition } from '../runtime/domain.js'
 import type { Meta } from '../runtime/instance.js'
 import { domainId, metaKey, RUNTIME_TREE } from '../runtime/keys.js'
 import { decodeEntry, decodeHeader, type StoredEffect, type StoredEntry } from './entry.js'
-import { entriesOf, entryAt, SLICE_MAX } from './batches.js'
+import { entriesOf, NO_SEQ, SLICE_MAX } from './batches.js'
 import { effectKey, JOURNAL_TREE, locatorPrefix, prefixEnd } from './keys.js'
 
 /** Nodes of one lineage answer at most (exported for `ved lineage`, which says when it is reached). */
@@ -126,11 +126,38 @@ export class Journal {
       const id = domainId(domain, key)
       const entries: JournalEntry[] = []
       if (from <= to) {
-        for (const { slice, bytes } of entriesOf(view.journal, id, from, to)) {
+        for (const { slice, bytes } of entriesOf(view.journal, id, headOf(meta), firstOf(meta), from, to)) {
           if (entries.length >= limit) break
           entries.push(view.entry(slice, decodeEntry(bytes)))
         }
       }
+      if (entries.length > 0) return { entries }
+      return { entries, reason: from > meta.n || from > to ? ('unknown' as const) : this.#missing(meta) }
+    })
+  }
+
+  /**
+   * The newest `limit` retained entries of one domain within [from, to], oldest first: what
+   * `ved journal` shows by default. Unlike slices' limit, which counts from `from`, this counts
+   * entries back from `to`, so a stretch of slices the journal did not record (it was off)
+   * does not make the answer shorter.
+   */
+  recent(domain: string, key: string, options: { from?: number; to?: number; limit: number }): { entries: JournalEntry[]; reason?: JournalReason } {
+    checkDomain(domain, key)
+    const from = sliceOption(options.from, 'from') ?? 1
+    const limit = sliceOption(options.limit, 'limit', 1)!
+    return this.#read((view) => {
+      const meta = view.meta(domain, key)
+      if (meta === undefined) return { entries: [], reason: 'unknown' as const }
+      const to = sliceOption(options.to, 'to') ?? meta.n
+      const entries: JournalEntry[] = []
+      if (from <= to) {
+        for (const { slice, bytes } of entriesOf(view.journal, domainId(domain, key), headOf(meta), firstOf(meta), from, to, true)) {
+          if (entries.length >= limit) break
+          entries.push(view.entry(slice, decodeEntry(bytes)))
+        }
+      }
+      entries.reverse()
       if (entries.length > 0) return { entries }
       return { entries, reason: from > meta.n || from > to ? ('unknown' as const) : this.#missing(meta) }
     })
@@ -188,7 +215,7 @@ export class Journal {
       const definition = this.#definitionOf(domain)
       if (definition !== undefined && !definition.fields.has(parts[0]!)) return { writes: [], reason: 'unknown' as const }
       const writes: JournalWrite[] = []
-      for (const { slice, bytes } of entriesOf(view.journal, domainId(domain, key), 1, SLICE_MAX, true)) {
+      for (const { slice, bytes } of entriesOf(view.journal, domainId(domain, key), headOf(meta), firstOf(meta), 1, SLICE_MAX, true)) {
         const entry = decodeEntry(bytes)
         let intent: JournalIntent | null = null
         for (let i = entry.ch.length - 1; i >= 0; i--) {
@@ -221,7 +248,7 @@ export class Journal {
       for (const { key: field, value } of view.runtime.getRange({ start: prefix, end: prefixEnd(prefix) })) stored.set((field as string).slice(prefix.length), value)
       // Undo the slices after `slice`, newest first; each must still be there.
       let expected = meta.n
-      for (const { slice: undone, bytes } of entriesOf(view.journal, id, slice + 1, SLICE_MAX, true)) {
+      for (const { slice: undone, bytes } of entriesOf(view.journal, id, headOf(meta), firstOf(meta), slice + 1, SLICE_MAX, true)) {
         if (undone !== expected) break
         const entry = decodeEntry(bytes)
         if (entry.o) return { state: null, reason: 'omitted' as const }
@@ -279,6 +306,8 @@ class View {
   readonly runtime: SnapshotTree<Uint8Array>
   readonly journal: SnapshotTree<Uint8Array>
   readonly #indexes = new Map<string, DomainIndex>()
+  /** Each domain's retained entries by slice, read once per query (a domain holds at most its retention). */
+  readonly #retained = new Map<string, Map<number, Buffer>>()
 
   constructor(snapshot: Snapshot<Buffer>) {
     this.runtime = snapshot.tree<Uint8Array>(RUNTIME_TREE)
@@ -288,6 +317,17 @@ class View {
   meta(domain: string, key: string): Meta | undefined {
     const bytes = this.runtime.get(metaKey(domainId(domain, key)))
     return bytes === undefined ? undefined : (decode(bytes) as Meta)
+  }
+
+  #entries(domain: string, key: string): Map<number, Buffer> {
+    const id = domainId(domain, key)
+    let entries = this.#retained.get(id)
+    if (entries === undefined) {
+      entries = new Map()
+      for (const { slice, bytes } of entriesOf(this.journal, id, headOf(this.meta(domain, key)), firstOf(this.meta(domain, key)), 1, SLICE_MAX)) entries.set(slice, bytes)
+      this.#retained.set(id, entries)
+    }
+    return entries
   }
 
   entry(slice: number, stored: StoredEntry): JournalEntry {
@@ -314,7 +354,7 @@ class View {
     if (effect.a !== attempt) return { status: 'unknown' }
     if (effect.o === null) return { status: 'pending', attempt }
     const [ok, slice] = effect.o
-    const settled = entryAt(this.journal, domainId(effect.d[0], effect.d[1]), slice)
+    const settled = this.#entries(effect.d[0], effect.d[1]).get(slice)
     const payload = settled === undefined ? undefined : (decodeOrUndefined(decodeEntry(settled).p) as { result?: unknown; error?: unknown } | undefined)
     return ok ? { status: 'done', attempt, slice, result: payload?.result } : { status: 'failed', attempt, slice, error: payload?.error }
   }
@@ -355,7 +395,7 @@ class View {
     let index = this.#indexes.get(id)
     if (index === undefined) {
       index = { byId: new Map(), byCause: new Map(), byEffect: new Map() }
-      for (const { slice, bytes } of entriesOf(this.journal, id, 1, SLICE_MAX)) {
+      for (const [slice, bytes] of this.#entries(domain, key)) {
         const header = decodeHeader(bytes)
         index.byId.set(header.i, slice)
         if (header.c !== null) append(index.byCause, header.c, slice)
@@ -367,7 +407,7 @@ class View {
   }
 
   at(domain: string, key: string, slice: number): Located | null {
-    const bytes = entryAt(this.journal, domainId(domain, key), slice)
+    const bytes = this.#entries(domain, key).get(slice)
     if (bytes === undefined) return null
     const entry = decodeEntry(bytes)
     const node: LineageNode = { intentId: entry.i, domain, key, slice, type: entry.y, at: entry.at, causedBy: entry.c, children: [] }
@@ -440,6 +480,16 @@ const RUNTIME_ID = /^(.*)\/([0-9a-f]{12})\.\d+(#\d+)?$/
 function* owners(intentId: string): Generator<{ domain: string; key: string }> {
   const owner = intentId.slice(0, Math.max(0, intentId.lastIndexOf('/')))
   for (let at = owner.indexOf('/'); at >= 0; at = owner.indexOf('/', at + 1)) yield { domain: owner.slice(0, at), key: owner.slice(at + 1) }
+}
+
+/** The seq of a domain's newest time batch (lib/journal/batches.ts), if it has one. */
+function headOf(meta: Meta | undefined): number {
+  return meta?.j?.[5] ?? NO_SEQ
+}
+
+/** The first slice of a domain's window: older entries a time batch still holds are expired. */
+function firstOf(meta: Meta | undefined): number {
+  return meta?.j?.[0] ?? 1
 }
 
 function intentOf(entry: StoredEntry): JournalIntent {

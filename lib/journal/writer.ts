@@ -1,10 +1,14 @@
 // JournalWriter: records every slice into the journal tree, in the slice's own commit, and
 // compacts what falls out of the retention window in the background.
 //
-//   slice -> record(): entry + locator + child + effect index keys -> PendingWrites
-//            (the domain's JournalMeta counts entries and bytes; over the bound -> backlog)
-//   timer -> step(): for backlog domains, oldest entries first, at most STEP_ENTRIES_MAX
-//            deletions -> PendingWrites -> the next drain's commit
+//   slice -> record(): entry (into its domain's time batch of this drain) + locator + effect
+//            index keys -> PendingWrites (the domain's JournalMeta counts entries and bytes and
+//            names its newest time batch; over the bound -> backlog)
+//   timer -> step(): for backlog domains, their oldest entries in the domain region first;
+//            a domain still over its bound then waits for the cursor, which takes the time
+//            region's oldest batches in order: entries of a domain over its bound are
+//            deleted, the rest move to their domain's region. At most STEP_ENTRIES_MAX
+//            entries per step -> PendingWrites -> the next drain's commit
 //   sweep -> every SWEEP_INTERVAL_MS, the metas of registered domains, a chunk per tick:
 //            idle domains whose oldest entry aged out, and domains with kept entries
 //
@@ -15,16 +19,20 @@
 //   from `first` while the window is over keepSlices, keepBytes or keepMs. An entry whose
 //   lineage (root) has an unsettled effect is not deleted: it leaves the window as a "kept"
 //   entry (k marker) and is deleted by a later step once that lineage settled.
-// - Bounded work: a step deletes at most STEP_ENTRIES_MAX entries; the backlog holds each
-//   domain at most once (bounded by the number of domains).
+// - Bounded work: a step deletes or moves at most STEP_ENTRIES_MAX entries (plus the rest of
+//   one batch); the backlog and the waiting set hold each domain at most once (bounded by the
+//   number of domains). Neither reads more of the journal than what it deletes or moves.
+// - The cursor only ever takes the oldest time batch, so for each domain what is left in the
+//   time region is its newest entries, and its chain from `head` stays whole.
 import { limits } from '../addon.js'
+import { VedError } from '../errors.js'
 import { decode, encode } from '../runtime/codec.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import type { PendingWrites } from '../runtime/writes.js'
-import { batchesOf, SLICE_MAX } from './batches.js'
-import { accountedBytes, decodeHeader, encodeBatch, encodeEntry, peekEntry, splitBatch, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
-import { effectKey, entryKey, keptKey, keptRange, locatorKey, sliceOfEntryKey, unsettledKey } from './keys.js'
+import { NO_SEQ, regionBatchesOf, SLICE_MAX, type Batch } from './batches.js'
+import { accountedBytes, chainHeader, decodeHeader, encodeBatch, encodeChainBatch, encodeEntry, peekEntry, splitBatch, type ChainHeader, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
+import { accountedKeyLength, effectKey, entryKey, keptKey, keptRange, locatorKey, seqOfTimeKey, sliceOfEntryKey, TIME_RANGE, timeKey, unsettledKey } from './keys.js'
 import type { JournalRetention } from './options.js'
 
 /**
@@ -33,6 +41,29 @@ import type { JournalRetention } from './options.js'
  * 95K-slice burst, the journal past its bound while the burst lasted).
  */
 const STEP_ENTRIES_MAX = 4096
+/**
+ * Live entries the cursor moves out of the time region per step at most: each is a scattered
+ * write (the cost the time region avoids on the slice path), so a long run of them, such as
+ * 10,000 domains' entries ahead of a busy domain's, is left to the chains instead.
+ */
+const CURSOR_MOVES_MAX = 256
+/**
+ * The cursor moves live entries only while at least this many domains wait: below, their
+ * chains stay in memory (CHAINS_MAX) and reach their entries without a write; above, the
+ * domains are taking turns and the region's oldest entries are the ones that expire, once the
+ * few that do not are out of the way.
+ */
+const CURSOR_WAITING_MIN = 64
+/**
+ * ... or while this many waiting domains have no chain in memory: each would read its window's
+ * headers (a round-robin domain's window is keepSlices batches), where moving the few live
+ * batches that keep the cursor from their entries costs a write each.
+ */
+const CURSOR_UNCHAINED_MIN = 8
+/** Domains whose chain is kept in memory (a chain is a few numbers per time batch of the window). */
+const CHAINS_MAX = 256
+/** Batches a chain walk reads per step at most, so that a long window is read over several steps. */
+const CHAIN_READS_MAX = 4096
 /** Pause between steps while the backlog is not empty (a step also runs when a domain first goes over). */
 const STEP_INTERVAL_MS = 5
 /** How often idle domains are checked for entries past keepMs. */
@@ -73,8 +104,10 @@ export interface JournalStats {
   entriesKept: number
   /** Compaction steps run since open. */
   steps: number
-  /** Domains waiting for compaction. */
+  /** Domains waiting for compaction (in the backlog, or over their bound in the time region). */
   backlogDomains: number
+  /** Entries the cursor moved from the time region to their domain's region since open (still in their window). */
+  entriesMoved: number
   /** Full sweeps of the stored domains finished since open. */
   sweeps: number
 }
@@ -86,7 +119,15 @@ export class JournalWriter {
   readonly #backlog = new Map<string, [string, string]>()
   #stepTimer: NodeJS.Timeout | null = null
   #sweepTimer: NodeJS.Timeout | null = null
-  #stats: JournalStats = { entriesWritten: 0, entriesDeleted: 0, entriesKept: 0, steps: 0, backlogDomains: 0, sweeps: 0 }
+  /** Domains still over their bound once their domain region is compacted: their excess is in the time region. */
+  readonly #waiting = new Map<string, [string, string]>()
+  /** Domains whose oldest time batch still holds entries older than their window (#trimTime). */
+  readonly #lingering = new Map<string, { name: string; key: string; batchKey: string; seen: number }>()
+  /** Time batches of domains compacted through their chain, least recently used first (at most CHAINS_MAX). */
+  readonly #chains = new Map<string, Chain>()
+  #stats: JournalStats = { entriesWritten: 0, entriesDeleted: 0, entriesKept: 0, steps: 0, backlogDomains: 0, entriesMoved: 0, sweeps: 0 }
+  /** Seq of the next time batch: one past the newest stored (read at open, one key). */
+  #nextSeq = 0
   /**
    * Unsettled effects per root, mirroring the `u` keys (read once at open, then kept by
    * record()): compaction asks for every entry it drops, and a map lookup is what that can afford.
@@ -102,6 +143,7 @@ export class JournalWriter {
     this.#host = host
     this.retention = retention
     this.#valueBytesMax = Math.min(retention.keepBytes, ENTRY_VALUE_BYTES_MAX)
+    for (const { key } of host.writes.journalTree.getRange({ ...TIME_RANGE, reverse: true, limit: 1 })) this.#nextSeq = seqOfTimeKey(key as string) + 1
     for (const { key } of host.writes.journalTree.getRange({ start: 'u', end: 'v' })) {
       const root = (key as string).slice(1, (key as string).lastIndexOf('\0'))
       this.#unsettled.set(root, (this.#unsettled.get(root) ?? 0) + 1)
@@ -116,12 +158,20 @@ export class JournalWriter {
   }
 
   #seal(id: string, batch: OpenBatch): void {
-    this.#host.writes.putJournal(batch.key, encodeBatch(batch.entries))
+    this.#host.writes.putJournal(batch.key, encodeChainBatch({ id, first: batch.first, prev: batch.prev }, batch.entries))
     this.#open.delete(id)
+    const chain = this.#chains.get(id)
+    if (chain === undefined) return
+    // A chain is only cached while its domain's window is not empty, so the new batch follows it.
+    if (batch.prev === NO_SEQ) this.#chains.delete(id)
+    else chain.batches.push({ seq: batch.seq, first: batch.first })
   }
 
   stats(): JournalStats {
-    return { ...this.#stats, backlogDomains: this.#backlog.size }
+    let backlogDomains = this.#backlog.size
+    for (const id of this.#waiting.keys()) if (!this.#backlog.has(id)) backlogDomains++
+    for (const id of this.#lingering.keys()) if (!this.#backlog.has(id) && !this.#waiting.has(id)) backlogDomains++
+    return { ...this.#stats, backlogDomains }
   }
 
   close(): void {
@@ -130,6 +180,9 @@ export class JournalWriter {
     this.#stepTimer = null
     this.#sweepTimer = null
     this.#backlog.clear()
+    this.#waiting.clear()
+    this.#chains.clear()
+    this.#lingering.clear()
   }
 
   /** Writes the entry of one slice and its index keys; returns the domain's new JournalMeta. */
@@ -166,7 +219,10 @@ export class JournalWriter {
       batch = undefined
     }
     if (batch === undefined) {
-      batch = { key: entryKey(id, slice), entries: [], bytes: 0 }
+      // A domain with nothing in its window starts a new chain: its old head may be gone.
+      const prev = meta !== undefined && meta[1] > 0 && meta[5] !== undefined ? meta[5] : NO_SEQ
+      const seq = this.#nextSeq++
+      batch = { key: timeKey(seq), seq, first: slice, prev, entries: [], bytes: 0 }
       this.#open.set(id, batch)
     }
     batch.entries.push(bytes)
@@ -196,8 +252,9 @@ export class JournalWriter {
       }
     }
     this.#stats.entriesWritten++
-    const size = accountedBytes(batch.key.length, bytes.length + 4, info.id, info.root, hasLocator, effectIdsOf(parts), id.length)
-    const next: JournalMeta = meta === undefined ? [slice, 1, size, now, 0] : [meta[0], meta[1] + 1, meta[2] + size, meta[1] === 0 ? now : meta[3], meta[4]]
+    const size = accountedBytes(accountedKeyLength(id), bytes.length + 4, info.id, info.root, hasLocator, effectIdsOf(parts), id.length)
+    const next: JournalMeta =
+      meta === undefined ? [slice, 1, size, now, 0, batch.seq] : [meta[0], meta[1] + 1, meta[2] + size, meta[1] === 0 ? now : meta[3], meta[4], batch.seq]
     if (this.#over(next, now) || (source.kind === 'settle' && next[4] > 0)) this.#enqueue(id, instance.definition.name, instance.key)
     return next
   }
@@ -216,120 +273,421 @@ export class JournalWriter {
     return meta[1] > keepSlices || meta[2] > keepBytes || (meta[1] > 0 && now - meta[3] > keepMs)
   }
 
+  #windowOver(window: Window, now: number): boolean {
+    const { keepSlices, keepBytes, keepMs } = this.retention
+    return window.count > keepSlices || window.bytes > keepBytes || (window.count > 0 && now - window.oldestAt > keepMs)
+  }
+
   #enqueue(id: string, name: string, key: string): void {
     if (!this.#backlog.has(id)) this.#backlog.set(id, [name, key])
     if (this.#stepTimer === null && this.#host.running()) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
 
-  /** One compaction step over the backlog; its writes commit with the next drain. */
+  /** One compaction step over the backlog, then the cursor; its writes commit with the next drain. */
   #step(): void {
     this.#stepTimer = null
     if (!this.#host.running()) return
     this.#stats.steps++
     let budget = STEP_ENTRIES_MAX
     const now = Date.now()
+    // A domain's region is compacted at most once per step: the tree read here does not show
+    // this step's own pending writes.
+    const regionDone = new Set<string>()
     for (const [id, [name, key]] of this.#backlog) {
       if (budget <= 0) break
       this.#backlog.delete(id)
       const definition = this.#host.definitionOf(name)
       if (definition === undefined) continue
-      const used = this.#compact(this.#host.instance(definition, key), now, budget)
-      budget -= used.deleted
+      const used = this.#compactRegion(this.#host.instance(definition, key), now, budget)
+      budget -= used.processed
+      regionDone.add(id)
       // Not done within the budget: back to the end of the line.
       if (!used.done) this.#backlog.set(id, [name, key])
+      else if (used.over) this.#waiting.set(id, [name, key])
     }
+    if (budget > 0 && this.#waiting.size > 0) budget -= this.#advance(now, budget, regionDone)
+    // Each waiting domain once per step (a copy: a domain not done goes back to the end of the line).
+    for (const [id, [name, key]] of [...this.#waiting]) {
+      if (budget <= 0) break
+      const definition = this.#host.definitionOf(name)
+      if (definition === undefined) {
+        this.#waiting.delete(id)
+        continue
+      }
+      const used = this.#compactChain(this.#host.instance(definition, key), now, budget)
+      budget -= used.processed
+      if (used.done && !used.over) this.#waiting.delete(id)
+      else {
+        // To the end of the line, so that one long chain does not starve the others.
+        this.#waiting.delete(id)
+        this.#waiting.set(id, [name, key])
+      }
+    }
+    if (budget > 0 && this.#lingering.size > 0) budget -= this.#trimLingering(budget)
     if (budget < STEP_ENTRIES_MAX) this.#host.scheduleDrain()
-    if (this.#backlog.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
+    if (this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
 
   /**
-   * Deletes what one domain has past its bound, oldest first, within `budget` entries. A batch
-   * whose oldest entries expire loses them: the rest is written again under the key of its
-   * first kept slice. An expired entry of an unsettled lineage moves to a batch of its own.
+   * Deletes what one domain has past its bound in its domain region, oldest first, within
+   * `budget` entries. A batch whose oldest entries expire loses them: the rest is written again
+   * under the key of its first kept slice. An expired entry of an unsettled lineage moves to a
+   * batch of its own. `over`: the region ran out with the domain still over its bound, so the
+   * rest is in the time region, for the cursor.
    */
-  #compact(instance: Instance, now: number, budget: number): { deleted: number; done: boolean } {
+  #compactRegion(instance: Instance, now: number, budget: number): { processed: number; done: boolean; over: boolean } {
     const writes = this.#host.writes
     const id = instance.id
     const meta: Meta = instance.meta(writes)
-    if (meta.j === undefined) return { deleted: 0, done: true }
-    let [first, count, bytes, oldestAt, kept] = meta.j
-    let deleted = 0
-    // Kept entries whose lineage has settled since.
-    if (kept > 0) {
-      for (const { key } of writes.journalTree.getRange(keptRange(id))) {
-        if (deleted >= budget) break
-        const slice = sliceOfEntryKey(key as string)
-        const alone = writes.getJournal(entryKey(id, slice))
-        const entry = alone === undefined ? null : decodeHeader(splitBatch(alone)[0]!)
-        if (entry !== null && this.#pinned(entry.r)) continue
-        if (entry !== null) {
-          writes.delJournal(entryKey(id, slice))
-          this.#deleteIndexes(instance, slice, entry)
-          this.#stats.entriesDeleted++
-        }
-        writes.delJournal(key as string)
-        kept--
-        deleted++
-      }
-    }
-    let done = true
+    if (meta.j === undefined) return { processed: 0, done: true, over: false }
+    const window = windowOf(meta.j)
+    if (window.kept > 0) this.#dropSettledKept(instance, window, budget)
+    let done = window.processed < budget || window.kept === 0
     let exhausted = true
-    batches: for (const batch of batchesOf(writes.journalTree, id, first, SLICE_MAX)) {
-      let cut = 0
-      const moved: Array<[number, Buffer]> = []
-      for (let i = batch.first < first ? first - batch.first : 0; i < batch.entries.length; i++) {
-        const slice = batch.first + i
-        const bytesOfEntry = batch.entries[i]!
-        const peek = peekEntry(bytesOfEntry)
-        // The oldest entry of the window is the one in hand.
-        oldestAt = peek.at
-        if (!this.#over([first, count, bytes, oldestAt, kept], now)) {
+    if (done) {
+      for (const batch of regionBatchesOf(writes.journalTree, id, window.first, SLICE_MAX)) {
+        const cut = this.#cut(id, window, batch, now, budget)
+        this.#replace(id, batch, cut.index, cut.moved, false)
+        if (cut.stop === 'budget') done = false
+        if (cut.stop !== 'end') {
           exhausted = false
           break
         }
-        if (deleted >= budget) {
-          done = false
-          exhausted = false
-          break
-        }
-        // Most entries own no index key and pin nothing: only those that may are decoded.
-        const entry = peek.indexed || this.#unsettled.size > 0 ? decodeHeader(bytesOfEntry) : null
-        if (entry !== null && this.#pinned(entry.r)) {
-          moved.push([slice, bytesOfEntry])
-          kept++
-          this.#stats.entriesKept++
-        } else {
-          if (entry !== null) this.#deleteIndexes(instance, slice, entry)
-          this.#stats.entriesDeleted++
-        }
-        deleted++
-        count--
-        bytes -= entry === null ? batch.key.length + bytesOfEntry.length + 4 : accountedBytes(batch.key.length, bytesOfEntry.length + 4, entry.i, entry.r, entry.l, entry.fx, id.length)
-        first = slice + 1
-        cut = i + 1
       }
-      if (cut > 0) {
-        // Delete first: a moved entry of the batch's first slice takes the same key again.
-        writes.delJournal(batch.key)
-        for (const [slice, entry] of moved) {
-          writes.putJournal(entryKey(id, slice), encodeBatch([entry]))
-          writes.putJournal(keptKey(id, slice), EMPTY)
-        }
-        if (cut < batch.entries.length) writes.putJournal(entryKey(id, batch.first + cut), encodeBatch(batch.entries.slice(cut)))
+    }
+    let over = false
+    if (done && exhausted && this.#windowOver(window, now)) {
+      // What is left is in the time region; without a chain (a meta from before the time
+      // region), nothing is left at all (possible when one entry alone is over keepBytes).
+      if (window.count > 0 && meta.j[5] !== undefined && meta.j[5] !== NO_SEQ) over = true
+      else {
+        window.count = 0
+        window.bytes = 0
+        window.oldestAt = now
       }
-      if (!exhausted) break batches
     }
-    if (exhausted) {
-      // Nothing left in the window (possible when one entry alone is over keepBytes).
-      count = 0
-      bytes = 0
-      oldestAt = now
-    }
-    if (deleted > 0 || kept !== meta.j[4]) {
-      instance.setMeta({ ...meta, j: [first, count, bytes, oldestAt, kept] })
+    if (changed(window, meta.j)) {
+      instance.setMeta({ ...meta, j: metaOf(window, meta.j) })
       this.#host.metaChanged(instance)
     }
-    return { deleted, done }
+    return { processed: window.processed, done, over }
+  }
+
+  /** Kept entries whose lineage has settled since: deleted now. */
+  #dropSettledKept(instance: Instance, window: Window, budget: number): void {
+    const writes = this.#host.writes
+    const id = instance.id
+    for (const { key } of writes.journalTree.getRange(keptRange(id))) {
+      if (window.processed >= budget) break
+      const slice = sliceOfEntryKey(key as string)
+      const alone = writes.getJournal(entryKey(id, slice))
+      const entry = alone === undefined ? null : decodeHeader(splitBatch(alone)[0]!)
+      if (entry !== null && this.#pinned(entry.r)) continue
+      if (entry !== null) {
+        writes.delJournal(entryKey(id, slice))
+        this.#deleteIndexes(instance.id, slice, entry)
+        this.#stats.entriesDeleted++
+      }
+      writes.delJournal(key as string)
+      window.kept--
+      window.processed++
+    }
+  }
+
+  /**
+   * Expires the oldest entries of `batch` while the domain is over its bound: deleted, or for
+   * an unsettled lineage kept (returned in `moved`). `index`: the first entry still in the window.
+   */
+  #cut(id: string, window: Window, batch: Batch, now: number, budget: number): { index: number; moved: Array<[number, Buffer]>; stop: 'under' | 'budget' | 'end' } {
+    const moved: Array<[number, Buffer]> = []
+    const count = batch.entries.length
+    let index = batch.first < window.first ? Math.min(count, window.first - batch.first) : 0
+    for (; index < count; index++) {
+      const slice = batch.first + index
+      const bytesOfEntry = batch.entries[index]!
+      const peek = peekEntry(bytesOfEntry)
+      // The oldest entry of the window is the one in hand.
+      window.oldestAt = peek.at
+      if (!this.#windowOver(window, now)) return { index, moved, stop: 'under' }
+      if (window.processed >= budget) return { index, moved, stop: 'budget' }
+      // Most entries own no index key and pin nothing: only those that may are decoded.
+      const entry = peek.indexed || this.#unsettled.size > 0 ? decodeHeader(bytesOfEntry) : null
+      if (entry !== null && this.#pinned(entry.r)) {
+        moved.push([slice, bytesOfEntry])
+        window.kept++
+        this.#stats.entriesKept++
+      } else {
+        if (entry !== null) this.#deleteIndexes(id, slice, entry)
+        this.#stats.entriesDeleted++
+      }
+      window.processed++
+      window.count--
+      const keyLength = accountedKeyLength(id)
+      window.bytes -= entry === null ? keyLength + bytesOfEntry.length + 4 : accountedBytes(keyLength, bytesOfEntry.length + 4, entry.i, entry.r, entry.l, entry.fx, id.length)
+      window.first = slice + 1
+    }
+    return { index, moved, stop: 'end' }
+  }
+
+  /**
+   * Writes what #cut left of a batch: kept entries to batches of their own, the rest under the
+   * domain-region key of its first slice. A time batch always goes (its rest moves); a
+   * domain-region batch only when something was cut.
+   */
+  #replace(id: string, batch: Batch, cut: number, moved: Array<[number, Buffer]>, fromTime: boolean): void {
+    if (cut === 0 && !fromTime) return
+    const writes = this.#host.writes
+    // Delete first: a moved entry of the batch's first slice takes the same key again.
+    writes.delJournal(batch.key)
+    for (const [slice, entry] of moved) {
+      writes.putJournal(entryKey(id, slice), encodeBatch([entry]))
+      writes.putJournal(keptKey(id, slice), EMPTY)
+    }
+    if (cut < batch.entries.length) writes.putJournal(entryKey(id, batch.first + cut), encodeBatch(cut === 0 ? batch.entries : batch.entries.slice(cut)))
+  }
+
+  /**
+   * The cursor: the time region's oldest batches, while some domain waits. A batch of a domain
+   * over its bound loses its expired entries (that is all a domain needs when the region's
+   * oldest entries are the oldest of each domain, as when domains take turns); a batch of a
+   * domain within its bound moves to that domain's region, at most CURSOR_MOVES_MAX per step,
+   * so that a few idle domains' entries do not keep the others off this path. Returns the
+   * entries processed; what the cursor does not reach, #compactChain does.
+   */
+  #advance(now: number, budget: number, regionDone: Set<string>): number {
+    let used = 0
+    let moves = 0
+    const movesAllowed = this.#waiting.size >= CURSOR_WAITING_MIN || this.#unchained() >= CURSOR_UNCHAINED_MIN
+    for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
+      if (used >= budget || this.#waiting.size === 0) break
+      const header = chainHeader(value)
+      if (header === null) throw new VedError('ECORRUPT', `journal key ${JSON.stringify(key)} of the time region holds a domain-region batch`)
+      const batch: Batch = { key: key as string, first: header.first, entries: splitBatch(value) }
+      const found = this.#domainOf(header.id)
+      const meta = found?.instance.meta(this.#host.writes)
+      if (found !== null && meta?.j !== undefined && this.#over(meta.j, now)) {
+        const step = this.#expireOldest(found, batch, header, now, budget - used, regionDone)
+        used += step.used
+        if (step.stop) break
+        continue
+      }
+      // A few waiting domains are cheaper to reach through their chains than by moving what lies ahead of them.
+      if (moves >= CURSOR_MOVES_MAX || !movesAllowed) break
+      // Within its window (or of a domain not defined here, with no meta to count against);
+      // entries a step already expired (#trimTime) do not move.
+      const skip = meta?.j === undefined ? 0 : Math.min(batch.entries.length, Math.max(0, meta.j[0] - batch.first))
+      this.#replace(header.id, batch, skip, [], true)
+      if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
+      this.#chainMoved(header.id, batch, true)
+      this.#stats.entriesMoved += batch.entries.length - skip
+      moves += batch.entries.length - skip
+      used += batch.entries.length
+    }
+    return used
+  }
+
+  /** Waiting domains whose chain is not in memory, counted up to CURSOR_UNCHAINED_MIN. */
+  #unchained(): number {
+    let count = 0
+    for (const id of this.#waiting.keys()) {
+      if (!this.#chains.has(id) && ++count >= CURSOR_UNCHAINED_MIN) break
+    }
+    return count
+  }
+
+  /** The domain a domain id names, if it is defined in this runtime. */
+  #domainOf(id: string): { instance: Instance; name: string; key: string } | null {
+    const separator = id.indexOf('\0')
+    const name = id.slice(0, separator)
+    const definition = this.#host.definitionOf(name)
+    if (definition === undefined) return null
+    const key = id.slice(separator + 1)
+    return { instance: this.#host.instance(definition, key), name, key }
+  }
+
+  /** The cursor's batch is the oldest time batch of a domain over its bound: its region first, then this batch. */
+  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: ChainHeader, now: number, budget: number, regionDone: Set<string>): { used: number; stop: boolean } {
+    const { instance, name, key } = found
+    const id = instance.id
+    let used = 0
+    if (!regionDone.has(id)) {
+      regionDone.add(id)
+      const region = this.#compactRegion(instance, now, budget)
+      used += region.processed
+      if (!region.done) {
+        this.#backlog.set(id, [name, key])
+        return { used, stop: true }
+      }
+    }
+    const meta = instance.meta(this.#host.writes)
+    const window = windowOf(meta.j!)
+    const cut = this.#cut(id, window, batch, now, budget - used)
+    this.#trimTime(batch, header, cut.index, cut.moved)
+    this.#chainMoved(id, batch, cut.index === batch.entries.length)
+    used += window.processed
+    this.#setWindow(instance, meta, window)
+    if (!this.#windowOver(window, now)) this.#waiting.delete(id)
+    else this.#waiting.set(id, [name, key])
+    return { used, stop: cut.stop === 'budget' }
+  }
+
+  /** Writes what #cut left of a time batch back under its own key (its seq, which the domain's next batch names). */
+  #trimTime(batch: Batch, header: ChainHeader, cut: number, moved: Array<[number, Buffer]>): void {
+    const writes = this.#host.writes
+    for (const [slice, entry] of moved) {
+      writes.putJournal(entryKey(header.id, slice), encodeBatch([entry]))
+      writes.putJournal(keptKey(header.id, slice), EMPTY)
+    }
+    if (cut === batch.entries.length) {
+      writes.delJournal(batch.key)
+      if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
+      return
+    }
+    // Partly expired: its expired entries stay until the batch goes whole or its domain rests
+    // (#trimLingering). Writing the rest again now would copy a burst's batch (a blob of
+    // up to 128 entries) to drop the one or two entries each step expires.
+    if (batch.first + cut > header.first && !this.#lingering.has(header.id)) {
+      const separator = header.id.indexOf('\0')
+      this.#lingering.set(header.id, { name: header.id.slice(0, separator), key: header.id.slice(separator + 1), batchKey: batch.key, seen: -1 })
+    }
+  }
+
+  /**
+   * Writes the partly expired time batches again without their expired entries, once their
+   * domain has run no slice for a step (a busy domain's next steps expire more of the same
+   * batch): then the stored journal holds exactly each domain's window.
+   */
+  #trimLingering(budget: number): number {
+    const writes = this.#host.writes
+    let used = 0
+    for (const [id, lingering] of this.#lingering) {
+      if (used >= budget) break
+      const definition = this.#host.definitionOf(lingering.name)
+      const meta = definition === undefined ? undefined : this.#host.instance(definition, lingering.key).meta(writes)
+      if (meta !== undefined && meta.n !== lingering.seen) {
+        lingering.seen = meta.n
+        continue
+      }
+      this.#lingering.delete(id)
+      const value = writes.getJournal(lingering.batchKey)
+      const header = value === undefined ? null : chainHeader(value)
+      const first = meta?.j?.[0]
+      if (value === undefined || header === null || header.id !== id || first === undefined || first <= header.first) continue
+      const entries = splitBatch(value)
+      const skip = first - header.first
+      if (skip >= entries.length) writes.delJournal(lingering.batchKey)
+      else writes.putJournal(lingering.batchKey, encodeChainBatch({ id, first, prev: header.prev }, entries.slice(skip)))
+      used++
+    }
+    return used
+  }
+
+  #setWindow(instance: Instance, meta: Meta, window: Window): void {
+    if (meta.j === undefined || !changed(window, meta.j)) return
+    instance.setMeta({ ...meta, j: metaOf(window, meta.j) })
+    this.#host.metaChanged(instance)
+  }
+
+  // ---- chains: a waiting domain's time batches, oldest first ----------------------------------
+
+  /**
+   * Deletes a waiting domain's expired time entries wherever they lie, through its chain:
+   * read back from `head` once (at most CHAIN_READS_MAX batches a step, resumed in the next)
+   * and then kept in memory as batches are sealed and cut.
+   */
+  #compactChain(instance: Instance, now: number, budget: number): { processed: number; done: boolean; over: boolean } {
+    const writes = this.#host.writes
+    const id = instance.id
+    const meta = instance.meta(writes)
+    if (meta.j === undefined) return { processed: 0, done: true, over: false }
+    const window = windowOf(meta.j)
+    const chain = this.#chainOf(id, meta.j)
+    const walk = this.#walk(id, chain, window.first)
+    // A read of a batch header costs a fraction of a write: 16 count as one entry of the budget.
+    window.processed = Math.ceil(walk.reads / 16)
+    if (!walk.complete) return { processed: window.processed, done: false, over: true }
+    let done = true
+    while (chain.start < chain.batches.length && this.#windowOver(window, now)) {
+      const link = chain.batches[chain.start]!
+      const value = writes.getJournal(timeKey(link.seq))
+      const header = value === undefined ? null : chainHeader(value)
+      if (value === undefined || header === null || header.id !== id) {
+        chain.start++
+        continue
+      }
+      const batch: Batch = { key: timeKey(link.seq), first: header.first, entries: splitBatch(value) }
+      const cut = this.#cut(id, window, batch, now, budget)
+      this.#trimTime(batch, header, cut.index, cut.moved)
+      if (cut.index === batch.entries.length) chain.start++
+      if (cut.stop === 'budget') done = false
+      if (cut.stop !== 'end') break
+    }
+    if (done && chain.start >= chain.batches.length && this.#windowOver(window, now)) {
+      // Nothing left to delete (possible when one entry alone is over keepBytes).
+      window.count = 0
+      window.bytes = 0
+      window.oldestAt = now
+    }
+    this.#compactChainArray(chain)
+    this.#setWindow(instance, meta, window)
+    return { processed: window.processed, done, over: this.#windowOver(window, now) }
+  }
+
+  #chainOf(id: string, j: JournalMeta): Chain {
+    let chain = this.#chains.get(id)
+    if (chain !== undefined) {
+      // Most recently used last: the first in map order is the one to drop.
+      this.#chains.delete(id)
+      this.#chains.set(id, chain)
+      return chain
+    }
+    const head = j[1] > 0 && j[5] !== undefined ? j[5] : NO_SEQ
+    chain = { batches: [], start: 0, walked: [], pending: head, next: Number.POSITIVE_INFINITY }
+    this.#chains.set(id, chain)
+    if (this.#chains.size > CHAINS_MAX) this.#chains.delete(this.#chains.keys().next().value!)
+    return chain
+  }
+
+  /** Reads a chain back from its head, at most CHAIN_READS_MAX batches; complete once it reached the window's first slice. */
+  #walk(id: string, chain: Chain, first: number): { complete: boolean; reads: number } {
+    let reads = 0
+    for (; chain.pending !== NO_SEQ; reads++) {
+      if (reads >= CHAIN_READS_MAX) return { complete: false, reads }
+      const value = this.#host.writes.getJournal(timeKey(chain.pending))
+      const header = value === undefined ? null : chainHeader(value)
+      if (value === undefined || header === null || header.id !== id || !(header.prev < chain.pending)) break
+      const count = splitBatch(value).length
+      if (header.first + count > chain.next) break
+      chain.walked.push({ seq: chain.pending, first: header.first })
+      if (header.first <= first) break
+      chain.next = header.first
+      chain.pending = header.prev
+    }
+    chain.pending = NO_SEQ
+    chain.batches = chain.walked.reverse().concat(chain.batches.slice(chain.start))
+    chain.walked = []
+    chain.start = 0
+    return { complete: true, reads }
+  }
+
+  #compactChainArray(chain: Chain): void {
+    if (chain.start > 64 && chain.start * 2 > chain.batches.length) {
+      chain.batches = chain.batches.slice(chain.start)
+      chain.start = 0
+    }
+  }
+
+  /** The cursor took (or cut into) a domain's oldest time batch: its chain in memory follows. */
+  #chainMoved(id: string, batch: Batch, gone: boolean): void {
+    const chain = this.#chains.get(id)
+    if (chain === undefined) return
+    const oldest = chain.pending === NO_SEQ ? chain.batches[chain.start] : undefined
+    if (oldest === undefined || timeKey(oldest.seq) !== batch.key) {
+      // Not the batch the chain starts with (or still being read): read it again when needed.
+      this.#chains.delete(id)
+      return
+    }
+    if (gone) chain.start++
   }
 
   #pinned(root: string): boolean {
@@ -337,9 +695,8 @@ export class JournalWriter {
   }
 
   /** Deletes the index keys that still point at an entry being deleted. */
-  #deleteIndexes(instance: Instance, slice: number, entry: EntryHeader): void {
+  #deleteIndexes(id: string, slice: number, entry: EntryHeader): void {
     const writes = this.#host.writes
-    const id = instance.id
     if (entry.l) writes.delJournal(locatorKey(entry.i, id, slice))
     // A retry re-emits an effect under the same id: its x key then belongs to the later slice.
     for (const effectId of entry.fx) {
@@ -399,8 +756,54 @@ const BATCH_BYTES_MAX = 1024 * 1024
 
 interface OpenBatch {
   readonly key: string
+  readonly seq: number
+  readonly first: number
+  readonly prev: number
   readonly entries: Buffer[]
   bytes: number
+}
+
+/** One time batch of a chain. */
+interface ChainLink {
+  readonly seq: number
+  readonly first: number
+}
+
+/** A domain's time batches, oldest first from `start`; while `pending` is not NO_SEQ, still being read back from the head. */
+interface Chain {
+  batches: ChainLink[]
+  start: number
+  /** Read so far by the walk, newest first. */
+  walked: ChainLink[]
+  /** Seq the walk reads next. */
+  pending: number
+  /** First slice of the batch the walk read last (the next older one must end before it). */
+  next: number
+}
+
+/** A domain's retention counts while compaction changes them (JournalMeta's first five fields). */
+interface Window {
+  first: number
+  count: number
+  bytes: number
+  oldestAt: number
+  kept: number
+  /** Entries deleted, kept or moved in this step for this domain. */
+  processed: number
+}
+
+function windowOf(j: JournalMeta): Window {
+  return { first: j[0], count: j[1], bytes: j[2], oldestAt: j[3], kept: j[4], processed: 0 }
+}
+
+function metaOf(window: Window, j: JournalMeta): JournalMeta {
+  const next: JournalMeta = [window.first, window.count, window.bytes, window.oldestAt, window.kept]
+  if (j[5] !== undefined) next.push(j[5])
+  return next
+}
+
+function changed(window: Window, j: JournalMeta): boolean {
+  return window.first !== j[0] || window.count !== j[1] || window.bytes !== j[2] || window.oldestAt !== j[3] || window.kept !== j[4]
 }
 
 /**

@@ -54,8 +54,9 @@ namespace {
 // with victims, collects the keys whose rewrite moves everything out of them.
 class Walker {
  public:
-  Walker(const Log& log, const std::unordered_set<uint64_t>* victims, CheckedPages* checked)
-      : log_(log), victims_(victims), checked_(checked) {}
+  Walker(const Log& log, const std::unordered_set<uint64_t>* victims, CheckedPages* checked,
+         const std::atomic<bool>* stop)
+      : log_(log), victims_(victims), checked_(checked), stop_(stop) {}
 
   Status tree(uint32_t tree, uint64_t root) {
     if (root == kNoPage) return Status::Ok();
@@ -119,6 +120,7 @@ class Walker {
   Status visit(uint32_t tree, uint64_t offset, uint32_t depth, bool* touched) {
     *touched = false;
     if (depth >= kTreeDepthMax) return corrupt("tree deeper than the maximum depth", offset);
+    if (stop_->load(std::memory_order_relaxed)) return Status::Error(Code::ECLOSED, "the store is closing");
     // A checked leaf without blobs adds its own bytes only: no need to read it, unless it
     // is to be relocated (its first key names it).
     if (checked_->plain_leaf(offset) && !in_victim(offset, kPageSizeBytes)) {
@@ -187,6 +189,7 @@ class Walker {
   const Log& log_;
   const std::unordered_set<uint64_t>* victims_;
   CheckedPages* checked_;
+  const std::atomic<bool>* stop_;
 };
 
 Status walk(const Log& log, const Version& v, const std::unordered_set<uint64_t>* victims, Walker* w) {
@@ -215,6 +218,7 @@ void Cleaner::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    stop_requested_.store(true, std::memory_order_relaxed);
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -311,6 +315,7 @@ void Cleaner::run() {
     bool notify = s.ok() && (!result.touches.empty() || !result.free_segments.empty() || result.move_record);
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;  // a walk cut short by stop() found nothing wrong
       stats_.passes++;
       if (!s.ok()) {
         pass_failed_ = true;
@@ -330,7 +335,7 @@ void Cleaner::run() {
 Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) {
   Version v = flusher_.durable_version();
   checked_.forget_absent(log_);
-  Walker w(log_, nullptr, &checked_);
+  Walker w(log_, nullptr, &checked_, &stop_requested_);
   VED_TRY(walk(log_, v, nullptr, &w));
   if (w.total_bytes != v.live_bytes) {
     // The record's count and the tree disagree: a bug. Never delete on a doubtful count.
@@ -410,7 +415,7 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
   }
   out->move_record = victims.count(record_segment) > 0;
   if (!victims.empty()) {
-    Walker t(log_, &victims, &checked_);
+    Walker t(log_, &victims, &checked_, &stop_requested_);
     VED_TRY(walk(log_, v, &victims, &t));
     out->touches = std::move(t.touches);
   }

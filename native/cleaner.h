@@ -130,6 +130,9 @@ class Cleaner {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  // Read by a running walk, which gives up at once: a pass can take a while on a large store
+  // (its first pass after open checks every page), and close() should not wait for it.
+  std::atomic<bool> stop_requested_{false};
   bool requested_ = false;
   bool force_ = false;
   bool pass_failed_ = false;  // a walk found damage or a count mismatch: no more passes

@@ -43,56 +43,23 @@ const TRUE_BYTES = [0xc3]
 const FALSE_BYTES = [0xc2]
 const NULL_BYTES = [0xc0]
 
+/** A msgpack number is at most 9 bytes (a float64 and its marker). */
+const numberScratch = Buffer.allocUnsafeSlow(9)
+
 /**
  * A number as msgpackr packs it with this Packr's options (useRecords false, no float32):
- * the same bytes, so a value encoded here compares equal to one msgpackr wrote (test/codec).
+ * the same bytes, so a value encoded here compares equal to one msgpackr wrote (test/runtime.test.ts checks it).
  */
 export function encodeNumber(value: number): Buffer {
-  let bytes: Buffer
-  if (value >>> 0 === value) {
-    // -0 lands here too and is written as 0, as msgpackr does.
-    if (value < 0x80) {
-      bytes = Buffer.allocUnsafe(1)
-      bytes[0] = value
-    } else if (value < 0x100) {
-      bytes = Buffer.allocUnsafe(2)
-      bytes[0] = 0xcc
-      bytes[1] = value
-    } else if (value < 0x10000) {
-      bytes = Buffer.allocUnsafe(3)
-      bytes[0] = 0xcd
-      bytes.writeUInt16BE(value, 1)
-    } else {
-      bytes = Buffer.allocUnsafe(5)
-      bytes[0] = 0xce
-      bytes.writeUInt32BE(value, 1)
-    }
-  } else if (value >> 0 === value) {
-    if (value >= -0x20) {
-      bytes = Buffer.allocUnsafe(1)
-      bytes[0] = 0x100 + value
-    } else if (value >= -0x80) {
-      bytes = Buffer.allocUnsafe(2)
-      bytes[0] = 0xd0
-      bytes[1] = value + 0x100
-    } else if (value >= -0x8000) {
-      bytes = Buffer.allocUnsafe(3)
-      bytes[0] = 0xd1
-      bytes.writeInt16BE(value, 1)
-    } else {
-      bytes = Buffer.allocUnsafe(5)
-      bytes[0] = 0xd2
-      bytes.writeInt32BE(value, 1)
-    }
-  } else {
-    bytes = Buffer.allocUnsafe(9)
-    bytes[0] = 0xcb
-    bytes.writeDoubleBE(value, 1)
-  }
+  const end = writeNumber(numberScratch, 0, value)
+  // A byte loop: Buffer.from(subarray) more than doubled the cost of this function (a loop of
+  // 3M calls, node -e, 2026-12-04: 114 against 52 ns per number).
+  const bytes = Buffer.allocUnsafe(end)
+  for (let i = 0; i < end; i++) bytes[i] = numberScratch[i]!
   return bytes
 }
 
-/** Writes `value` as encodeNumber would, into `target` at `offset`; returns the offset after it. */
+/** Writes `value` into `target` at `offset` as msgpackr would; returns the offset after it. */
 function writeNumber(target: Buffer, offset: number, value: number): number {
   if (value >>> 0 === value) {
     if (value < 0x80) {

@@ -15,6 +15,8 @@
 // r1 and r2 come from one workload), plus the load when a row needs the loaded stores (a-e).
 // To compare two builds of the addon on rows d and r2 under the same load, use
 // bench/compare-builds.js (both in one process, taking turns).
+// Row b taken apart (seal, page faults, CPU per thread, for perf): bench/batched-cpu.js; the
+// per-page checksum cost: bench/crc.cc (build command in its header).
 // Data: BENCH_KEYS keys (default 1,000,000; `--quick`: 100,000 and fewer iterations),
 // `key-000000123` strings, 100-byte msgpack values. Stores live in a temp directory under
 // os.tmpdir() (or BENCH_DIR), removed at the end.

@@ -41,9 +41,9 @@
 namespace ved {
 
 // Recycled byte buffers for large frames. A fresh multi-megabyte allocation is fresh memory
-// that page-faults on every 4 KiB the seal lays out (a third of the seal's time on 1000-key
-// commits, bench row b); a recycled one is already mapped. Bounded: at most kFramePoolBuffersMax
-// buffers and kFramePoolBytesMax bytes wait here; small frames never come here (malloc serves
+// that page-faults on every 4 KiB the seal lays out (with the arena's, 1,200-1,600 minor
+// faults per 1000-key seal: bench/batched-cpu.js); a recycled one is already mapped.
+// Bounded: at most kFramePoolBuffersMax buffers and kFramePoolBytesMax bytes wait here; small frames never come here (malloc serves
 // them from memory already mapped). Any thread may give a buffer back (the last holder of a
 // frame may be the flusher, the JS thread or a snapshot's owner).
 class FramePool {

@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "assert.h"
-#include "checksum.h"
 #include "page.h"
 
 namespace ved {
@@ -211,7 +210,10 @@ Status TreeWriter::writable(uint64_t* addr, uint8_t** out) {
   VED_TRY(src_.fetch(*addr, &published));
   uint8_t* copy;
   uint64_t id = new_page(kind(published), &copy);
-  std::memcpy(copy, published, kPageSizeBytes);
+  // Not the checksum word: in a frame the flusher has not written yet, it is the flusher's
+  // to fill in (checksum_frame) while this thread reads the rest of the page.
+  std::memset(copy, 0, sizeof(uint32_t));
+  std::memcpy(copy + sizeof(uint32_t), published + sizeof(uint32_t), kPageSizeBytes - sizeof(uint32_t));
   superseded_bytes_ += kPageSizeBytes;
   *addr = id;
   *out = copy;
@@ -517,7 +519,7 @@ uint64_t TreeWriter::lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uin
     if (!blob.bytes.empty()) std::memcpy(dst + kPageHeaderSizeBytes, blob.bytes.data(), blob.bytes.size());
     uint64_t tail = size - kPageHeaderSizeBytes - blob.bytes.size();
     std::memset(dst + kPageHeaderSizeBytes + blob.bytes.size(), 0, tail);
-    h->checksum = crc32c(dst + 4, kPageHeaderSizeBytes - 4 + blob.bytes.size());
+    h->checksum = 0;  // the flusher's checksum_frame fills it in
     blob.final_offset = *next;
     *next += size;
     return blob.final_offset;
@@ -540,7 +542,7 @@ uint64_t TreeWriter::lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uin
   PageHeader* h = header(dst);
   h->log_offset = offset;
   h->seq = seq;
-  h->checksum = crc32c(dst + 4, kPageSizeBytes - 4);
+  h->checksum = 0;  // the flusher's checksum_frame fills it in
   final_offsets_[index] = offset;
   return offset;
 }

@@ -103,7 +103,8 @@ Flusher::Flusher(Log& log, Checkpoint& checkpoint, SharedState* shared, bool syn
       on_complete_(std::move(on_complete)),
       durable_version_(durable),
       checkpoint_seq_(durable.seq),
-      checkpoint_end_offset_(durable.end_offset) {
+      checkpoint_end_offset_(durable.end_offset),
+      chain_checksum_(durable.record_checksum) {
   nap_credit_ = kNapCreditMax;
   written_seq_.store(durable.seq);
   durable_seq_.store(durable.seq);
@@ -329,6 +330,8 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
              done.code == Code::OK ? "rejected: an earlier commit it builds on failed" : done.message);
       continue;
     }
+    uint32_t record_checksum = checksum_frame(frame->bytes.get(), frame->size_bytes, chain_checksum_);
+    frame->version.record_checksum = record_checksum;
     Status s = write_frame(*frame);
     if (!s.ok() && s.code != Code::ENOSPC_) {
       // EIO while writing or while syncing a freshly zeroed chunk: the device lost data we
@@ -341,6 +344,7 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
       reject(*frame, s.code, s.message);
       continue;
     }
+    chain_checksum_ = record_checksum;
     uint64_t segment_size = log_.segment_size_bytes();
     for (uint64_t i = frame->offset / segment_size; i <= (frame->offset + frame->size_bytes - 1) / segment_size; i++) {
       touched.insert(i);

@@ -1,7 +1,7 @@
 // The flusher: one native thread that turns sealed frames into durable ones.
 //
 //   JS thread                         flusher thread
-//   seal frame S  -> queue (bounded) -> write S..T (one pwritev per segment run)
+//   seal frame S  -> queue (bounded) -> checksum and write S..T (one pwritev per segment run)
 //   seal S+1 ...                       fdatasync each touched segment (one per batch)
 //                                      publish durable seq, checkpoint, wake JS (completion)
 //
@@ -163,6 +163,10 @@ class Flusher {
   CheckpointFloor floor_;  // guarded by floor_mutex_
   std::atomic<bool> checkpoint_wanted_{false};
   std::set<uint64_t> unsynced_;  // sync: false: segments written since the last checkpoint
+  // Flusher thread: the checksum of the newest record written, which the next frame's record
+  // chains to. A rejected frame leaves it alone: what follows a rollback chains to the durable
+  // version, which is the newest frame written.
+  uint32_t chain_checksum_ = 0;
   std::thread thread_;
 
   std::atomic<uint64_t> written_seq_{0};

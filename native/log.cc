@@ -15,6 +15,31 @@
 
 namespace ved {
 
+uint32_t checksum_frame(uint8_t* frame, uint64_t frame_size_bytes, uint32_t prev_record_checksum) {
+  VED_ASSERT(frame_size_bytes >= kPageSizeBytes);
+  RecordDisk* r = reinterpret_cast<RecordDisk*>(frame);
+  VED_ASSERT(kPageSizeBytes + r->body_size_bytes == frame_size_bytes);
+  uint32_t body_crc = 0;
+  for (uint64_t at = kPageSizeBytes; at < frame_size_bytes;) {
+    uint8_t* p = frame + at;
+    PageHeader* h = reinterpret_cast<PageHeader*>(p);
+    uint64_t size = kPageSizeBytes;
+    if (h->kind == kBlob) {
+      size = blob_size_bytes(h->blob_length_bytes);
+      h->checksum = crc32c(p + 4, kPageHeaderSizeBytes - 4 + uint64_t{h->blob_length_bytes});
+    } else {
+      h->checksum = crc32c(p + 4, kPageSizeBytes - 4);
+    }
+    VED_ASSERT(at + size <= frame_size_bytes);
+    body_crc = crc32c_extend(body_crc, &h->checksum, sizeof(h->checksum));
+    at += size;
+  }
+  r->body_checksum = body_crc;
+  r->prev_record_checksum = prev_record_checksum;
+  r->checksum = crc32c(frame + 4, kPageSizeBytes - 4);
+  return r->checksum;
+}
+
 Log::Log(std::string dir, uint64_t segment_size_bytes, uint64_t segment_count_max, bool writable)
     : dir_(std::move(dir)),
       segment_size_bytes_(segment_size_bytes),

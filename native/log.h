@@ -53,6 +53,13 @@ struct LogHead {
 // one never stalls the flusher for long, large enough that its sync is rare.
 constexpr uint64_t kZeroChunkBytes = 4ull << 20;
 
+// Fills in every checksum of a frame laid out in `frame` (its record page first, then the
+// body's pages and blobs in order): each page's and blob's, the body's, and the record's,
+// chained to `prev_record_checksum`. Returns the record's checksum. The flusher runs it just
+// before the write, so the execution thread's seal pays for no checksum (docs/design.md,
+// "Checksums on the flusher").
+uint32_t checksum_frame(uint8_t* frame, uint64_t frame_size_bytes, uint32_t prev_record_checksum);
+
 class Log {
  public:
   Log(std::string dir, uint64_t segment_size_bytes, uint64_t segment_count_max, bool writable);

@@ -746,13 +746,8 @@ Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* s
   frame->pool = frame_pool_;
   uint8_t* bytes = frame->bytes.get();
   writer.lay_out(next.trees, next.tree_count, offset + kPageSizeBytes, seq, bytes + kPageSizeBytes);
-  // Body checksum: CRC32C over the page and blob checksums in body order.
-  uint32_t body_crc = 0;
-  for (uint64_t at = kPageSizeBytes; at < frame_size;) {
-    const PageHeader* h = page::header(bytes + at);
-    body_crc = crc32c_extend(body_crc, &h->checksum, sizeof(h->checksum));
-    at += h->kind == kBlob ? blob_size_bytes(h->blob_length_bytes) : kPageSizeBytes;
-  }
+  // Checksums (pages, body, record, and the chain to the previous record) are the flusher's:
+  // it fills them in just before the write (checksum_frame), off this thread.
   std::memset(bytes, 0, kPageSizeBytes);
   RecordDisk* r = reinterpret_cast<RecordDisk*>(bytes);
   r->kind = kRecord;
@@ -760,9 +755,7 @@ Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* s
   r->log_offset = offset;
   r->seq = seq;
   r->magic = kRecordMagic;
-  r->body_checksum = body_crc;
   r->body_size_bytes = body;
-  r->prev_record_checksum = current_.record_checksum;
   r->creation_tag = creation_tag_;
   // With sync: false "durable" means written, which a power cut may undo: claim nothing.
   r->durable_seq_at_seal = options_.sync ? flusher_->durable_seq() : 0;
@@ -775,10 +768,9 @@ Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* s
     e.root = next.trees[t].root;
     e.entry_count = next.trees[t].entry_count;
   }
-  r->checksum = crc32c(bytes + 4, kPageSizeBytes - 4);
   next.seq = seq;
   next.record_offset = offset;
-  next.record_checksum = r->checksum;
+  next.record_checksum = 0;  // known once the flusher has checksummed the frame
   next.end_offset = offset + frame_size;
   next.live_bytes = r->live_bytes;
   frame->version = next;

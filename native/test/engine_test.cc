@@ -240,21 +240,7 @@ void refit_last_frame(const std::string& dir, const std::function<void(uint8_t*,
   }
   mutate(b.data(), last);
   auto* r = reinterpret_cast<ved::RecordDisk*>(b.data() + last);
-  uint32_t body_crc = 0;
-  for (uint64_t at = last + ved::kPageSizeBytes; at < last + ved::kPageSizeBytes + r->body_size_bytes;) {
-    auto* h = reinterpret_cast<ved::PageHeader*>(b.data() + at);
-    uint64_t page_bytes = ved::kPageSizeBytes;
-    if (h->kind == ved::kBlob) {
-      page_bytes = ved::blob_size_bytes(h->blob_length_bytes);
-      h->checksum = ved::crc32c(b.data() + at + 4, 28 + h->blob_length_bytes);
-    } else {
-      h->checksum = ved::crc32c(b.data() + at + 4, ved::kPageSizeBytes - 4);
-    }
-    body_crc = ved::crc32c_extend(body_crc, &h->checksum, 4);
-    at += page_bytes;
-  }
-  r->body_checksum = body_crc;
-  r->checksum = ved::crc32c(b.data() + last + 4, ved::kPageSizeBytes - 4);
+  ved::checksum_frame(b.data() + last, ved::kPageSizeBytes + r->body_size_bytes, r->prev_record_checksum);
   write_file_bytes(path, 0, b.data(), b.size());
   CHECK(ved::io::remove_file(dir + "/CHECKPOINT").ok());
 }

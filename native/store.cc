@@ -17,9 +17,11 @@ constexpr uint32_t kSnapshotCountMax = 1 << 20;
 constexpr int kReaderOpenAttempts = 3;
 // How often a read-only store looks for segments the writer deleted (an fstat each).
 constexpr int64_t kReleaseCheckIntervalMs = 100;
-// Keys the cleaner's relocations rewrite per commit: the execution thread pays for cleaning
-// in increments this small (a few copied paths per commit).
-constexpr size_t kRelocationsPerCommit = 64;
+// Keys the cleaner's relocations rewrite per application commit beyond its pace share (twice
+// the pages it dirtied, in commit_with). None: with a floor of 64, a one-key commit copied up
+// to 64 more paths and its seal grew with the store's backlog of garbage, not with its own
+// size. A backlog drains in background steps while the application is idle (lib/store.ts).
+constexpr size_t kRelocationsPerCommit = 0;
 // compact() commits carry more: nothing else is waiting on them.
 // ...and a commit never grows past this much relocated data (blobs are large).
 constexpr uint64_t kRelocationBytesPerCommitMax = 64ull << 20;

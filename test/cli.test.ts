@@ -378,10 +378,14 @@ describe('ved compact', () => {
     expect(result.stdout).toMatch(/^waiting +0 segments$/m)
     // A second run has little left to do (it may repack the last, partly filled segments)
     // and leaves the store no larger than the first left it, give or take that one segment.
+    // Counted in whole segments: the first run's last segment may not be zero-filled to its
+    // end yet when it closes (the flusher fills ahead after a batch), the second run's may.
     const again = await ved(['compact', dir, '--json'])
     expect(again.status).toBe(0)
     const first = Number(/^file after +.*\((\d+) bytes\)$/m.exec(result.stdout)![1])
-    expect((JSON.parse(again.stdout) as { fileBytesAfter: number }).fileBytesAfter).toBeLessThanOrEqual(first + SEGMENT_SIZE_BYTES_TEST)
+    const firstSegments = Math.ceil(first / SEGMENT_SIZE_BYTES_TEST)
+    const againSegments = Math.ceil((JSON.parse(again.stdout) as { fileBytesAfter: number }).fileBytesAfter / SEGMENT_SIZE_BYTES_TEST)
+    expect(againSegments).toBeLessThanOrEqual(firstSegments + 1)
   })
 
   it('a store another process is writing to: ELOCKED, exit 1, and the writer carries on', async () => {

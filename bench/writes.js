@@ -13,6 +13,9 @@
 //     above BENCH_KEYS are skipped): the time `transaction()` takes to return (the work on
 //     the calling thread: run the callback, encode, seal), and the time until its promise
 //     resolves (durable). Units: microseconds, p50. Goal: flat, largest/smallest <= 1.5x.
+//     The seal row also gives the keys the cleaner's relocations added to each commit on
+//     average (a commit carries up to twice its own pages of them): a store with more
+//     garbage behind it, such as the 1M-key store after row b, pays for cleaning there.
 // Every comparison runs its contenders alternately in rounds (see lib.js measureInterleaved)
 // so that drift of a shared virtual disk does not favour whichever ran first.
 // Machine: as printed in the report header (see lib.js machineInfo).
@@ -234,6 +237,7 @@ export async function benchCommitCost({ ved, keys, values, config, dir }) {
       durable[size] = []
       tasks[size] = commitTask(store, keys, values, size, durable[size])
     }
+    const relocatedBefore = new Map([...stores].map(([size, store]) => [size, store.stats().cleaner.relocatedKeys]))
     const seal = await measureInterleaved(tasks, {
       rounds: config.rounds,
       iterations: config.commitIterations,
@@ -241,10 +245,12 @@ export async function benchCommitCost({ ved, keys, values, config, dir }) {
       warmupIterations: 50,
       warmupTimeMs: 0,
     })
-    results = [...stores.keys()].map((size) => ({
+    results = [...stores].map(([size, store]) => ({
       size,
       sealP50: percentile(seal[size], 0.5),
       durableP50: percentile(durable[size], 0.5),
+      // Warmup commits are not in `durable` but may carry relocations too: a slight overcount.
+      relocatedPerCommit: (store.stats().cleaner.relocatedKeys - relocatedBefore.get(size)) / Math.max(1, durable[size].length),
     }))
   } finally {
     await closeCommitStores(stores, ved, dir)
@@ -260,7 +266,7 @@ export async function benchCommitCost({ ved, keys, values, config, dir }) {
   return [
     {
       id: 'e',
-      workload: `1-key transaction, transaction() call (seal), p50 at ${sizes} keys`,
+      workload: `1-key transaction, transaction() call (seal), p50 at ${sizes} keys (keys relocated by the cleaner per commit: ${results.map((r) => r.relocatedPerCommit.toFixed(1)).join(' / ')})`,
       ved: results.map((r) => fmtUs(r.sealP50)).join(' / '),
       reference: '-',
       ratio: `${fmtRatio(sealRatio)} (${label})`,

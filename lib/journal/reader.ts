@@ -16,7 +16,7 @@ import type { Store } from '../store.js'
 import { decode } from '../runtime/codec.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Meta } from '../runtime/instance.js'
-import { domainId, metaKey, RUNTIME_TREE } from '../runtime/keys.js'
+import { domainId, readMetaBytes, RUNTIME_TREE } from '../runtime/keys.js'
 import { decodeEntry, decodeHeader, type StoredEffect, type StoredEntry } from './entry.js'
 import { entriesOf, NO_SEQ, SLICE_MAX } from './batches.js'
 import { effectKey, JOURNAL_TREE, locatorPrefix, prefixEnd } from './keys.js'
@@ -315,7 +315,7 @@ class View {
   }
 
   meta(domain: string, key: string): Meta | undefined {
-    const bytes = this.runtime.get(metaKey(domainId(domain, key)))
+    const bytes = readMetaBytes((engineKey) => this.runtime.get(engineKey), domainId(domain, key))
     return bytes === undefined ? undefined : (decode(bytes) as Meta)
   }
 

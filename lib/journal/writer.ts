@@ -29,6 +29,7 @@ import { VedError } from '../errors.js'
 import { decode, encode } from '../runtime/codec.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
+import { domainId, indexKey, readMetaBytes } from '../runtime/keys.js'
 import type { PendingWrites } from '../runtime/writes.js'
 import { NO_SEQ, regionBatchesOf, SLICE_MAX, type Batch } from './batches.js'
 import { accountedBytes, chainHeader, decodeHeader, encodeBatch, encodeChainBatch, encodeEntry, peekEntry, splitBatch, type ChainHeader, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
@@ -715,10 +716,14 @@ export class JournalWriter {
     this.#sweepChunk()
   }
 
+  /** [index key, meta] of every domain of a known definition (lib/runtime/keys.ts). */
   *#metas(): Generator<[string, Buffer]> {
+    const writes = this.#host.writes
     for (const definition of [...this.#host.definitions()]) {
-      const prefix = `m${definition.name}\0`
-      yield* this.#host.writes.prefixEntries(prefix)
+      for (const [engineKey] of writes.prefixEntries(indexKey(domainId(definition.name, '')))) {
+        const meta = readMetaBytes((key) => writes.get(key), engineKey.slice(1))
+        if (meta !== undefined) yield [engineKey, meta]
+      }
     }
   }
 

@@ -17,7 +17,7 @@ import { VedError } from '../errors.js'
 import type { Snapshot, SnapshotTree } from '../snapshot.js'
 import type { Store } from '../store.js'
 import { decode } from './codec.js'
-import { domainId, fieldKey, metaKey, registryKey, RUNTIME_TREE } from './keys.js'
+import { domainId, fieldKey, indexKey, metaKey, readMetaBytes, registryKey, RUNTIME_TREE } from './keys.js'
 
 /** A definition the runtime has seen: the `d<name>` registry entry. */
 export interface StoredDefinition {
@@ -26,7 +26,7 @@ export interface StoredDefinition {
   version: number
 }
 
-/** One domain (a name and key) that has committed at least one slice: its `m<name>\0<key>` meta. */
+/** One domain (a name and key) that has committed at least one slice: its meta (lib/runtime/keys.ts). */
 export interface StoredDomain {
   name: string
   key: string
@@ -108,23 +108,27 @@ export function listDomains(store: Store<Buffer>, options: ListDomainsOptions = 
     }
     const domains: StoredDomain[] = []
     let truncated = false
-    // `m<name>\0` .. `m<name>\x01` holds exactly the metas of that name (names hold no NUL).
-    const metas = name === undefined ? { start: 'm', end: 'n' } : { start: metaKey(domainId(name, '')), end: metaKey(`${name}\x01`) }
+    // The index of domains: `m<name>\0` .. `m<name>\x01` holds exactly the domains of that
+    // name (names hold no NUL).
+    const index = name === undefined ? { start: 'm', end: 'n' } : { start: indexKey(domainId(name, '')), end: indexKey(`${name}\x01`) }
     if (after !== undefined) {
-      // Strictly past `after`: its meta key then NUL sorts right after it (keys hold no NUL),
+      // Strictly past `after`: its index key then NUL sorts right after it (keys hold no NUL),
       // and `m<name>\x01` after every key of the name. Compared as the engine orders keys.
-      const past = after.key === undefined ? metaKey(`${after.name}\x01`) : `${metaKey(domainId(after.name, after.key))}\0`
-      if (Buffer.compare(Buffer.from(past), Buffer.from(metas.start)) > 0) metas.start = past
+      const past = after.key === undefined ? indexKey(`${after.name}\x01`) : `${indexKey(domainId(after.name, after.key))}\0`
+      if (Buffer.compare(Buffer.from(past), Buffer.from(index.start)) > 0) index.start = past
     }
-    for (const { key, value } of tree.getRange(metas)) {
+    for (const { key } of tree.getRange(index)) {
       if (domains.length >= limit) {
         truncated = true
         break
       }
       const engineKey = key as string
       const separator = engineKey.indexOf('\0')
-      if (separator < 0) throw new VedError('EFORMAT', `malformed runtime meta key ${JSON.stringify(engineKey)}: not written by this version of ved`)
-      domains.push(domainOf(engineKey.slice(1, separator), engineKey.slice(separator + 1), engineKey, value))
+      if (separator < 0) throw new VedError('EFORMAT', `malformed runtime index key ${JSON.stringify(engineKey)}: not written by this version of ved`)
+      const id = engineKey.slice(1)
+      const bytes = readMetaBytes((k) => tree.get(k), id)
+      if (bytes === undefined) throw new VedError('EFORMAT', `runtime index key ${JSON.stringify(engineKey)} names a domain with no meta`)
+      domains.push(domainOf(engineKey.slice(1, separator), engineKey.slice(separator + 1), metaKey(id), bytes))
     }
     return { seq: snapshot.seq, definitions, domains, truncated }
   })
@@ -141,7 +145,7 @@ export function readState(store: Store<Buffer>, name: string, key: string): Stor
   checkComponent(key, 'a domain key', true)
   return withRuntimeTree(store, (tree, snapshot) => {
     const id = domainId(name, key)
-    const metaBytes = tree.get(metaKey(id))
+    const metaBytes = readMetaBytes((k) => tree.get(k), id)
     if (metaBytes === undefined) return undefined
     const meta = domainOf(name, key, metaKey(id), metaBytes)
     // Null prototype: a field or entry named "__proto__" is data, not the object's prototype.
@@ -182,9 +186,9 @@ export function readDomain(store: Store<Buffer>, name: string, key: string): Sto
   checkComponent(name, 'a domain name')
   checkComponent(key, 'a domain key', true)
   return withRuntimeTree(store, (tree) => {
-    const engineKey = metaKey(domainId(name, key))
-    const bytes = tree.get(engineKey)
-    return bytes === undefined ? undefined : domainOf(name, key, engineKey, bytes)
+    const id = domainId(name, key)
+    const bytes = readMetaBytes((k) => tree.get(k), id)
+    return bytes === undefined ? undefined : domainOf(name, key, metaKey(id), bytes)
   })
 }
 

@@ -11,7 +11,7 @@
 import type { JournalMeta } from '../journal/entry.js'
 import { decode, encodeCounts } from './codec.js'
 import type { DomainDefinition, IntentInfo } from './domain.js'
-import { domainId, metaKey } from './keys.js'
+import { domainId, indexKey, metaKey, readMetaBytes } from './keys.js'
 import type { FieldMemo, Reads } from './draft.js'
 
 /** Stored per domain, rewritten by every slice. */
@@ -67,6 +67,10 @@ export class Instance {
   readonly id: string
   /** The engine key of the meta, made once: a key built per write is hashed per write. */
   readonly metaKey: string
+  /** The key of its entry in the index of domains (keys.ts); written with its first slice. */
+  readonly indexKey: string
+  /** No stored meta was found: the drain that writes the meta writes the index entry too. */
+  needsIndex = false
   readonly queue: QueuedIntent[] = []
   // The two collections below are made on first use: most domains never queue a stored intent
   // or a send with an id, and r1's 10,000 domains load a few thousand instances per second.
@@ -93,13 +97,15 @@ export class Instance {
     this.key = key
     this.id = domainId(definition.name, key)
     this.metaKey = metaKey(this.id)
+    this.indexKey = indexKey(this.id)
   }
 
   /** The meta as the next slice sees it (read once, then kept current by the slices). */
   meta(reads: Reads): Meta {
     if (this.#meta === null) {
-      const bytes = reads.get(this.metaKey)
+      const bytes = readMetaBytes((engineKey) => reads.get(engineKey), this.id)
       const stored = bytes === undefined ? null : (decode(bytes) as Meta)
+      this.needsIndex = stored === null
       // One shape for every meta, j included: slices update it in place.
       this.#meta = stored === null ? { v: this.definition.version, n: 0, z: {}, r: 0, j: undefined } : { v: stored.v, n: stored.n, z: stored.z, r: stored.r, j: stored.j }
     }

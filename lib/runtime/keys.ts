@@ -4,7 +4,8 @@
 //
 //   d<name>                              registry: { v } the newest definition version seen
 //   g                                    global: { seq } the inbox sequence counter
-//   m<name>\0<key>                       meta of one domain: version, slice count, map sizes
+//   m<name>\0<key>                       index of domains: empty, written with the domain's first slice
+//   s<name>\0<key>                       meta of one domain: version, slice count, map sizes, journal
 //   s<name>\0<key>\0<field>              a plain state field
 //   s<name>\0<key>\0<field>\0<entry>     one entry of a map() field
 //   i<name>\0<key>\0<seq>                an inbox message (from another domain), seq = 12 hex
@@ -12,6 +13,13 @@
 //   t<name>\0<key>\0<suffix>             a durable timer
 //   r<name>\0<key>\0<intent id>          a remembered reply of a send that carried an id
 //   q<name>\0<key>\0<slot>               which id occupies a slot of the reply ring
+//
+// The meta sorts right before its domain's fields, so a slice that changes a field writes one
+// leaf, not two: with the meta among the other metas (under `m`, until 2026-12-04), every slice
+// of a store with many domains dirtied a second leaf and its branch path. The `m` index keeps
+// listing domains a scan of one key per domain. A store written before keeps each meta under
+// `m` (a non-empty value there): readMetaBytes reads it until the domain's next slice writes
+// the meta under `s`, which then wins.
 //
 // Invariants:
 // - Domain names, domain keys and field names contain no NUL, so "\0" separates components
@@ -37,8 +45,24 @@ export function domainId(name: string, key: string): string {
   return `${name}\0${key}`
 }
 
-export function metaKey(id: string): string {
+/** The domain's entry in the index of domains (empty value). */
+export function indexKey(id: string): string {
   return `m${id}`
+}
+
+export function metaKey(id: string): string {
+  return `s${id}`
+}
+
+/**
+ * The stored meta of domain `id`, or undefined when it has committed no slice: under `s<id>`,
+ * or in a store written before that layout, under its `m<id>` index key (non-empty there).
+ */
+export function readMetaBytes<B extends Uint8Array>(get: (engineKey: string) => B | undefined, id: string): B | undefined {
+  const bytes = get(metaKey(id))
+  if (bytes !== undefined) return bytes
+  const legacy = get(indexKey(id))
+  return legacy === undefined || legacy.length === 0 ? undefined : legacy
 }
 
 export function fieldKey(id: string, field: string): string {

@@ -41,6 +41,8 @@ import { JournalWriter } from '../journal/writer.js'
 
 
 const CONSTRUCT = Symbol('Runtime.construct')
+/** The value of a domain's entry in the index of domains (keys.ts). */
+const EMPTY_VALUE = Buffer.alloc(0)
 
 /**
  * A drain stops taking slices past this many value bytes. With each slice at most a quarter
@@ -346,6 +348,10 @@ export class Runtime implements AsyncDisposable, HandleHost {
       }
       for (const instance of this.#dirtyMetas) {
         this.#writes.put(instance.metaKey, instance.encodeMeta())
+        if (instance.needsIndex) {
+          this.#writes.put(instance.indexKey, EMPTY_VALUE)
+          instance.needsIndex = false
+        }
         instance.metaDirty = false
       }
       this.#dirtyMetas.length = 0

@@ -6,7 +6,7 @@ import { VedError } from '../errors.js'
 import { decode } from './codec.js'
 import type { DomainDefinition, FieldInfo } from './domain.js'
 import type { Reads } from './draft.js'
-import { entryPrefix, fieldKey, metaKey } from './keys.js'
+import { entryPrefix, fieldKey, readMetaBytes } from './keys.js'
 
 /** The meta of the domain if it is loaded in memory (the newest), else null: read the store. */
 export type LoadedMeta = () => { z: Record<string, number> } | null
@@ -60,7 +60,7 @@ class MapViewImpl {
   get size(): number {
     const loaded = this.#loadedMeta()
     if (loaded !== null) return loaded.z[this.#info.name] ?? 0
-    const bytes = this.#reads.get(metaKey(this.#id))
+    const bytes = readMetaBytes((engineKey) => this.#reads.get(engineKey), this.#id)
     if (bytes === undefined) return 0
     return (decode(bytes) as { z: Record<string, number> }).z[this.#info.name] ?? 0
   }

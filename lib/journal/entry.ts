@@ -107,60 +107,79 @@ export type JournalMeta = [first: number, count: number, bytes: number, oldestAt
 // u32 here: a varint (LEB128, 1 byte below 128). str / bytes: a varint of length + 1 (0 for
 // null) then UTF-8 / raw bytes. f64: little-endian. Format 1 had fixed u32s and NULL_LENGTH.
 
-/** Buffer#latin1Write: Buffer#write without its argument handling (Node has had it since v0.x). */
-interface LatinWriter {
-  latin1Write(value: string, offset: number): number
+/** Buffer#utf8Write: Buffer#write without its argument handling (Node has had it since v0.x). */
+interface Utf8Writer {
+  utf8Write(value: string, offset: number): number
 }
 
-/** Reused by every encode: grown when an entry needs more, never shrunk (bounded by the slice size limit). */
-let scratch = Buffer.allocUnsafe(64 * 1024)
+/** A string this short takes at most 126 UTF-8 bytes (3 per UTF-16 unit), so its varint length is 1 byte. */
+const SHORT_STRING_UNITS_MAX = 42
 
-class Writer {
+/**
+ * Entries encoded back to back into one growing buffer: the writer's buffer of a drain (one
+ * allocation for every entry of the drain, no Buffer per entry), and encodeEntry's scratch.
+ * Grown when an entry needs more, never shrunk (bounded by the slice size limit).
+ */
+export class EntryBuffer {
+  bytes = Buffer.allocUnsafe(64 * 1024)
   offset = 0
 
+  /** Appends one entry at `offset`; returns its length. */
+  append(entry: EntryInput): number {
+    const start = this.offset
+    writeEntry(this, entry)
+    return this.offset - start
+  }
+
   reserve(bytes: number): void {
-    if (this.offset + bytes <= scratch.length) return
-    const grown = Buffer.allocUnsafe(Math.max(scratch.length * 2, this.offset + bytes))
-    scratch.copy(grown, 0, 0, this.offset)
-    scratch = grown
+    if (this.offset + bytes <= this.bytes.length) return
+    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.offset + bytes))
+    this.bytes.copy(grown, 0, 0, this.offset)
+    this.bytes = grown
   }
 
   u8(value: number): void {
     this.reserve(1)
-    scratch[this.offset++] = value
+    this.bytes[this.offset++] = value
   }
 
   u32(value: number): void {
     this.reserve(5)
     let rest = value >>> 0
     while (rest >= 0x80) {
-      scratch[this.offset++] = (rest & 0x7f) | 0x80
+      this.bytes[this.offset++] = (rest & 0x7f) | 0x80
       rest >>>= 7
     }
-    scratch[this.offset++] = rest
+    this.bytes[this.offset++] = rest
   }
 
   f64(value: number): void {
     this.reserve(8)
-    scratch.writeDoubleLE(value, this.offset)
+    this.bytes.writeDoubleLE(value, this.offset)
     this.offset += 8
   }
 
   str(value: string | null): void {
     if (value === null) return this.u32(0)
-    // Ids and types are ASCII: for those latin1 is UTF-8, and latin1Write skips the encoder.
-    const ascii = Buffer.byteLength(value, 'utf8') === value.length
-    const length = ascii ? value.length : Buffer.byteLength(value, 'utf8')
+    if (value.length <= SHORT_STRING_UNITS_MAX) {
+      // Ids and types are short: write the UTF-8 after a 1-byte length, without measuring it first.
+      this.reserve(1 + 3 * value.length)
+      const length = (this.bytes as unknown as Utf8Writer).utf8Write(value, this.offset + 1)
+      this.bytes[this.offset] = length + 1
+      this.offset += 1 + length
+      return
+    }
+    const length = Buffer.byteLength(value, 'utf8')
     this.u32(length + 1)
     this.reserve(length)
-    this.offset += ascii ? (scratch as unknown as LatinWriter).latin1Write(value, this.offset) : scratch.write(value, this.offset, 'utf8')
+    this.offset += this.bytes.write(value, this.offset, 'utf8')
   }
 
-  bytes(value: Uint8Array | null): void {
+  bytesField(value: Uint8Array | null): void {
     if (value === null) return this.u32(0)
     this.u32(value.length + 1)
     this.reserve(value.length)
-    scratch.set(value, this.offset)
+    this.bytes.set(value, this.offset)
     this.offset += value.length
   }
 }
@@ -263,9 +282,18 @@ export interface EntryInput {
   l: boolean
 }
 
+/** encodeEntry's buffer: reused by every call. */
+const scratch = new EntryBuffer()
+
+/** One entry as a Buffer of its own (the writer appends to its drain's EntryBuffer instead). */
 export function encodeEntry(entry: EntryInput): Buffer {
+  scratch.offset = 0
+  scratch.append(entry)
+  return Buffer.from(scratch.bytes.subarray(0, scratch.offset))
+}
+
+function writeEntry(w: EntryBuffer, entry: EntryInput): void {
   const omit = entry.o
-  const w = new Writer()
   const rootIsIntent = entry.r === entry.i
   w.u8(ENTRY_FORMAT)
   w.u8((entry.l ? FLAG_LOCATOR : 0) | (omit ? FLAG_OMITTED : 0) | (rootIsIntent ? FLAG_ROOT_IS_INTENT : 0) | (entry.fx.length > 0 ? FLAG_EFFECTS : 0))
@@ -276,7 +304,7 @@ export function encodeEntry(entry: EntryInput): Buffer {
   w.u32(entry.fx.length)
   for (const effect of entry.fx) w.str(effect.id)
   w.str(entry.y)
-  w.bytes(omit ? null : entry.p)
+  w.bytesField(omit ? null : entry.p)
   w.u8(entry.from === null ? 0 : 1)
   if (entry.from !== null) {
     w.str(entry.from.domain)
@@ -285,12 +313,12 @@ export function encodeEntry(entry: EntryInput): Buffer {
   w.u32(entry.ch.length)
   for (const [path, before, after] of entry.ch) {
     w.str(path)
-    w.bytes(omit ? null : before)
-    w.bytes(omit ? null : after)
+    w.bytesField(omit ? null : before)
+    w.bytesField(omit ? null : after)
   }
   for (const effect of entry.fx) {
     w.str(effect.effect)
-    w.bytes(omit ? null : effect.payload)
+    w.bytesField(omit ? null : effect.payload)
     w.u32(effect.attempt)
   }
   w.u32(entry.ms.length)
@@ -308,14 +336,13 @@ export function encodeEntry(entry: EntryInput): Buffer {
   }
   w.u32(entry.cx.length)
   for (const id of entry.cx) w.str(id)
-  w.bytes(omit ? null : entry.rp)
-  w.bytes(entry.er === null ? null : encode(entry.er, 'a journal entry\'s error'))
+  w.bytesField(omit ? null : entry.rp)
+  w.bytesField(entry.er === null ? null : encode(entry.er, 'a journal entry\'s error'))
   w.u8(entry.mg === null ? 0 : 1)
   if (entry.mg !== null) {
     w.u32(entry.mg[0])
     w.u32(entry.mg[1])
   }
-  return Buffer.from(scratch.subarray(0, w.offset))
 }
 
 function readHeader(r: Reader): EntryHeader {
@@ -384,109 +411,212 @@ function corrupt(detail: string): VedError {
   return new VedError('ECORRUPT', `a journal entry cannot be read: ${detail}`)
 }
 
-// ---- batches -------------------------------------------------------------------------------
+// ---- batches ----------------------------------------------------------------------------------
 //
-// The entries one domain recorded in one drain share one engine key: a domain that runs a
-// burst of slices pays one key (and later one delete) per burst rather than per slice. The
-// entries are of slices first, first + 1, ... first + n - 1.
+// Entries are stored in batches: a domain-region batch holds one domain's entries of slices
+// first, first + 1, ..., first + n - 1; a time batch holds everything one drain recorded, a
+// segment per domain, so that a drain of many domains costs one engine key (and later one
+// delete) instead of one per domain.
 //
 //   domain region `e<id>\0<first>`:  u8 1 | u32 n | n x [u32 length, entry]
-//   time region   `e\0<seq>`:         u8 2 | v id length | id | v first | v prev + 1 | v n | n x [v length, entry]
+//   time region   `e\0<seq>`:         u8 3 | v segments | segments x segment
+//     segment:                        v id length | id | v first | v prev + 1 | v n | v body length
+//                                     | body: n x [v length, entry]
 //
-// (v: a varint, LEB128, as in entries.)
+// (v: a varint, LEB128, as in entries.) Format 2, a time batch of one domain (u8 2 | v id length
+// | id | v first | v prev + 1 | v n | n x [v length, entry]), is still read, as one segment.
 //
-// A time batch names its domain and first slice (its key names neither) and `prev`, the seq of
-// the domain's previous time batch (-1: none), so a domain's time batches form a chain back
-// from the seq its meta holds.
+// A segment names its domain and first slice (the key names neither) and `prev`, the seq of
+// the time batch holding the domain's previous segment (-1: none), so a domain's segments form
+// a chain back from the seq its meta holds. `body length` lets a reader skip other domains'
+// segments without splitting their entries.
 
 const BATCH_FORMAT = 1
 const CHAIN_FORMAT = 2
+const TIME_FORMAT = 3
 
-/** What a time batch says about itself. */
+/** What a time segment says about itself. */
 export interface ChainHeader {
   /** The domain id `<name>\0<key>`. */
   readonly id: string
   readonly first: number
-  /** Seq of the domain's previous time batch, -1 for none. */
+  /** Seq of the time batch holding the domain's previous segment, -1 for none. */
   readonly prev: number
 }
 
+/** One domain's entries in a time batch, as views of the batch's bytes. */
+export interface TimeSegment extends ChainHeader {
+  readonly entries: Buffer[]
+}
+
+/** A segment the writer is filling: its entries are ranges [start, end) of the drain's EntryBuffer. */
+export interface OpenSegment extends ChainHeader {
+  readonly ranges: number[]
+}
+
 export function encodeBatch(entries: readonly Uint8Array[]): Buffer {
-  return writeBatch(null, entries)
-}
-
-export function encodeChainBatch(header: ChainHeader, entries: readonly Uint8Array[]): Buffer {
-  return writeBatch(header, entries)
-}
-
-function writeBatch(header: ChainHeader | null, entries: readonly Uint8Array[]): Buffer {
-  if (header === null) {
-    let bytes = 5
-    for (const entry of entries) bytes += 4 + entry.length
-    const batch = Buffer.allocUnsafe(bytes)
-    batch[0] = BATCH_FORMAT
-    batch.writeUInt32LE(entries.length, 1)
-    let offset = 5
-    for (const entry of entries) {
-      batch.writeUInt32LE(entry.length, offset)
-      batch.set(entry, offset + 4)
-      offset += 4 + entry.length
-    }
-    return batch
-  }
-  // A time batch is most often one entry of ~60 bytes: its header is varints.
-  const idBytes = Buffer.byteLength(header.id)
-  let bytes = 1 + VARINT_BYTES_MAX * 4 + idBytes
-  for (const entry of entries) bytes += VARINT_BYTES_MAX + entry.length
+  let bytes = 5
+  for (const entry of entries) bytes += 4 + entry.length
   const batch = Buffer.allocUnsafe(bytes)
-  batch[0] = CHAIN_FORMAT
-  let offset = writeVarint(batch, 1, idBytes)
+  batch[0] = BATCH_FORMAT
+  batch.writeUInt32LE(entries.length, 1)
+  let offset = 5
+  for (const entry of entries) {
+    batch.writeUInt32LE(entry.length, offset)
+    batch.set(entry, offset + 4)
+    offset += 4 + entry.length
+  }
+  return batch
+}
+
+/** A time batch of segments whose entries are Buffers (compaction writing a batch again). */
+export function encodeTimeBatch(segments: readonly TimeSegment[]): Buffer {
+  let bytes = 1 + varintBytes(segments.length)
+  const bodies: number[] = []
+  for (const segment of segments) {
+    let body = 0
+    for (const entry of segment.entries) body += varintBytes(entry.length) + entry.length
+    bodies.push(body)
+    bytes += segmentHeaderBytes(segment, segment.entries.length, body) + body
+  }
+  const batch = Buffer.allocUnsafe(bytes)
+  batch[0] = TIME_FORMAT
+  let offset = writeVarint(batch, 1, segments.length)
+  segments.forEach((segment, i) => {
+    offset = writeSegmentHeader(batch, offset, segment, segment.entries.length, bodies[i]!)
+    for (const entry of segment.entries) {
+      offset = writeVarint(batch, offset, entry.length)
+      batch.set(entry, offset)
+      offset += entry.length
+    }
+  })
+  return checkLength(batch, offset)
+}
+
+/** A drain's time batch: the open segments, their entries copied out of `source` (the drain's EntryBuffer bytes). */
+export function encodeDrainBatch(segments: readonly OpenSegment[], source: Buffer): Buffer {
+  let bytes = 1 + varintBytes(segments.length)
+  const bodies: number[] = []
+  for (const segment of segments) {
+    const ranges = segment.ranges
+    let body = 0
+    for (let r = 0; r < ranges.length; r += 2) body += varintBytes(ranges[r + 1]! - ranges[r]!) + ranges[r + 1]! - ranges[r]!
+    bodies.push(body)
+    bytes += segmentHeaderBytes(segment, ranges.length / 2, body) + body
+  }
+  const batch = Buffer.allocUnsafe(bytes)
+  batch[0] = TIME_FORMAT
+  let offset = writeVarint(batch, 1, segments.length)
+  segments.forEach((segment, i) => {
+    const ranges = segment.ranges
+    offset = writeSegmentHeader(batch, offset, segment, ranges.length / 2, bodies[i]!)
+    for (let r = 0; r < ranges.length; r += 2) {
+      offset = writeVarint(batch, offset, ranges[r + 1]! - ranges[r]!)
+      offset += source.copy(batch, offset, ranges[r]!, ranges[r + 1]!)
+    }
+  })
+  return checkLength(batch, offset)
+}
+
+function segmentHeaderBytes(header: ChainHeader, count: number, body: number): number {
+  const idBytes = Buffer.byteLength(header.id, 'utf8')
+  return varintBytes(idBytes) + idBytes + varintBytes(header.first) + varintBytes(header.prev + 1) + varintBytes(count) + varintBytes(body)
+}
+
+function writeSegmentHeader(batch: Buffer, start: number, header: ChainHeader, count: number, body: number): number {
+  let offset = writeVarint(batch, start, Buffer.byteLength(header.id, 'utf8'))
   offset += batch.write(header.id, offset, 'utf8')
   offset = writeVarint(batch, offset, header.first)
   offset = writeVarint(batch, offset, header.prev + 1)
-  offset = writeVarint(batch, offset, entries.length)
-  for (const entry of entries) {
-    offset = writeVarint(batch, offset, entry.length)
-    batch.set(entry, offset)
-    offset += entry.length
-  }
-  return batch.subarray(0, offset)
+  offset = writeVarint(batch, offset, count)
+  return writeVarint(batch, offset, body)
 }
 
-/** The header of a time batch (format 2); null for a domain-region batch. */
-export function chainHeader(bytes: Uint8Array): ChainHeader | null {
+/** The batch is exactly as long as its size was computed: a mismatch is a bug in the sizes above. */
+function checkLength(batch: Buffer, offset: number): Buffer {
+  if (offset !== batch.length) throw new Error(`ved: a journal batch of ${batch.length} bytes was written with ${offset}`)
+  return batch
+}
+
+/** True for a time batch (formats 2 and 3), false for a domain-region batch. */
+export function isTimeBatch(bytes: Uint8Array): boolean {
   const batch = asBuffer(bytes)
   checkFormat(batch)
-  if (batch[0] === BATCH_FORMAT) return null
-  return readChainHeader(batch).header
+  return batch[0] !== BATCH_FORMAT
 }
 
-function readChainHeader(batch: Buffer): { header: ChainHeader; offset: number } {
-  const [idBytes, idEnd] = readVarint(batch, 1)
+/** Every segment of a time batch, in the order written. */
+export function timeSegments(bytes: Uint8Array): TimeSegment[] {
+  const segments: TimeSegment[] = []
+  readSegments(asTimeBatch(bytes), null, segments)
+  return segments
+}
+
+/** The segment of domain `id` in a time batch, or null; other domains' segments are skipped unsplit. */
+export function timeSegmentOf(bytes: Uint8Array, id: string): TimeSegment | null {
+  const segments: TimeSegment[] = []
+  readSegments(asTimeBatch(bytes), id, segments)
+  return segments[0] ?? null
+}
+
+function asTimeBatch(bytes: Uint8Array): Buffer {
+  const batch = asBuffer(bytes)
+  checkFormat(batch)
+  if (batch[0] === BATCH_FORMAT) throw corrupt('the time region holds a domain-region batch')
+  return batch
+}
+
+/** Reads the segments of `batch` (of domain `only`, if not null) into `out`. */
+function readSegments(batch: Buffer, only: string | null, out: TimeSegment[]): void {
+  if (batch[0] === CHAIN_FORMAT) {
+    const [header, offset] = readSegmentHeader(batch, 1)
+    const [count, start] = readVarint(batch, offset)
+    if (only === null || header.id === only) out.push({ ...header, entries: splitEntries(batch, start, count, batch.length) })
+    return
+  }
+  let [segments, offset] = readVarint(batch, 1)
+  for (; segments > 0; segments--) {
+    const [header, headerEnd] = readSegmentHeader(batch, offset)
+    const [count, countEnd] = readVarint(batch, headerEnd)
+    const [body, start] = readVarint(batch, countEnd)
+    if (start + body > batch.length) throw corrupt('a batch ends early')
+    if (only === null || header.id === only) {
+      out.push({ ...header, entries: splitEntries(batch, start, count, start + body) })
+      if (only !== null) return
+    }
+    offset = start + body
+  }
+}
+
+function readSegmentHeader(batch: Buffer, start: number): [ChainHeader, number] {
+  const [idBytes, idEnd] = readVarint(batch, start)
   if (idEnd + idBytes > batch.length) throw corrupt('a batch is shorter than its header')
   const id = batch.toString('utf8', idEnd, idEnd + idBytes)
   const [first, firstEnd] = readVarint(batch, idEnd + idBytes)
   const [prev, prevEnd] = readVarint(batch, firstEnd)
-  return { header: { id, first, prev: prev - 1 }, offset: prevEnd }
+  return [{ id, first, prev: prev - 1 }, prevEnd]
 }
 
-/** The entries of a batch of either region, as views of its bytes. */
+function splitEntries(batch: Buffer, start: number, count: number, end: number): Buffer[] {
+  const entries: Buffer[] = []
+  let offset = start
+  for (; count > 0; count--) {
+    const [length, entryStart] = readVarint(batch, offset)
+    if (entryStart + length > end) throw corrupt('a batch ends early')
+    entries.push(batch.subarray(entryStart, entryStart + length))
+    offset = entryStart + length
+  }
+  return entries
+}
+
+/** The entries of a domain-region batch, as views of its bytes. */
 export function splitBatch(bytes: Uint8Array): Buffer[] {
   const batch = asBuffer(bytes)
   checkFormat(batch)
-  const entries: Buffer[] = []
-  if (batch[0] === CHAIN_FORMAT) {
-    let [count, offset] = readVarint(batch, readChainHeader(batch).offset)
-    for (; count > 0; count--) {
-      const [length, start] = readVarint(batch, offset)
-      if (start + length > batch.length) throw corrupt('a batch ends early')
-      entries.push(batch.subarray(start, start + length))
-      offset = start + length
-    }
-    return entries
-  }
+  if (batch[0] !== BATCH_FORMAT) throw corrupt('the domain region holds a time batch')
   if (batch.length < 5) throw corrupt('a batch is shorter than its header')
   const count = batch.readUInt32LE(1)
+  const entries: Buffer[] = []
   let offset = 5
   for (let i = 0; i < count; i++) {
     if (offset + 4 > batch.length) throw corrupt('a batch ends early')
@@ -496,6 +626,12 @@ export function splitBatch(bytes: Uint8Array): Buffer[] {
     offset += 4 + length
   }
   return entries
+}
+
+function varintBytes(value: number): number {
+  let bytes = 1
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes++
+  return bytes
 }
 
 /** A varint of a safe integer (slice numbers and seqs reach 2^48) takes at most this many bytes. */
@@ -528,7 +664,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 function checkFormat(batch: Buffer): void {
   if (batch.length < 1) throw corrupt('a batch is empty')
-  if (batch[0] !== BATCH_FORMAT && batch[0] !== CHAIN_FORMAT) {
-    throw new VedError('EFORMAT', `a journal batch has format ${batch[0]}; this version reads formats ${BATCH_FORMAT} and ${CHAIN_FORMAT}`)
+  if (batch[0] !== BATCH_FORMAT && batch[0] !== CHAIN_FORMAT && batch[0] !== TIME_FORMAT) {
+    throw new VedError('EFORMAT', `a journal batch has format ${batch[0]}; this version reads formats ${BATCH_FORMAT} to ${TIME_FORMAT}`)
   }
 }

@@ -25,13 +25,12 @@
 // - The cursor only ever takes the oldest time batch, so for each domain what is left in the
 //   time region is its newest entries, and its chain from `head` stays whole.
 import { limits } from '../addon.js'
-import { VedError } from '../errors.js'
 import { decode, encode } from '../runtime/codec.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import type { PendingWrites } from '../runtime/writes.js'
 import { NO_SEQ, regionBatchesOf, SLICE_MAX, type Batch } from './batches.js'
-import { accountedBytes, chainHeader, decodeHeader, encodeBatch, encodeChainBatch, encodeEntry, peekEntry, splitBatch, type ChainHeader, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
+import { accountedBytes, decodeHeader, encodeBatch, encodeDrainBatch, encodeTimeBatch, EntryBuffer, peekEntry, splitBatch, timeSegmentOf, timeSegments, type EntryHeader, type JournalMeta, type OpenSegment, type StoredEffect, type TimeSegment } from './entry.js'
 import { accountedKeyLength, effectKey, entryKey, keptKey, keptRange, locatorKey, seqOfTimeKey, sliceOfEntryKey, TIME_RANGE, timeKey, unsettledKey } from './keys.js'
 import type { JournalRetention } from './options.js'
 
@@ -133,8 +132,18 @@ export class JournalWriter {
    * record()): compaction asks for every entry it drops, and a map lookup is what that can afford.
    */
   readonly #unsettled = new Map<string, number>()
-  /** The batch each domain is filling in the current drain (sealed before the commit). */
-  readonly #open = new Map<string, OpenBatch>()
+  /** The entries recorded since the last seal, back to back: the next time batch's bytes. */
+  readonly #drain = new EntryBuffer()
+  /** The segment each domain is filling in the drain's time batch (sealed before the commit). */
+  readonly #open = new Map<string, OpenSegment>()
+  /** Seq of the drain's time batch, taken by its first entry; NO_SEQ while it has none. */
+  #drainSeq = NO_SEQ
+  /**
+   * Time batches a compaction step changed, as their segments (an empty list: delete), written
+   * once at the end of the step: the cursor and the chains cut into the same batch for many
+   * domains, which must not encode it again for each.
+   */
+  readonly #timeEdits = new Map<string, TimeSegment[]>()
 
   /** Value bytes an entry keeps at most (payloads, reply, before/after); beyond, it keeps none. */
   readonly #valueBytesMax: number
@@ -152,19 +161,22 @@ export class JournalWriter {
     this.#sweepTimer.unref()
   }
 
-  /** Writes the batches of the slices recorded since the last seal; the runtime calls it before each commit. */
+  /** Writes the time batch of the slices recorded since the last seal; the runtime calls it before each commit. */
   seal(): void {
-    for (const [id, batch] of this.#open) this.#seal(id, batch)
-  }
-
-  #seal(id: string, batch: OpenBatch): void {
-    this.#host.writes.putJournal(batch.key, encodeChainBatch({ id, first: batch.first, prev: batch.prev }, batch.entries))
-    this.#open.delete(id)
-    const chain = this.#chains.get(id)
-    if (chain === undefined) return
-    // A chain is only cached while its domain's window is not empty, so the new batch follows it.
-    if (batch.prev === NO_SEQ) this.#chains.delete(id)
-    else chain.batches.push({ seq: batch.seq, first: batch.first })
+    if (this.#drainSeq === NO_SEQ) return
+    const seq = this.#drainSeq
+    const segments = [...this.#open.values()]
+    this.#host.writes.putJournal(timeKey(seq), encodeDrainBatch(segments, this.#drain.bytes))
+    this.#open.clear()
+    this.#drain.offset = 0
+    this.#drainSeq = NO_SEQ
+    for (const segment of segments) {
+      const chain = this.#chains.get(segment.id)
+      if (chain === undefined) continue
+      // A chain is only cached while its domain's window is not empty, so the new segment follows it.
+      if (segment.prev === NO_SEQ) this.#chains.delete(segment.id)
+      else chain.batches.push({ seq, first: segment.first })
+    }
   }
 
   stats(): JournalStats {
@@ -193,7 +205,8 @@ export class JournalWriter {
     const source = intent.source
     // Only ids the sender chose need an index key: the runtime's own ids name their domain.
     const hasLocator = source.kind === 'send' && source.remember
-    const bytes = encodeEntry({
+    const start = this.#drain.offset
+    const length = this.#drain.append({
       at: now,
       i: info.id,
       y: info.type,
@@ -213,22 +226,18 @@ export class JournalWriter {
       o: valueBytesOf(intent.payload, parts) > this.#valueBytesMax,
       l: hasLocator,
     })
-    let batch = this.#open.get(id)
-    if (batch !== undefined && batch.bytes + bytes.length > BATCH_BYTES_MAX) {
-      this.#seal(id, batch)
-      batch = undefined
-    }
-    if (batch === undefined) {
+    const entryStart = this.#place(start, length)
+    let segment = this.#open.get(id)
+    if (segment === undefined) {
+      if (this.#drainSeq === NO_SEQ) this.#drainSeq = this.#nextSeq++
       // A domain with nothing in its window starts a new chain: its old head may be gone.
       const prev = meta !== undefined && meta[1] > 0 && meta[5] !== undefined ? meta[5] : NO_SEQ
-      const seq = this.#nextSeq++
-      batch = { key: timeKey(seq), seq, first: slice, prev, entries: [], bytes: 0 }
-      this.#open.set(id, batch)
+      segment = { id, first: slice, prev, ranges: [] }
+      this.#open.set(id, segment)
     }
-    batch.entries.push(bytes)
-    batch.bytes += bytes.length
+    segment.ranges.push(entryStart, entryStart + length)
     // Counted now, so that the drain's bound on a commit's bytes sees the entry before the batch is written.
-    writes.countBytes(bytes.length)
+    writes.countBytes(length)
     if (hasLocator) writes.putJournal(locatorKey(info.id, id, slice), EMPTY)
     if (source.kind === 'settle' && info.causedBy !== null) {
       // The effect is settled (for this attempt): its lineage no longer holds entries back.
@@ -252,11 +261,26 @@ export class JournalWriter {
       }
     }
     this.#stats.entriesWritten++
-    const size = accountedBytes(accountedKeyLength(id), bytes.length + 4, info.id, info.root, hasLocator, effectIdsOf(parts), id.length)
+    const size = accountedBytes(accountedKeyLength(id), length + 4, info.id, info.root, hasLocator, effectIdsOf(parts), id.length)
     const next: JournalMeta =
-      meta === undefined ? [slice, 1, size, now, 0, batch.seq] : [meta[0], meta[1] + 1, meta[2] + size, meta[1] === 0 ? now : meta[3], meta[4], batch.seq]
+      meta === undefined ? [slice, 1, size, now, 0, this.#drainSeq] : [meta[0], meta[1] + 1, meta[2] + size, meta[1] === 0 ? now : meta[3], meta[4], this.#drainSeq]
     if (this.#over(next, now) || (source.kind === 'settle' && next[4] > 0)) this.#enqueue(id, instance.definition.name, instance.key)
     return next
+  }
+
+  /**
+   * Where the entry just appended at `start` stays: a drain batch past DRAIN_BATCH_BYTES_MAX is
+   * sealed first (its segments go on in the next batch) and the entry moves to the front.
+   */
+  #place(start: number, length: number): number {
+    if (start === 0 || start + length <= DRAIN_BATCH_BYTES_MAX) return start
+    // The seal copies only the ranges before `start`; the buffer is reused from 0 after it.
+    const entry = Buffer.from(this.#drain.bytes.subarray(start, start + length))
+    this.seal()
+    this.#drain.reserve(length)
+    entry.copy(this.#drain.bytes, 0)
+    this.#drain.offset = length
+    return 0
   }
 
   #settled(root: string, effectId: string): void {
@@ -324,6 +348,7 @@ export class JournalWriter {
       }
     }
     if (budget > 0 && this.#lingering.size > 0) budget -= this.#trimLingering(budget)
+    this.#flushTimeEdits()
     if (budget < STEP_ENTRIES_MAX) this.#host.scheduleDrain()
     if (this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
@@ -438,7 +463,8 @@ export class JournalWriter {
     if (cut === 0 && !fromTime) return
     const writes = this.#host.writes
     // Delete first: a moved entry of the batch's first slice takes the same key again.
-    writes.delJournal(batch.key)
+    if (fromTime) this.#setTimeSegment(batch.key, id, null)
+    else writes.delJournal(batch.key)
     for (const [slice, entry] of moved) {
       writes.putJournal(entryKey(id, slice), encodeBatch([entry]))
       writes.putJournal(keptKey(id, slice), EMPTY)
@@ -458,30 +484,31 @@ export class JournalWriter {
     let used = 0
     let moves = 0
     const movesAllowed = this.#waiting.size >= CURSOR_WAITING_MIN || this.#unchained() >= CURSOR_UNCHAINED_MIN
-    for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
-      if (used >= budget || this.#waiting.size === 0) break
-      const header = chainHeader(value)
-      if (header === null) throw new VedError('ECORRUPT', `journal key ${JSON.stringify(key)} of the time region holds a domain-region batch`)
-      const batch: Batch = { key: key as string, first: header.first, entries: splitBatch(value) }
-      const found = this.#domainOf(header.id)
-      const meta = found?.instance.meta(this.#host.writes)
-      if (found !== null && meta?.j !== undefined && this.#over(meta.j, now)) {
-        const step = this.#expireOldest(found, batch, header, now, budget - used, regionDone)
-        used += step.used
-        if (step.stop) break
-        continue
+    // A label: a segment may end the walk over its batch's segments and the batches alike.
+    batches: for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
+      for (const header of timeSegments(value)) {
+        if (used >= budget || this.#waiting.size === 0) break batches
+        const batch: Batch = { key: key as string, first: header.first, entries: header.entries }
+        const found = this.#domainOf(header.id)
+        const meta = found?.instance.meta(this.#host.writes)
+        if (found !== null && meta?.j !== undefined && this.#over(meta.j, now)) {
+          const step = this.#expireOldest(found, batch, header, now, budget - used, regionDone)
+          used += step.used
+          if (step.stop) break batches
+          continue
+        }
+        // A few waiting domains are cheaper to reach through their chains than by moving what lies ahead of them.
+        if (moves >= CURSOR_MOVES_MAX || !movesAllowed) break batches
+        // Within its window (or of a domain not defined here, with no meta to count against);
+        // entries a step already expired (#trimTime) do not move.
+        const skip = meta?.j === undefined ? 0 : Math.min(batch.entries.length, Math.max(0, meta.j[0] - batch.first))
+        this.#replace(header.id, batch, skip, [], true)
+        if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
+        this.#chainMoved(header.id, batch, true)
+        this.#stats.entriesMoved += batch.entries.length - skip
+        moves += batch.entries.length - skip
+        used += batch.entries.length
       }
-      // A few waiting domains are cheaper to reach through their chains than by moving what lies ahead of them.
-      if (moves >= CURSOR_MOVES_MAX || !movesAllowed) break
-      // Within its window (or of a domain not defined here, with no meta to count against);
-      // entries a step already expired (#trimTime) do not move.
-      const skip = meta?.j === undefined ? 0 : Math.min(batch.entries.length, Math.max(0, meta.j[0] - batch.first))
-      this.#replace(header.id, batch, skip, [], true)
-      if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
-      this.#chainMoved(header.id, batch, true)
-      this.#stats.entriesMoved += batch.entries.length - skip
-      moves += batch.entries.length - skip
-      used += batch.entries.length
     }
     return used
   }
@@ -506,7 +533,7 @@ export class JournalWriter {
   }
 
   /** The cursor's batch is the oldest time batch of a domain over its bound: its region first, then this batch. */
-  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: ChainHeader, now: number, budget: number, regionDone: Set<string>): { used: number; stop: boolean } {
+  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: TimeSegment, now: number, budget: number, regionDone: Set<string>): { used: number; stop: boolean } {
     const { instance, name, key } = found
     const id = instance.id
     let used = 0
@@ -532,14 +559,14 @@ export class JournalWriter {
   }
 
   /** Writes what #cut left of a time batch back under its own key (its seq, which the domain's next batch names). */
-  #trimTime(batch: Batch, header: ChainHeader, cut: number, moved: Array<[number, Buffer]>): void {
+  #trimTime(batch: Batch, header: TimeSegment, cut: number, moved: Array<[number, Buffer]>): void {
     const writes = this.#host.writes
     for (const [slice, entry] of moved) {
       writes.putJournal(entryKey(header.id, slice), encodeBatch([entry]))
       writes.putJournal(keptKey(header.id, slice), EMPTY)
     }
     if (cut === batch.entries.length) {
-      writes.delJournal(batch.key)
+      this.#setTimeSegment(batch.key, header.id, null)
       if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
       return
     }
@@ -569,14 +596,11 @@ export class JournalWriter {
         continue
       }
       this.#lingering.delete(id)
-      const value = writes.getJournal(lingering.batchKey)
-      const header = value === undefined ? null : chainHeader(value)
+      const segment = this.#timeSegment(lingering.batchKey, id)
       const first = meta?.j?.[0]
-      if (value === undefined || header === null || header.id !== id || first === undefined || first <= header.first) continue
-      const entries = splitBatch(value)
-      const skip = first - header.first
-      if (skip >= entries.length) writes.delJournal(lingering.batchKey)
-      else writes.putJournal(lingering.batchKey, encodeChainBatch({ id, first, prev: header.prev }, entries.slice(skip)))
+      if (segment === null || first === undefined || first <= segment.first) continue
+      const skip = first - segment.first
+      this.#setTimeSegment(lingering.batchKey, id, skip >= segment.entries.length ? null : { id, first, prev: segment.prev, entries: segment.entries.slice(skip) })
       used++
     }
     return used
@@ -609,13 +633,12 @@ export class JournalWriter {
     let done = true
     while (chain.start < chain.batches.length && this.#windowOver(window, now)) {
       const link = chain.batches[chain.start]!
-      const value = writes.getJournal(timeKey(link.seq))
-      const header = value === undefined ? null : chainHeader(value)
-      if (value === undefined || header === null || header.id !== id) {
+      const header = this.#timeSegment(timeKey(link.seq), id)
+      if (header === null) {
         chain.start++
         continue
       }
-      const batch: Batch = { key: timeKey(link.seq), first: header.first, entries: splitBatch(value) }
+      const batch: Batch = { key: timeKey(link.seq), first: header.first, entries: header.entries }
       const cut = this.#cut(id, window, batch, now, budget)
       this.#trimTime(batch, header, cut.index, cut.moved)
       if (cut.index === batch.entries.length) chain.start++
@@ -653,10 +676,9 @@ export class JournalWriter {
     let reads = 0
     for (; chain.pending !== NO_SEQ; reads++) {
       if (reads >= CHAIN_READS_MAX) return { complete: false, reads }
-      const value = this.#host.writes.getJournal(timeKey(chain.pending))
-      const header = value === undefined ? null : chainHeader(value)
-      if (value === undefined || header === null || header.id !== id || !(header.prev < chain.pending)) break
-      const count = splitBatch(value).length
+      const header = this.#timeSegment(timeKey(chain.pending), id)
+      if (header === null || !(header.prev < chain.pending)) break
+      const count = header.entries.length
       if (header.first + count > chain.next) break
       chain.walked.push({ seq: chain.pending, first: header.first })
       if (header.first <= first) break
@@ -688,6 +710,39 @@ export class JournalWriter {
       return
     }
     if (gone) chain.start++
+  }
+
+  // ---- time batches as a step changes them ----------------------------------------------------
+
+  /** Domain `id`'s segment of the time batch at `key`, as this step left it; null when it has none. */
+  #timeSegment(key: string, id: string): TimeSegment | null {
+    const edited = this.#timeEdits.get(key)
+    if (edited !== undefined) return edited.find((segment) => segment.id === id) ?? null
+    const value = this.#host.writes.getJournal(key)
+    return value === undefined ? null : timeSegmentOf(value, id)
+  }
+
+  /** Replaces (or with null removes) domain `id`'s segment of the time batch at `key`; written by #flushTimeEdits. */
+  #setTimeSegment(key: string, id: string, segment: TimeSegment | null): void {
+    let segments = this.#timeEdits.get(key)
+    if (segments === undefined) {
+      const value = this.#host.writes.getJournal(key)
+      segments = value === undefined ? [] : timeSegments(value)
+      this.#timeEdits.set(key, segments)
+    }
+    const index = segments.findIndex((candidate) => candidate.id === id)
+    if (index < 0) return
+    if (segment === null) segments.splice(index, 1)
+    else segments[index] = segment
+  }
+
+  #flushTimeEdits(): void {
+    const writes = this.#host.writes
+    for (const [key, segments] of this.#timeEdits) {
+      if (segments.length === 0) writes.delJournal(key)
+      else writes.putJournal(key, encodeTimeBatch(segments))
+    }
+    this.#timeEdits.clear()
   }
 
   #pinned(root: string): boolean {
@@ -751,17 +806,11 @@ export class JournalWriter {
 
 const EMPTY = Buffer.alloc(0)
 
-/** A batch holds entries up to this many bytes; a burst past it starts another. */
-const BATCH_BYTES_MAX = 1024 * 1024
-
-interface OpenBatch {
-  readonly key: string
-  readonly seq: number
-  readonly first: number
-  readonly prev: number
-  readonly entries: Buffer[]
-  bytes: number
-}
+/**
+ * A drain's time batch holds entries up to this many bytes; a drain past it starts another.
+ * Compaction writes a partly expired batch again whole, so a batch stays far below the value limit.
+ */
+const DRAIN_BATCH_BYTES_MAX = 1024 * 1024
 
 /** One time batch of a chain. */
 interface ChainLink {

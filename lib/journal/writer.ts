@@ -30,7 +30,7 @@ import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import type { PendingWrites } from '../runtime/writes.js'
 import { NO_SEQ, regionBatchesOf, SLICE_MAX, type Batch } from './batches.js'
-import { accountedBytes, decodeHeader, encodeBatch, encodeDrainBatch, encodeTimeBatch, EntryBuffer, peekEntry, splitBatch, timeSegmentOf, timeSegments, type EntryHeader, type JournalMeta, type OpenSegment, type StoredEffect, type TimeSegment } from './entry.js'
+import { accountedBytes, decodeHeader, effectAccountedBytes, locatorAccountedBytes, DrainBatch, encodeBatch, encodeTimeBatch, peekEntry, splitBatch, timeSegmentOf, timeSegments, type EntryHeader, type JournalMeta, type StoredEffect, type TimeSegment } from './entry.js'
 import { accountedKeyLength, effectKey, entryKey, keptKey, keptRange, locatorKey, seqOfTimeKey, sliceOfEntryKey, TIME_RANGE, timeKey, unsettledKey } from './keys.js'
 import type { JournalRetention } from './options.js'
 
@@ -132,12 +132,12 @@ export class JournalWriter {
    * record()): compaction asks for every entry it drops, and a map lookup is what that can afford.
    */
   readonly #unsettled = new Map<string, number>()
-  /** The entries recorded since the last seal, back to back: the next time batch's bytes. */
-  readonly #drain = new EntryBuffer()
-  /** The segment each domain is filling in the drain's time batch (sealed before the commit). */
-  readonly #open = new Map<string, OpenSegment>()
+  /** The entries recorded since the last seal: the next time batch (sealed before the commit). */
+  readonly #drain = new DrainBatch()
   /** Seq of the drain's time batch, taken by its first entry; NO_SEQ while it has none. */
   #drainSeq = NO_SEQ
+  /** Counts the seals: an instance whose journalBatch is not this has no segment in #drain. */
+  #batchNumber = 0
   /**
    * Time batches a compaction step changed, as their segments (an empty list: delete), written
    * once at the end of the step: the cursor and the chains cut into the same batch for many
@@ -165,18 +165,21 @@ export class JournalWriter {
   seal(): void {
     if (this.#drainSeq === NO_SEQ) return
     const seq = this.#drainSeq
-    const segments = [...this.#open.values()]
-    this.#host.writes.putJournal(timeKey(seq), encodeDrainBatch(segments, this.#drain.bytes))
-    this.#open.clear()
-    this.#drain.offset = 0
-    this.#drainSeq = NO_SEQ
-    for (const segment of segments) {
-      const chain = this.#chains.get(segment.id)
-      if (chain === undefined) continue
-      // A chain is only cached while its domain's window is not empty, so the new segment follows it.
-      if (segment.prev === NO_SEQ) this.#chains.delete(segment.id)
-      else chain.batches.push({ seq, first: segment.first })
+    const drain = this.#drain
+    this.#host.writes.putJournal(timeKey(seq), drain.encode())
+    if (this.#chains.size > 0) {
+      for (let segment = 0; segment < drain.segments; segment++) {
+        const id = drain.idAt(segment)
+        const chain = this.#chains.get(id)
+        if (chain === undefined) continue
+        // A chain is only cached while its domain's window is not empty, so the new segment follows it.
+        if (drain.prevAt(segment) === NO_SEQ) this.#chains.delete(id)
+        else chain.batches.push({ seq, first: drain.firstAt(segment) })
+      }
     }
+    drain.reset()
+    this.#drainSeq = NO_SEQ
+    this.#batchNumber++
   }
 
   stats(): JournalStats {
@@ -205,8 +208,18 @@ export class JournalWriter {
     const source = intent.source
     // Only ids the sender chose need an index key: the runtime's own ids name their domain.
     const hasLocator = source.kind === 'send' && source.remember
-    const start = this.#drain.offset
-    const length = this.#drain.append({
+    // A drain past DRAIN_BATCH_BYTES_MAX goes on in another batch (its domains' segments chained to this one).
+    if (this.#drain.entries.offset > DRAIN_BATCH_BYTES_MAX) this.seal()
+    let segment = instance.journalBatch === this.#batchNumber ? instance.journalSegment : -1
+    if (segment < 0) {
+      if (this.#drainSeq === NO_SEQ) this.#drainSeq = this.#nextSeq++
+      // A domain with nothing in its window starts a new chain: its old head may be gone.
+      const prev = meta !== undefined && meta[1] > 0 && meta[5] !== undefined ? meta[5] : NO_SEQ
+      segment = this.#drain.open(id, slice, prev)
+      instance.journalBatch = this.#batchNumber
+      instance.journalSegment = segment
+    }
+    const length = this.#drain.append(segment, {
       at: now,
       i: info.id,
       y: info.type,
@@ -226,16 +239,6 @@ export class JournalWriter {
       o: valueBytesOf(intent.payload, parts) > this.#valueBytesMax,
       l: hasLocator,
     })
-    const entryStart = this.#place(start, length)
-    let segment = this.#open.get(id)
-    if (segment === undefined) {
-      if (this.#drainSeq === NO_SEQ) this.#drainSeq = this.#nextSeq++
-      // A domain with nothing in its window starts a new chain: its old head may be gone.
-      const prev = meta !== undefined && meta[1] > 0 && meta[5] !== undefined ? meta[5] : NO_SEQ
-      segment = { id, first: slice, prev, ranges: [] }
-      this.#open.set(id, segment)
-    }
-    segment.ranges.push(entryStart, entryStart + length)
     // Counted now, so that the drain's bound on a commit's bytes sees the entry before the batch is written.
     writes.countBytes(length)
     if (hasLocator) writes.putJournal(locatorKey(info.id, id, slice), EMPTY)
@@ -251,7 +254,10 @@ export class JournalWriter {
       }
       this.#settled(info.root, info.causedBy)
     }
+    let size = accountedKeyLength(id) + length + 4
+    if (hasLocator) size += locatorAccountedBytes(info.id, id.length)
     for (const effect of parts.effects) {
+      size += effectAccountedBytes(effect.id, info.root, id.length)
       const stored: StoredEffect = { d: [instance.definition.name, instance.key], s: slice, i: info.id, a: effect.attempt, o: null }
       writes.putJournal(effectKey(effect.id), encode(stored, 'an effect record'))
       // A retry may be emitted while its first attempt is still unsettled: count it once.
@@ -261,26 +267,19 @@ export class JournalWriter {
       }
     }
     this.#stats.entriesWritten++
-    const size = accountedBytes(accountedKeyLength(id), length + 4, info.id, info.root, hasLocator, effectIdsOf(parts), id.length)
-    const next: JournalMeta =
-      meta === undefined ? [slice, 1, size, now, 0, this.#drainSeq] : [meta[0], meta[1] + 1, meta[2] + size, meta[1] === 0 ? now : meta[3], meta[4], this.#drainSeq]
+    let next: JournalMeta
+    if (meta === undefined) next = [slice, 1, size, now, 0, this.#drainSeq]
+    else {
+      // In place: a new array per slice outlived the drain (it is the domain's meta until its
+      // next slice), so each was promoted and collected by the old generation.
+      if (meta[1] === 0) meta[3] = now
+      meta[1]++
+      meta[2] += size
+      meta[5] = this.#drainSeq
+      next = meta
+    }
     if (this.#over(next, now) || (source.kind === 'settle' && next[4] > 0)) this.#enqueue(id, instance.definition.name, instance.key)
     return next
-  }
-
-  /**
-   * Where the entry just appended at `start` stays: a drain batch past DRAIN_BATCH_BYTES_MAX is
-   * sealed first (its segments go on in the next batch) and the entry moves to the front.
-   */
-  #place(start: number, length: number): number {
-    if (start === 0 || start + length <= DRAIN_BATCH_BYTES_MAX) return start
-    // The seal copies only the ranges before `start`; the buffer is reused from 0 after it.
-    const entry = Buffer.from(this.#drain.bytes.subarray(start, start + length))
-    this.seal()
-    this.#drain.reserve(length)
-    entry.copy(this.#drain.bytes, 0)
-    this.#drain.offset = length
-    return 0
   }
 
   #settled(root: string, effectId: string): void {
@@ -807,8 +806,9 @@ export class JournalWriter {
 const EMPTY = Buffer.alloc(0)
 
 /**
- * A drain's time batch holds entries up to this many bytes; a drain past it starts another.
- * Compaction writes a partly expired batch again whole, so a batch stays far below the value limit.
+ * A drain's time batch takes entries while it holds fewer bytes than this; a drain past it
+ * starts another. Compaction writes a partly expired batch again whole, so a batch stays far
+ * below the value limit (it exceeds this by one entry at most).
  */
 const DRAIN_BATCH_BYTES_MAX = 1024 * 1024
 
@@ -860,10 +860,6 @@ function changed(window: Window, j: JournalMeta): boolean {
  * limit, so an entry always fits in one value next to the slice's own writes.
  */
 const ENTRY_VALUE_BYTES_MAX = Math.floor(limits.valueSizeBytesMax / 4)
-
-function* effectIdsOf(parts: SliceParts): Generator<string> {
-  for (const effect of parts.effects) yield effect.id
-}
 
 function valueBytesOf(payload: Buffer | null, parts: SliceParts): number {
   let bytes = (payload?.length ?? 0) + (parts.reply?.length ?? 0)

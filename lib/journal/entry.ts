@@ -114,6 +114,21 @@ interface Utf8Writer {
 
 /** A string this short takes at most 126 UTF-8 bytes (3 per UTF-16 unit), so its varint length is 1 byte. */
 const SHORT_STRING_UNITS_MAX = 42
+/** Byte fields up to this long are copied by a loop (a native copy's call costs more). */
+const SHORT_BYTES_MAX = 32
+/** Entries up to this long are copied into their batch by a loop, for the same reason (a bump entry is about 60 bytes). */
+const SHORT_ENTRY_BYTES_MAX = 256
+
+/** Writes an ASCII string at `offset` and returns the end; -1 (having written part of it) when it is not ASCII. */
+function writeAscii(target: Buffer, offset: number, value: string): number {
+  const units = value.length
+  for (let k = 0; k < units; k++) {
+    const unit = value.charCodeAt(k)
+    if (unit >= 0x80) return -1
+    target[offset + k] = unit
+  }
+  return offset + units
+}
 
 /**
  * Entries encoded back to back into one growing buffer: the writer's buffer of a drain (one
@@ -154,9 +169,17 @@ export class EntryBuffer {
 
   str(value: string | null): void {
     if (value === null) return this.u32(0)
-    if (value.length <= SHORT_STRING_UNITS_MAX) {
-      // Ids and types are short: write the UTF-8 after a 1-byte length, without measuring it first.
-      this.reserve(1 + 3 * value.length)
+    const units = value.length
+    if (units <= SHORT_STRING_UNITS_MAX) {
+      // Ids, types and paths are short and nearly always ASCII: copied by a loop after a
+      // 1-byte length (a native write per string cost more than these few bytes).
+      this.reserve(1 + 3 * units)
+      const end = writeAscii(this.bytes, this.offset + 1, value)
+      if (end >= 0) {
+        this.bytes[this.offset] = units + 1
+        this.offset = end
+        return
+      }
       const length = (this.bytes as unknown as Utf8Writer).utf8Write(value, this.offset + 1)
       this.bytes[this.offset] = length + 1
       this.offset += 1 + length
@@ -170,10 +193,13 @@ export class EntryBuffer {
 
   bytesField(value: Uint8Array | null): void {
     if (value === null) return this.u32(0)
-    this.u32(value.length + 1)
-    this.reserve(value.length)
-    this.bytes.set(value, this.offset)
-    this.offset += value.length
+    const length = value.length
+    this.u32(length + 1)
+    this.reserve(length)
+    // Most values are a few bytes (a counter's before and after): a loop beats a native copy there.
+    if (length <= SHORT_BYTES_MAX) for (let k = 0; k < length; k++) this.bytes[this.offset + k] = value[k]!
+    else this.bytes.set(value, this.offset)
+    this.offset += length
   }
 }
 
@@ -471,17 +497,20 @@ export function encodeBatch(entries: readonly Uint8Array[]): Buffer {
 export function encodeTimeBatch(segments: readonly TimeSegment[]): Buffer {
   let bytes = 1 + varintBytes(segments.length)
   const bodies: number[] = []
+  const idLengths: number[] = []
   for (const segment of segments) {
     let body = 0
     for (const entry of segment.entries) body += varintBytes(entry.length) + entry.length
+    const idLength = Buffer.byteLength(segment.id, 'utf8')
     bodies.push(body)
-    bytes += segmentHeaderBytes(segment, segment.entries.length, body) + body
+    idLengths.push(idLength)
+    bytes += segmentHeaderBytes(idLength, segment.first, segment.prev, segment.entries.length, body) + body
   }
   const batch = Buffer.allocUnsafe(bytes)
   batch[0] = TIME_FORMAT
   let offset = writeVarint(batch, 1, segments.length)
   segments.forEach((segment, i) => {
-    offset = writeSegmentHeader(batch, offset, segment, segment.entries.length, bodies[i]!)
+    offset = writeSegmentHeader(batch, offset, segment.id, idLengths[i]!, segment.first, segment.prev, segment.entries.length, bodies[i]!)
     for (const entry of segment.entries) {
       offset = writeVarint(batch, offset, entry.length)
       batch.set(entry, offset)
@@ -557,22 +586,29 @@ export class DrainBatch {
   /** The time batch (format 3) of every segment opened since the last reset. */
   encode(): Buffer {
     const bodies: number[] = []
+    const idLengths: number[] = []
     let bytes = 1 + varintBytes(this.segments)
     for (let segment = 0; segment < this.segments; segment++) {
       let body = 0
       for (let e = this.#heads[segment]!; e >= 0; e = this.#nexts[e]!) body += varintBytes(this.#ends[e]! - this.#starts[e]!) + this.#ends[e]! - this.#starts[e]!
+      const idLength = Buffer.byteLength(this.#ids[segment]!, 'utf8')
       bodies.push(body)
-      bytes += segmentHeaderBytes({ id: this.#ids[segment]!, first: this.#firsts[segment]!, prev: this.#prevs[segment]! }, this.#counts[segment]!, body) + body
+      idLengths.push(idLength)
+      bytes += segmentHeaderBytes(idLength, this.#firsts[segment]!, this.#prevs[segment]!, this.#counts[segment]!, body) + body
     }
     const batch = Buffer.allocUnsafe(bytes)
     batch[0] = TIME_FORMAT
     let offset = writeVarint(batch, 1, this.segments)
     const source = this.entries.bytes
     for (let segment = 0; segment < this.segments; segment++) {
-      offset = writeSegmentHeader(batch, offset, { id: this.#ids[segment]!, first: this.#firsts[segment]!, prev: this.#prevs[segment]! }, this.#counts[segment]!, bodies[segment]!)
+      offset = writeSegmentHeader(batch, offset, this.#ids[segment]!, idLengths[segment]!, this.#firsts[segment]!, this.#prevs[segment]!, this.#counts[segment]!, bodies[segment]!)
       for (let e = this.#heads[segment]!; e >= 0; e = this.#nexts[e]!) {
-        offset = writeVarint(batch, offset, this.#ends[e]! - this.#starts[e]!)
-        offset += source.copy(batch, offset, this.#starts[e]!, this.#ends[e]!)
+        const start = this.#starts[e]!
+        const length = this.#ends[e]! - start
+        offset = writeVarint(batch, offset, length)
+        if (length <= SHORT_ENTRY_BYTES_MAX) for (let k = 0; k < length; k++) batch[offset + k] = source[start + k]!
+        else source.copy(batch, offset, start, start + length)
+        offset += length
       }
     }
     return checkLength(batch, offset)
@@ -585,16 +621,16 @@ export class DrainBatch {
   }
 }
 
-function segmentHeaderBytes(header: ChainHeader, count: number, body: number): number {
-  const idBytes = Buffer.byteLength(header.id, 'utf8')
-  return varintBytes(idBytes) + idBytes + varintBytes(header.first) + varintBytes(header.prev + 1) + varintBytes(count) + varintBytes(body)
+function segmentHeaderBytes(idLength: number, first: number, prev: number, count: number, body: number): number {
+  return varintBytes(idLength) + idLength + varintBytes(first) + varintBytes(prev + 1) + varintBytes(count) + varintBytes(body)
 }
 
-function writeSegmentHeader(batch: Buffer, start: number, header: ChainHeader, count: number, body: number): number {
-  let offset = writeVarint(batch, start, Buffer.byteLength(header.id, 'utf8'))
-  offset += batch.write(header.id, offset, 'utf8')
-  offset = writeVarint(batch, offset, header.first)
-  offset = writeVarint(batch, offset, header.prev + 1)
+function writeSegmentHeader(batch: Buffer, start: number, id: string, idLength: number, first: number, prev: number, count: number, body: number): number {
+  let offset = writeVarint(batch, start, idLength)
+  const idEnd = idLength === id.length ? writeAscii(batch, offset, id) : -1
+  offset = idEnd >= 0 ? idEnd : offset + batch.write(id, offset, 'utf8')
+  offset = writeVarint(batch, offset, first)
+  offset = writeVarint(batch, offset, prev + 1)
   offset = writeVarint(batch, offset, count)
   return writeVarint(batch, offset, body)
 }

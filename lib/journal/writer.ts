@@ -139,11 +139,13 @@ export class JournalWriter {
   /** Counts the seals: an instance whose journalBatch is not this has no segment in #drain. */
   #batchNumber = 0
   /**
-   * Time batches a compaction step changed, as their segments (an empty list: delete), written
-   * once at the end of the step: the cursor and the chains cut into the same batch for many
-   * domains, which must not encode it again for each.
+   * Time batches a compaction step read whole, as their segments (null: removed by the step),
+   * and those it changed (#timeDirty), written once at the end of the step: the cursor and the
+   * chains cut into the same batch for many domains, which must not be read or encoded again
+   * for each.
    */
-  readonly #timeEdits = new Map<string, TimeSegment[]>()
+  readonly #timeRead = new Map<string, Array<TimeSegment | null>>()
+  readonly #timeDirty = new Set<string>()
 
   /** Value bytes an entry keeps at most (payloads, reply, before/after); beyond, it keeps none. */
   readonly #valueBytesMax: number
@@ -485,7 +487,10 @@ export class JournalWriter {
     const movesAllowed = this.#waiting.size >= CURSOR_WAITING_MIN || this.#unchained() >= CURSOR_UNCHAINED_MIN
     // A label: a segment may end the walk over its batch's segments and the batches alike.
     batches: for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
-      for (const header of timeSegments(value)) {
+      const segments = this.#segmentsOf(key as string, value)
+      for (let index = 0; index < segments.length; index++) {
+        const header = segments[index]
+        if (header === null || header === undefined) continue
         if (used >= budget || this.#waiting.size === 0) break batches
         const batch: Batch = { key: key as string, first: header.first, entries: header.entries }
         const found = this.#domainOf(header.id)
@@ -713,35 +718,44 @@ export class JournalWriter {
 
   // ---- time batches as a step changes them ----------------------------------------------------
 
+  /** The segments of the time batch at `key` as this step left them (`value`: its stored bytes, when the caller has them). */
+  #segmentsOf(key: string, value?: Buffer): Array<TimeSegment | null> {
+    let segments = this.#timeRead.get(key)
+    if (segments === undefined) {
+      const bytes = value ?? this.#host.writes.getJournal(key)
+      segments = bytes === undefined ? [] : timeSegments(bytes)
+      this.#timeRead.set(key, segments)
+    }
+    return segments
+  }
+
   /** Domain `id`'s segment of the time batch at `key`, as this step left it; null when it has none. */
   #timeSegment(key: string, id: string): TimeSegment | null {
-    const edited = this.#timeEdits.get(key)
-    if (edited !== undefined) return edited.find((segment) => segment.id === id) ?? null
+    const read = this.#timeRead.get(key)
+    if (read !== undefined) return read.find((segment) => segment?.id === id) ?? null
+    // A chain reads one domain's segment: the others are skipped unsplit.
     const value = this.#host.writes.getJournal(key)
     return value === undefined ? null : timeSegmentOf(value, id)
   }
 
   /** Replaces (or with null removes) domain `id`'s segment of the time batch at `key`; written by #flushTimeEdits. */
   #setTimeSegment(key: string, id: string, segment: TimeSegment | null): void {
-    let segments = this.#timeEdits.get(key)
-    if (segments === undefined) {
-      const value = this.#host.writes.getJournal(key)
-      segments = value === undefined ? [] : timeSegments(value)
-      this.#timeEdits.set(key, segments)
-    }
-    const index = segments.findIndex((candidate) => candidate.id === id)
+    const segments = this.#segmentsOf(key)
+    const index = segments.findIndex((candidate) => candidate?.id === id)
     if (index < 0) return
-    if (segment === null) segments.splice(index, 1)
-    else segments[index] = segment
+    segments[index] = segment
+    this.#timeDirty.add(key)
   }
 
   #flushTimeEdits(): void {
     const writes = this.#host.writes
-    for (const [key, segments] of this.#timeEdits) {
+    for (const key of this.#timeDirty) {
+      const segments = this.#timeRead.get(key)!.filter((segment) => segment !== null)
       if (segments.length === 0) writes.delJournal(key)
       else writes.putJournal(key, encodeTimeBatch(segments))
     }
-    this.#timeEdits.clear()
+    this.#timeDirty.clear()
+    this.#timeRead.clear()
   }
 
   #pinned(root: string): boolean {

@@ -130,14 +130,25 @@ function writeAscii(target: Buffer, offset: number, value: string): number {
   return offset + units
 }
 
+/** What an EntryBuffer starts with, and goes back to once emptied (release). */
+const ENTRY_BUFFER_BYTES = 64 * 1024
+/** An emptied EntryBuffer keeps up to this many bytes; a bigger one (a drain of big slices) is released. */
+const ENTRY_BUFFER_KEPT_BYTES_MAX = 4 * 1024 * 1024
+
 /**
  * Entries encoded back to back into one growing buffer: the writer's buffer of a drain (one
  * allocation for every entry of the drain, no Buffer per entry), and encodeEntry's scratch.
- * Grown when an entry needs more, never shrunk (bounded by the slice size limit).
+ * Grown when an entry needs more; shrunk back by release() once past ENTRY_BUFFER_KEPT_BYTES_MAX.
  */
 export class EntryBuffer {
-  bytes = Buffer.allocUnsafe(64 * 1024)
+  bytes = Buffer.allocUnsafe(ENTRY_BUFFER_BYTES)
   offset = 0
+
+  /** Empties the buffer, dropping its memory if a drain of big slices grew it. */
+  release(): void {
+    this.offset = 0
+    if (this.bytes.length > ENTRY_BUFFER_KEPT_BYTES_MAX) this.bytes = Buffer.allocUnsafe(ENTRY_BUFFER_BYTES)
+  }
 
   reserve(bytes: number): void {
     if (this.offset + bytes <= this.bytes.length) return
@@ -308,7 +319,9 @@ const scratch = new EntryBuffer()
 export function encodeEntry(entry: EntryInput): Buffer {
   scratch.offset = 0
   writeEntry(scratch, entry)
-  return Buffer.from(scratch.bytes.subarray(0, scratch.offset))
+  const bytes = Buffer.from(scratch.bytes.subarray(0, scratch.offset))
+  scratch.release()
+  return bytes
 }
 
 function writeEntry(w: EntryBuffer, entry: EntryInput): void {
@@ -617,7 +630,7 @@ export class DrainBatch {
   reset(): void {
     this.segments = 0
     this.#entryCount = 0
-    this.entries.offset = 0
+    this.entries.release()
   }
 }
 

@@ -5,7 +5,7 @@
 // compaction deleted).
 import { describe, expect, it } from 'vitest'
 import { defineDomain, Runtime } from '../lib/index.js'
-import { splitBatch } from '../lib/journal/entry.js'
+import { isTimeBatch, splitBatch, timeSegments } from '../lib/journal/entry.js'
 import { JOURNAL_TREE } from '../lib/journal/keys.js'
 import { cleanerSettled, tempDirs } from './helpers.js'
 
@@ -86,7 +86,7 @@ describe('journal at scale', () => {
     let entries = 0
     let bytes = 0
     for (const { key, value } of rt.store.tree(JOURNAL_TREE).getRange({ start: 'e', end: 'f' })) {
-      entries += splitBatch(value).length
+      entries += isTimeBatch(value) ? timeSegments(value).reduce((sum, segment) => sum + segment.entries.length, 0) : splitBatch(value).length
       bytes += (key as string).length + value.length
     }
     // The window of each domain, plus the two held entries kept for their unsettled effect.

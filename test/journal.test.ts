@@ -1,9 +1,10 @@
 // The causal journal: entries per slice with changes, effects and outcomes; lineage across
 // domains, effects and timers; why() and stateAt(); retention and background compaction
 // (with lineages of unsettled effects kept); empty answers with reasons.
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
-import { chainHeader, decodeEntry, encodeEntry, splitBatch } from '../lib/journal/entry.js'
+import { decodeEntry, DrainBatch, encodeEntry, encodeTimeBatch, splitBatch, timeSegmentOf, timeSegments } from '../lib/journal/entry.js'
 import { JOURNAL_TREE, TIME_RANGE } from '../lib/journal/keys.js'
 import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
 
@@ -131,8 +132,9 @@ function journalEntries(rt: Runtime, domain: string, key: string): number[] {
     splitBatch(value).forEach((_, i) => slices.push(first + i))
   }
   for (const { value } of tree.getRange(TIME_RANGE)) {
-    const header = chainHeader(value)
-    if (header?.id === `${domain}\0${key}`) splitBatch(value).forEach((_, i) => slices.push(header.first + i))
+    for (const segment of timeSegments(value)) {
+      if (segment.id === `${domain}\0${key}`) segment.entries.forEach((_, i) => slices.push(segment.first + i))
+    }
   }
   return slices
 }
@@ -383,26 +385,25 @@ function regionKeys(rt: Runtime, domain: string, key: string): string[] {
   return [...rt.store.tree(JOURNAL_TREE).getRange({ start: `e${domain}\0${key}\0`, end: `e${domain}\0${key}\x01` })].map(({ key: stored }) => stored as string)
 }
 
-/** The time region's batches, oldest first: [seq, domain id, first slice, entries]. */
+/** The time region's segments, oldest first: [seq of their batch, domain id, first slice, entries]. */
 function timeBatches(rt: Runtime): Array<[number, string, number, number]> {
-  return [...rt.store.tree(JOURNAL_TREE).getRange(TIME_RANGE)].map(({ key, value }) => {
-    const header = chainHeader(value)!
-    return [Number.parseInt((key as string).slice(2), 16), header.id, header.first, splitBatch(value).length]
-  })
+  return [...rt.store.tree(JOURNAL_TREE).getRange(TIME_RANGE)].flatMap(({ key, value }) =>
+    timeSegments(value).map((segment): [number, string, number, number] => [Number.parseInt((key as string).slice(2), 16), segment.id, segment.first, segment.entries.length]),
+  )
 }
 
 describe('the time region', () => {
-  it("puts one drain's entries of many domains in adjacent keys, each domain's reached through its chain, across a reopen", async () => {
+  it("puts one drain's entries of many domains in one key, each domain's reached through its chain, across a reopen", async () => {
     const dir = tempDir()
     {
       await using rt = await open(dir)
       const counters = Array.from({ length: 40 }, (_, i) => rt.domain(Counter, `c${i}`))
-      // Sent together, the 40 slices run in one drain: 40 batches with consecutive seqs.
+      // Sent together, the 40 slices run in one drain: one batch of 40 segments, the next drain's with the next seq.
       await Promise.all(counters.map((counter) => counter.send('add', { n: 1 })))
       await Promise.all(counters.map((counter) => counter.send('add', { n: 2 })))
       const batches = timeBatches(rt)
       expect(batches).toHaveLength(80)
-      expect(batches.map(([seq]) => seq)).toEqual(batches.map((_, i) => batches[0]![0] + i))
+      expect(batches.map(([seq]) => seq)).toEqual(batches.map((_, i) => batches[0]![0] + (i < 40 ? 0 : 1)))
       expect(new Set(batches.slice(0, 40).map(([, id]) => id)).size).toBe(40)
       expect(regionKeys(rt, 'counter', 'c7')).toEqual([])
       expect(rt.journal.slices('counter', 'c7').entries.map((e) => [e.slice, e.changes[0]!.after])).toEqual([
@@ -546,3 +547,113 @@ describe('the entry layout', () => {
     expect(decodeEntry(old)).toMatchObject({ at: 42, i: 'id-1', r: 'id-1', y: 'add', c: null, p: null, ch: [['count', null, Buffer.from('x')]], rp: null, er: null, mg: null })
   })
 })
+
+describe('the time batch layout', () => {
+  const text = fc.oneof(fc.string({ unit: 'binary-ascii', maxLength: 60 }), fc.string({ unit: 'binary', maxLength: 60 }))
+  const bytes = fc.oneof(fc.constant(null), fc.uint8Array({ maxLength: 80 }).map((array) => Buffer.from(array)))
+  /** Entries of every field kind, with strings on both sides of the short-string and ASCII paths. */
+  const entryInput = fc.record({
+    at: fc.double({ noNaN: true }),
+    i: text,
+    y: text,
+    p: bytes,
+    c: fc.oneof(fc.constant(null), text),
+    r: text,
+    from: fc.oneof(fc.constant(null), fc.record({ domain: text, key: text })),
+    ch: fc.array(fc.tuple(text, bytes, bytes), { maxLength: 4 }),
+    fx: fc.array(fc.record({ id: text, effect: text, payload: bytes, attempt: fc.integer({ min: 1, max: 1000 }) }), { maxLength: 3 }),
+    ms: fc.array(fc.record({ id: text, domain: text, key: text, type: text }), { maxLength: 3 }),
+    tm: fc.array(fc.record({ id: text, type: text, due: fc.double({ noNaN: true }) }), { maxLength: 3 }),
+    cx: fc.array(text, { maxLength: 3 }),
+    rp: bytes,
+    er: fc.constant(null),
+    mg: fc.oneof(fc.constant(null), fc.tuple(fc.nat(), fc.nat())),
+    o: fc.boolean(),
+    l: fc.boolean(),
+  })
+
+  it('round-trips any entry, written alone or into a drain batch, and groups a drain by domain in the order domains came', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat({ max: 4 }), entryInput), { minLength: 1, maxLength: 12 }), fc.array(fc.integer({ min: -1, max: 2 ** 40 }), { minLength: 5, maxLength: 5 }), (appends, prevs) => {
+        const drain = new DrainBatch()
+        const segments = new Map<number, number>()
+        const expected = new Map<number, Buffer[]>()
+        for (const [domain, input] of appends) {
+          let segment = segments.get(domain)
+          if (segment === undefined) {
+            segment = drain.open(`d\0${domain}é`, 1000 * domain, prevs[domain]!)
+            segments.set(domain, segment)
+            expected.set(domain, [])
+          }
+          drain.append(segment, input)
+          const alone = encodeEntry(input)
+          expected.get(domain)!.push(alone)
+          const decoded = decodeEntry(alone)
+          expect([decoded.at, decoded.i, decoded.y, decoded.c, decoded.r, decoded.f, decoded.cx, decoded.mg, decoded.o]).toEqual([
+            input.at, input.i, input.y, input.c, input.r, input.from === null ? null : [input.from.domain, input.from.key], input.cx, input.mg, input.o,
+          ])
+          expect(decoded.ch.map(([path, before, after]) => [path, nullable(before), nullable(after)])).toEqual(input.ch.map(([path, before, after]) => [path, input.o ? null : before, input.o ? null : after]))
+          expect(decoded.ms).toEqual(input.ms.map((m) => [m.id, m.domain, m.key, m.type]))
+          expect(decoded.tm).toEqual(input.tm.map((t) => [t.id, t.type, t.due]))
+        }
+        const batch = drain.encode()
+        expect(batch[0]).toBe(3)
+        const read = timeSegments(batch)
+        expect(read.map((segment) => [segment.id, segment.first, segment.prev])).toEqual([...segments.keys()].map((domain) => [`d\0${domain}é`, 1000 * domain, prevs[domain]]))
+        for (const segment of read) {
+          const domain = [...segments.keys()].find((candidate) => `d\0${candidate}é` === segment.id)!
+          expect(segment.entries.map((entry) => Buffer.from(entry))).toEqual(expected.get(domain))
+          expect(timeSegmentOf(batch, segment.id)!.entries.map((entry) => Buffer.from(entry))).toEqual(expected.get(domain))
+        }
+        expect(timeSegmentOf(batch, 'd\0none')).toBeNull()
+        // Compaction writes a batch again from its segments: the same bytes.
+        expect(encodeTimeBatch(read)).toEqual(batch)
+        drain.reset()
+        expect(drain.segments).toBe(0)
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('reads a format 2 time batch as one segment, and refuses unknown formats and a time batch in the domain region', () => {
+    const entry = encodeEntry({ at: 1, i: 'i', y: 'add', p: null, c: null, r: 'i', from: null, ch: [], fx: [], ms: [], tm: [], cx: [], rp: null, er: null, mg: null, o: false, l: false })
+    // u8 2 | v id length | id | v first | v prev + 1 | v n | n x [v length, entry]
+    const old = Buffer.concat([Buffer.from([2, 3]), Buffer.from('a\0b'), Buffer.from([7, 0, 2, entry.length]), entry, Buffer.from([entry.length]), entry])
+    const [segment, ...rest] = timeSegments(old)
+    expect(rest).toEqual([])
+    expect([segment!.id, segment!.first, segment!.prev, segment!.entries.length]).toEqual(['a\0b', 7, -1, 2])
+    expect(timeSegmentOf(old, 'a\0b')!.entries.map((bytes) => Buffer.from(bytes))).toEqual([entry, entry])
+    expectVedErrorSync(() => timeSegments(Buffer.from([9, 0])), 'EFORMAT')
+    expectVedErrorSync(() => timeSegments(Buffer.from([1, 0, 0, 0, 0])), 'ECORRUPT')
+    expectVedErrorSync(() => splitBatch(old), 'ECORRUPT')
+  })
+
+  it('starts another batch when a drain passes 1 MiB of entries, each domain chained across them', async () => {
+    const Blob = defineDomain({
+      name: 'blob',
+      version: 1,
+      state: { data: '' },
+      on: {
+        put(s, p: { data: string }) {
+          s.data = p.data
+        },
+      },
+    })
+    await using rt = await open(tempDir(), { domains: [Counter, Blob] as DomainDefinition[], journal: { keepSlices: 100, keepBytes: 64 * 1024 * 1024 } })
+    const blob = rt.domain(Blob, 'b')
+    const small = rt.domain(Counter, 'small')
+    // One drain: 24 slices of about 100 KiB each, and a small domain's slices in between.
+    await Promise.all(Array.from({ length: 24 }, (_, i) => [blob.send('put', { data: 'x'.repeat(100_000 + i) }), small.send('add', { n: 1 })]).flat())
+    const batches = timeBatches(rt)
+    const seqs = new Set(batches.map(([seq]) => seq))
+    expect(seqs.size).toBeGreaterThan(1)
+    for (const [seq] of batches) expect(seq).toBeLessThan(Math.min(...seqs) + seqs.size)
+    expect(rt.journal.slices('blob', 'b').entries.map((e) => [e.slice, (e.intent.payload as { data: string }).data.length])).toEqual(Array.from({ length: 24 }, (_, i) => [i + 1, 100_000 + i]))
+    expect(rt.journal.slices('counter', 'small').entries.map((e) => e.slice)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1))
+    expect(rt.journal.stateAt('counter', 'small', 3).state).toMatchObject({ count: 3 })
+  })
+})
+
+function nullable(bytes: Uint8Array | null): Buffer | null {
+  return bytes === null ? null : Buffer.from(bytes)
+}

@@ -3,16 +3,16 @@
 //
 // A domain's entries lie in two places (keys.ts): older ones in its own range of the domain
 // region `e<id>\0<first>` (moved there by compaction, or kept for an unsettled lineage), newer
-// ones in the time region, reached by following the chain back from the seq its meta holds
-// (`head`, JournalMeta[5]).
+// ones in its segments of the time region's batches, reached by following the chain back from
+// the seq its meta holds (`head`, JournalMeta[5]).
 //
 // Invariants:
 // - Batches of one domain never overlap, and every domain-region batch of a domain holds
 //   older slices than any of its time batches.
-// - A chain is followed only while each batch names the domain and ends before the batch
-//   after it starts: a seq whose batch moved or was deleted ends the walk, and a reused seq
-//   cannot lead into another domain's entries or loop.
-import { chainHeader, splitBatch } from './entry.js'
+// - A chain is followed only while each batch holds a segment of the domain that ends before
+//   the segment after it starts: a seq whose segment moved or was deleted ends the walk, and a
+//   reused seq cannot lead into another domain's entries or loop.
+import { splitBatch, timeSegmentOf } from './entry.js'
 import { entryKey, entryRange, sliceOfEntryKey, timeKey } from './keys.js'
 
 /** What the trees passed here offer (TreeView and SnapshotTree both do). */
@@ -54,7 +54,7 @@ export function* regionBatchesOf(tree: RangeTree, id: string, from: number, to: 
   }
 }
 
-/** Time batches of domain `id`, newest first, from `head` back to the one holding `from`. */
+/** Time segments of domain `id`, newest first, from `head` back to the one holding `from`. */
 export function* chainOf(tree: RangeTree, id: string, head: number, from: number): Generator<Batch> {
   let seq = head
   let next = Number.POSITIVE_INFINITY
@@ -62,14 +62,14 @@ export function* chainOf(tree: RangeTree, id: string, head: number, from: number
     const key = timeKey(seq)
     const value = tree.get(key)
     if (value === undefined) return
-    const header = chainHeader(value)
-    if (header === null || header.id !== id) return
-    const entries = splitBatch(value)
-    if (header.first + entries.length > next || !(header.prev < seq)) return
-    yield { key, first: header.first, entries }
-    if (header.first <= from) return
-    next = header.first
-    seq = header.prev
+    const segment = timeSegmentOf(value, id)
+    if (segment === null) return
+    const entries = segment.entries
+    if (segment.first + entries.length > next || !(segment.prev < seq)) return
+    yield { key, first: segment.first, entries }
+    if (segment.first <= from) return
+    next = segment.first
+    seq = segment.prev
   }
 }
 

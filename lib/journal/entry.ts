@@ -107,61 +107,110 @@ export type JournalMeta = [first: number, count: number, bytes: number, oldestAt
 // u32 here: a varint (LEB128, 1 byte below 128). str / bytes: a varint of length + 1 (0 for
 // null) then UTF-8 / raw bytes. f64: little-endian. Format 1 had fixed u32s and NULL_LENGTH.
 
-/** Buffer#latin1Write: Buffer#write without its argument handling (Node has had it since v0.x). */
-interface LatinWriter {
-  latin1Write(value: string, offset: number): number
+/** Buffer#utf8Write: Buffer#write without its argument handling (Node has had it since v0.x). */
+interface Utf8Writer {
+  utf8Write(value: string, offset: number): number
 }
 
-/** Reused by every encode: grown when an entry needs more, never shrunk (bounded by the slice size limit). */
-let scratch = Buffer.allocUnsafe(64 * 1024)
+/** A string this short takes at most 126 UTF-8 bytes (3 per UTF-16 unit), so its varint length is 1 byte. */
+const SHORT_STRING_UNITS_MAX = 42
+/** Byte fields up to this long are copied by a loop (a native copy's call costs more). */
+const SHORT_BYTES_MAX = 32
+/** Entries up to this long are copied into their batch by a loop, for the same reason (a bump entry is about 60 bytes). */
+const SHORT_ENTRY_BYTES_MAX = 256
 
-class Writer {
+/** Writes an ASCII string at `offset` and returns the end; -1 (having written part of it) when it is not ASCII. */
+function writeAscii(target: Buffer, offset: number, value: string): number {
+  const units = value.length
+  for (let k = 0; k < units; k++) {
+    const unit = value.charCodeAt(k)
+    if (unit >= 0x80) return -1
+    target[offset + k] = unit
+  }
+  return offset + units
+}
+
+/** What an EntryBuffer starts with, and goes back to once emptied (release). */
+const ENTRY_BUFFER_BYTES = 64 * 1024
+/** An emptied EntryBuffer keeps up to this many bytes; a bigger one (a drain of big slices) is released. */
+const ENTRY_BUFFER_KEPT_BYTES_MAX = 4 * 1024 * 1024
+
+/**
+ * Entries encoded back to back into one growing buffer: the writer's buffer of a drain (one
+ * allocation for every entry of the drain, no Buffer per entry), and encodeEntry's scratch.
+ * Grown when an entry needs more; shrunk back by release() once past ENTRY_BUFFER_KEPT_BYTES_MAX.
+ */
+export class EntryBuffer {
+  bytes = Buffer.allocUnsafe(ENTRY_BUFFER_BYTES)
   offset = 0
 
+  /** Empties the buffer, dropping its memory if a drain of big slices grew it. */
+  release(): void {
+    this.offset = 0
+    if (this.bytes.length > ENTRY_BUFFER_KEPT_BYTES_MAX) this.bytes = Buffer.allocUnsafe(ENTRY_BUFFER_BYTES)
+  }
+
   reserve(bytes: number): void {
-    if (this.offset + bytes <= scratch.length) return
-    const grown = Buffer.allocUnsafe(Math.max(scratch.length * 2, this.offset + bytes))
-    scratch.copy(grown, 0, 0, this.offset)
-    scratch = grown
+    if (this.offset + bytes <= this.bytes.length) return
+    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.offset + bytes))
+    this.bytes.copy(grown, 0, 0, this.offset)
+    this.bytes = grown
   }
 
   u8(value: number): void {
     this.reserve(1)
-    scratch[this.offset++] = value
+    this.bytes[this.offset++] = value
   }
 
   u32(value: number): void {
     this.reserve(5)
     let rest = value >>> 0
     while (rest >= 0x80) {
-      scratch[this.offset++] = (rest & 0x7f) | 0x80
+      this.bytes[this.offset++] = (rest & 0x7f) | 0x80
       rest >>>= 7
     }
-    scratch[this.offset++] = rest
+    this.bytes[this.offset++] = rest
   }
 
   f64(value: number): void {
     this.reserve(8)
-    scratch.writeDoubleLE(value, this.offset)
+    this.bytes.writeDoubleLE(value, this.offset)
     this.offset += 8
   }
 
   str(value: string | null): void {
     if (value === null) return this.u32(0)
-    // Ids and types are ASCII: for those latin1 is UTF-8, and latin1Write skips the encoder.
-    const ascii = Buffer.byteLength(value, 'utf8') === value.length
-    const length = ascii ? value.length : Buffer.byteLength(value, 'utf8')
+    const units = value.length
+    if (units <= SHORT_STRING_UNITS_MAX) {
+      // Ids, types and paths are short and nearly always ASCII: copied by a loop after a
+      // 1-byte length (a native write per string cost more than these few bytes).
+      this.reserve(1 + 3 * units)
+      const end = writeAscii(this.bytes, this.offset + 1, value)
+      if (end >= 0) {
+        this.bytes[this.offset] = units + 1
+        this.offset = end
+        return
+      }
+      const length = (this.bytes as unknown as Utf8Writer).utf8Write(value, this.offset + 1)
+      this.bytes[this.offset] = length + 1
+      this.offset += 1 + length
+      return
+    }
+    const length = Buffer.byteLength(value, 'utf8')
     this.u32(length + 1)
     this.reserve(length)
-    this.offset += ascii ? (scratch as unknown as LatinWriter).latin1Write(value, this.offset) : scratch.write(value, this.offset, 'utf8')
+    this.offset += this.bytes.write(value, this.offset, 'utf8')
   }
 
-  bytes(value: Uint8Array | null): void {
+  bytesField(value: Uint8Array | null): void {
     if (value === null) return this.u32(0)
-    this.u32(value.length + 1)
-    this.reserve(value.length)
-    scratch.set(value, this.offset)
-    this.offset += value.length
+    const length = value.length
+    this.u32(length + 1)
+    this.reserve(length)
+    // Most values are a few bytes (a counter's before and after): a loop beats a native copy there.
+    if (length <= SHORT_BYTES_MAX) for (let k = 0; k < length; k++) this.bytes[this.offset + k] = value[k]!
+    else this.bytes.set(value, this.offset)
+    this.offset += length
   }
 }
 
@@ -263,9 +312,20 @@ export interface EntryInput {
   l: boolean
 }
 
+/** encodeEntry's buffer: reused by every call. */
+const scratch = new EntryBuffer()
+
+/** One entry as a Buffer of its own (the writer appends to its drain's EntryBuffer instead). */
 export function encodeEntry(entry: EntryInput): Buffer {
+  scratch.offset = 0
+  writeEntry(scratch, entry)
+  const bytes = Buffer.from(scratch.bytes.subarray(0, scratch.offset))
+  scratch.release()
+  return bytes
+}
+
+function writeEntry(w: EntryBuffer, entry: EntryInput): void {
   const omit = entry.o
-  const w = new Writer()
   const rootIsIntent = entry.r === entry.i
   w.u8(ENTRY_FORMAT)
   w.u8((entry.l ? FLAG_LOCATOR : 0) | (omit ? FLAG_OMITTED : 0) | (rootIsIntent ? FLAG_ROOT_IS_INTENT : 0) | (entry.fx.length > 0 ? FLAG_EFFECTS : 0))
@@ -276,7 +336,7 @@ export function encodeEntry(entry: EntryInput): Buffer {
   w.u32(entry.fx.length)
   for (const effect of entry.fx) w.str(effect.id)
   w.str(entry.y)
-  w.bytes(omit ? null : entry.p)
+  w.bytesField(omit ? null : entry.p)
   w.u8(entry.from === null ? 0 : 1)
   if (entry.from !== null) {
     w.str(entry.from.domain)
@@ -285,12 +345,12 @@ export function encodeEntry(entry: EntryInput): Buffer {
   w.u32(entry.ch.length)
   for (const [path, before, after] of entry.ch) {
     w.str(path)
-    w.bytes(omit ? null : before)
-    w.bytes(omit ? null : after)
+    w.bytesField(omit ? null : before)
+    w.bytesField(omit ? null : after)
   }
   for (const effect of entry.fx) {
     w.str(effect.effect)
-    w.bytes(omit ? null : effect.payload)
+    w.bytesField(omit ? null : effect.payload)
     w.u32(effect.attempt)
   }
   w.u32(entry.ms.length)
@@ -308,14 +368,13 @@ export function encodeEntry(entry: EntryInput): Buffer {
   }
   w.u32(entry.cx.length)
   for (const id of entry.cx) w.str(id)
-  w.bytes(omit ? null : entry.rp)
-  w.bytes(entry.er === null ? null : encode(entry.er, 'a journal entry\'s error'))
+  w.bytesField(omit ? null : entry.rp)
+  w.bytesField(entry.er === null ? null : encode(entry.er, 'a journal entry\'s error'))
   w.u8(entry.mg === null ? 0 : 1)
   if (entry.mg !== null) {
     w.u32(entry.mg[0])
     w.u32(entry.mg[1])
   }
-  return Buffer.from(scratch.subarray(0, w.offset))
 }
 
 function readHeader(r: Reader): EntryHeader {
@@ -373,120 +432,307 @@ export function decodeEntry(bytes: Uint8Array): StoredEntry {
  * Bytes an entry is accounted for: its key and value plus the `l` key and effect keys it
  * owns. The same figure at record and at deletion, from what the header holds.
  */
-export function accountedBytes(entryKeyLength: number, entryValueLength: number, intentId: string, root: string, locator: boolean, effectIds: Iterable<string>, idLength: number): number {
+export function accountedBytes(entryKeyLength: number, entryValueLength: number, intentId: string, root: string, locator: boolean, effectIds: readonly string[], idLength: number): number {
   let bytes = entryKeyLength + entryValueLength
-  if (locator) bytes += 2 + intentId.length + idLength + 14
-  for (const effectId of effectIds) bytes += 2 * effectId.length + root.length + idLength + 26
+  if (locator) bytes += locatorAccountedBytes(intentId, idLength)
+  for (const effectId of effectIds) bytes += effectAccountedBytes(effectId, root, idLength)
   return bytes
+}
+
+/** The part of accountedBytes for an entry's `l` key. */
+export function locatorAccountedBytes(intentId: string, idLength: number): number {
+  return 2 + intentId.length + idLength + 14
+}
+
+/** The part of accountedBytes for one effect the entry emitted (its `x` and `u` keys). */
+export function effectAccountedBytes(effectId: string, root: string, idLength: number): number {
+  return 2 * effectId.length + root.length + idLength + 26
 }
 
 function corrupt(detail: string): VedError {
   return new VedError('ECORRUPT', `a journal entry cannot be read: ${detail}`)
 }
 
-// ---- batches -------------------------------------------------------------------------------
+// ---- batches ----------------------------------------------------------------------------------
 //
-// The entries one domain recorded in one drain share one engine key: a domain that runs a
-// burst of slices pays one key (and later one delete) per burst rather than per slice. The
-// entries are of slices first, first + 1, ... first + n - 1.
+// Entries are stored in batches: a domain-region batch holds one domain's entries of slices
+// first, first + 1, ..., first + n - 1; a time batch holds everything one drain recorded, a
+// segment per domain, so that a drain of many domains costs one engine key (and later one
+// delete) instead of one per domain.
 //
 //   domain region `e<id>\0<first>`:  u8 1 | u32 n | n x [u32 length, entry]
-//   time region   `e\0<seq>`:         u8 2 | v id length | id | v first | v prev + 1 | v n | n x [v length, entry]
+//   time region   `e\0<seq>`:         u8 3 | v segments | segments x segment
+//     segment:                        v id length | id | v first | v prev + 1 | v n | v body length
+//                                     | body: n x [v length, entry]
 //
-// (v: a varint, LEB128, as in entries.)
+// (v: a varint, LEB128, as in entries.) Format 2, a time batch of one domain (u8 2 | v id length
+// | id | v first | v prev + 1 | v n | n x [v length, entry]), is still read, as one segment.
 //
-// A time batch names its domain and first slice (its key names neither) and `prev`, the seq of
-// the domain's previous time batch (-1: none), so a domain's time batches form a chain back
-// from the seq its meta holds.
+// A segment names its domain and first slice (the key names neither) and `prev`, the seq of
+// the time batch holding the domain's previous segment (-1: none), so a domain's segments form
+// a chain back from the seq its meta holds. `body length` lets a reader skip other domains'
+// segments without splitting their entries.
 
 const BATCH_FORMAT = 1
 const CHAIN_FORMAT = 2
+const TIME_FORMAT = 3
 
-/** What a time batch says about itself. */
+/** What a time segment says about itself. */
 export interface ChainHeader {
   /** The domain id `<name>\0<key>`. */
   readonly id: string
   readonly first: number
-  /** Seq of the domain's previous time batch, -1 for none. */
+  /** Seq of the time batch holding the domain's previous segment, -1 for none. */
   readonly prev: number
 }
 
+/** One domain's entries in a time batch, as views of the batch's bytes. */
+export interface TimeSegment extends ChainHeader {
+  readonly entries: Buffer[]
+}
+
 export function encodeBatch(entries: readonly Uint8Array[]): Buffer {
-  return writeBatch(null, entries)
-}
-
-export function encodeChainBatch(header: ChainHeader, entries: readonly Uint8Array[]): Buffer {
-  return writeBatch(header, entries)
-}
-
-function writeBatch(header: ChainHeader | null, entries: readonly Uint8Array[]): Buffer {
-  if (header === null) {
-    let bytes = 5
-    for (const entry of entries) bytes += 4 + entry.length
-    const batch = Buffer.allocUnsafe(bytes)
-    batch[0] = BATCH_FORMAT
-    batch.writeUInt32LE(entries.length, 1)
-    let offset = 5
-    for (const entry of entries) {
-      batch.writeUInt32LE(entry.length, offset)
-      batch.set(entry, offset + 4)
-      offset += 4 + entry.length
-    }
-    return batch
-  }
-  // A time batch is most often one entry of ~60 bytes: its header is varints.
-  const idBytes = Buffer.byteLength(header.id)
-  let bytes = 1 + VARINT_BYTES_MAX * 4 + idBytes
-  for (const entry of entries) bytes += VARINT_BYTES_MAX + entry.length
+  let bytes = 5
+  for (const entry of entries) bytes += 4 + entry.length
   const batch = Buffer.allocUnsafe(bytes)
-  batch[0] = CHAIN_FORMAT
-  let offset = writeVarint(batch, 1, idBytes)
-  offset += batch.write(header.id, offset, 'utf8')
-  offset = writeVarint(batch, offset, header.first)
-  offset = writeVarint(batch, offset, header.prev + 1)
-  offset = writeVarint(batch, offset, entries.length)
+  batch[0] = BATCH_FORMAT
+  batch.writeUInt32LE(entries.length, 1)
+  let offset = 5
   for (const entry of entries) {
-    offset = writeVarint(batch, offset, entry.length)
-    batch.set(entry, offset)
-    offset += entry.length
+    batch.writeUInt32LE(entry.length, offset)
+    batch.set(entry, offset + 4)
+    offset += 4 + entry.length
   }
-  return batch.subarray(0, offset)
+  return batch
 }
 
-/** The header of a time batch (format 2); null for a domain-region batch. */
-export function chainHeader(bytes: Uint8Array): ChainHeader | null {
+/** A time batch of segments whose entries are Buffers (compaction writing a batch again). */
+export function encodeTimeBatch(segments: readonly TimeSegment[]): Buffer {
+  let bytes = 1 + varintBytes(segments.length)
+  const bodies: number[] = []
+  const idLengths: number[] = []
+  for (const segment of segments) {
+    let body = 0
+    for (const entry of segment.entries) body += varintBytes(entry.length) + entry.length
+    const idLength = Buffer.byteLength(segment.id, 'utf8')
+    bodies.push(body)
+    idLengths.push(idLength)
+    bytes += segmentHeaderBytes(idLength, segment.first, segment.prev, segment.entries.length, body) + body
+  }
+  const batch = Buffer.allocUnsafe(bytes)
+  batch[0] = TIME_FORMAT
+  let offset = writeVarint(batch, 1, segments.length)
+  segments.forEach((segment, i) => {
+    offset = writeSegmentHeader(batch, offset, segment.id, idLengths[i]!, segment.first, segment.prev, segment.entries.length, bodies[i]!)
+    for (const entry of segment.entries) {
+      offset = writeVarint(batch, offset, entry.length)
+      batch.set(entry, offset)
+      offset += entry.length
+    }
+  })
+  return checkLength(batch, offset)
+}
+
+/**
+ * The time batch of one drain as the writer fills it: entries appended back to back to one
+ * EntryBuffer, each linked to its domain's segment, and laid out by segment only by encode().
+ * Its arrays are reused from drain to drain, so recording an entry allocates nothing: an
+ * object per segment, alive until the seal, was the writer's largest cost with 10,000 domains
+ * (each slice opens a segment there).
+ */
+export class DrainBatch {
+  readonly entries = new EntryBuffer()
+  /** Segments opened since the last reset. */
+  segments = 0
+  readonly #ids: string[] = []
+  readonly #firsts: number[] = []
+  readonly #prevs: number[] = []
+  /** Index of each segment's first and last entry, and its entry count. */
+  readonly #heads: number[] = []
+  readonly #tails: number[] = []
+  readonly #counts: number[] = []
+  #entryCount = 0
+  /** Each entry's bytes in `entries`, [start, end), and the index of its segment's next entry (-1: none). */
+  readonly #starts: number[] = []
+  readonly #ends: number[] = []
+  readonly #nexts: number[] = []
+
+  /** Opens the segment of domain `id`, first slice `first`, chained to the batch of seq `prev`; returns its index. */
+  open(id: string, first: number, prev: number): number {
+    const segment = this.segments++
+    this.#ids[segment] = id
+    this.#firsts[segment] = first
+    this.#prevs[segment] = prev
+    this.#heads[segment] = -1
+    this.#tails[segment] = -1
+    this.#counts[segment] = 0
+    return segment
+  }
+
+  /** Appends an entry to segment `segment` (the next slice of its domain); returns the entry's length. */
+  append(segment: number, entry: EntryInput): number {
+    const start = this.entries.offset
+    writeEntry(this.entries, entry)
+    const index = this.#entryCount++
+    this.#starts[index] = start
+    this.#ends[index] = this.entries.offset
+    this.#nexts[index] = -1
+    if (this.#tails[segment]! < 0) this.#heads[segment] = index
+    else this.#nexts[this.#tails[segment]!] = index
+    this.#tails[segment] = index
+    this.#counts[segment]!++
+    return this.entries.offset - start
+  }
+
+  idAt(segment: number): string {
+    return this.#ids[segment]!
+  }
+
+  firstAt(segment: number): number {
+    return this.#firsts[segment]!
+  }
+
+  prevAt(segment: number): number {
+    return this.#prevs[segment]!
+  }
+
+  /** The time batch (format 3) of every segment opened since the last reset. */
+  encode(): Buffer {
+    const bodies: number[] = []
+    const idLengths: number[] = []
+    let bytes = 1 + varintBytes(this.segments)
+    for (let segment = 0; segment < this.segments; segment++) {
+      let body = 0
+      for (let e = this.#heads[segment]!; e >= 0; e = this.#nexts[e]!) body += varintBytes(this.#ends[e]! - this.#starts[e]!) + this.#ends[e]! - this.#starts[e]!
+      const idLength = Buffer.byteLength(this.#ids[segment]!, 'utf8')
+      bodies.push(body)
+      idLengths.push(idLength)
+      bytes += segmentHeaderBytes(idLength, this.#firsts[segment]!, this.#prevs[segment]!, this.#counts[segment]!, body) + body
+    }
+    const batch = Buffer.allocUnsafe(bytes)
+    batch[0] = TIME_FORMAT
+    let offset = writeVarint(batch, 1, this.segments)
+    const source = this.entries.bytes
+    for (let segment = 0; segment < this.segments; segment++) {
+      offset = writeSegmentHeader(batch, offset, this.#ids[segment]!, idLengths[segment]!, this.#firsts[segment]!, this.#prevs[segment]!, this.#counts[segment]!, bodies[segment]!)
+      for (let e = this.#heads[segment]!; e >= 0; e = this.#nexts[e]!) {
+        const start = this.#starts[e]!
+        const length = this.#ends[e]! - start
+        offset = writeVarint(batch, offset, length)
+        if (length <= SHORT_ENTRY_BYTES_MAX) for (let k = 0; k < length; k++) batch[offset + k] = source[start + k]!
+        else source.copy(batch, offset, start, start + length)
+        offset += length
+      }
+    }
+    return checkLength(batch, offset)
+  }
+
+  reset(): void {
+    this.segments = 0
+    this.#entryCount = 0
+    this.entries.release()
+  }
+}
+
+function segmentHeaderBytes(idLength: number, first: number, prev: number, count: number, body: number): number {
+  return varintBytes(idLength) + idLength + varintBytes(first) + varintBytes(prev + 1) + varintBytes(count) + varintBytes(body)
+}
+
+function writeSegmentHeader(batch: Buffer, start: number, id: string, idLength: number, first: number, prev: number, count: number, body: number): number {
+  let offset = writeVarint(batch, start, idLength)
+  const idEnd = idLength === id.length ? writeAscii(batch, offset, id) : -1
+  offset = idEnd >= 0 ? idEnd : offset + batch.write(id, offset, 'utf8')
+  offset = writeVarint(batch, offset, first)
+  offset = writeVarint(batch, offset, prev + 1)
+  offset = writeVarint(batch, offset, count)
+  return writeVarint(batch, offset, body)
+}
+
+/** The batch is exactly as long as its size was computed: a mismatch is a bug in the sizes above. */
+function checkLength(batch: Buffer, offset: number): Buffer {
+  if (offset !== batch.length) throw new Error(`ved: a journal batch of ${batch.length} bytes was written with ${offset}`)
+  return batch
+}
+
+/** True for a time batch (formats 2 and 3), false for a domain-region batch. */
+export function isTimeBatch(bytes: Uint8Array): boolean {
   const batch = asBuffer(bytes)
   checkFormat(batch)
-  if (batch[0] === BATCH_FORMAT) return null
-  return readChainHeader(batch).header
+  return batch[0] !== BATCH_FORMAT
 }
 
-function readChainHeader(batch: Buffer): { header: ChainHeader; offset: number } {
-  const [idBytes, idEnd] = readVarint(batch, 1)
+/** Every segment of a time batch, in the order written. */
+export function timeSegments(bytes: Uint8Array): TimeSegment[] {
+  const segments: TimeSegment[] = []
+  readSegments(asTimeBatch(bytes), null, segments)
+  return segments
+}
+
+/** The segment of domain `id` in a time batch, or null; other domains' segments are skipped unsplit. */
+export function timeSegmentOf(bytes: Uint8Array, id: string): TimeSegment | null {
+  const segments: TimeSegment[] = []
+  readSegments(asTimeBatch(bytes), id, segments)
+  return segments[0] ?? null
+}
+
+function asTimeBatch(bytes: Uint8Array): Buffer {
+  const batch = asBuffer(bytes)
+  checkFormat(batch)
+  if (batch[0] === BATCH_FORMAT) throw corrupt('the time region holds a domain-region batch')
+  return batch
+}
+
+/** Reads the segments of `batch` (of domain `only`, if not null) into `out`. */
+function readSegments(batch: Buffer, only: string | null, out: TimeSegment[]): void {
+  if (batch[0] === CHAIN_FORMAT) {
+    const [header, offset] = readSegmentHeader(batch, 1)
+    const [count, start] = readVarint(batch, offset)
+    if (only === null || header.id === only) out.push({ ...header, entries: splitEntries(batch, start, count, batch.length) })
+    return
+  }
+  let [segments, offset] = readVarint(batch, 1)
+  for (; segments > 0; segments--) {
+    const [header, headerEnd] = readSegmentHeader(batch, offset)
+    const [count, countEnd] = readVarint(batch, headerEnd)
+    const [body, start] = readVarint(batch, countEnd)
+    if (start + body > batch.length) throw corrupt('a batch ends early')
+    if (only === null || header.id === only) {
+      out.push({ ...header, entries: splitEntries(batch, start, count, start + body) })
+      if (only !== null) return
+    }
+    offset = start + body
+  }
+}
+
+function readSegmentHeader(batch: Buffer, start: number): [ChainHeader, number] {
+  const [idBytes, idEnd] = readVarint(batch, start)
   if (idEnd + idBytes > batch.length) throw corrupt('a batch is shorter than its header')
   const id = batch.toString('utf8', idEnd, idEnd + idBytes)
   const [first, firstEnd] = readVarint(batch, idEnd + idBytes)
   const [prev, prevEnd] = readVarint(batch, firstEnd)
-  return { header: { id, first, prev: prev - 1 }, offset: prevEnd }
+  return [{ id, first, prev: prev - 1 }, prevEnd]
 }
 
-/** The entries of a batch of either region, as views of its bytes. */
+function splitEntries(batch: Buffer, start: number, count: number, end: number): Buffer[] {
+  const entries: Buffer[] = []
+  let offset = start
+  for (; count > 0; count--) {
+    const [length, entryStart] = readVarint(batch, offset)
+    if (entryStart + length > end) throw corrupt('a batch ends early')
+    entries.push(batch.subarray(entryStart, entryStart + length))
+    offset = entryStart + length
+  }
+  return entries
+}
+
+/** The entries of a domain-region batch, as views of its bytes. */
 export function splitBatch(bytes: Uint8Array): Buffer[] {
   const batch = asBuffer(bytes)
   checkFormat(batch)
-  const entries: Buffer[] = []
-  if (batch[0] === CHAIN_FORMAT) {
-    let [count, offset] = readVarint(batch, readChainHeader(batch).offset)
-    for (; count > 0; count--) {
-      const [length, start] = readVarint(batch, offset)
-      if (start + length > batch.length) throw corrupt('a batch ends early')
-      entries.push(batch.subarray(start, start + length))
-      offset = start + length
-    }
-    return entries
-  }
+  if (batch[0] !== BATCH_FORMAT) throw corrupt('the domain region holds a time batch')
   if (batch.length < 5) throw corrupt('a batch is shorter than its header')
   const count = batch.readUInt32LE(1)
+  const entries: Buffer[] = []
   let offset = 5
   for (let i = 0; i < count; i++) {
     if (offset + 4 > batch.length) throw corrupt('a batch ends early')
@@ -496,6 +742,12 @@ export function splitBatch(bytes: Uint8Array): Buffer[] {
     offset += 4 + length
   }
   return entries
+}
+
+function varintBytes(value: number): number {
+  let bytes = 1
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes++
+  return bytes
 }
 
 /** A varint of a safe integer (slice numbers and seqs reach 2^48) takes at most this many bytes. */
@@ -528,7 +780,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 function checkFormat(batch: Buffer): void {
   if (batch.length < 1) throw corrupt('a batch is empty')
-  if (batch[0] !== BATCH_FORMAT && batch[0] !== CHAIN_FORMAT) {
-    throw new VedError('EFORMAT', `a journal batch has format ${batch[0]}; this version reads formats ${BATCH_FORMAT} and ${CHAIN_FORMAT}`)
+  if (batch[0] !== BATCH_FORMAT && batch[0] !== CHAIN_FORMAT && batch[0] !== TIME_FORMAT) {
+    throw new VedError('EFORMAT', `a journal batch has format ${batch[0]}; this version reads formats ${BATCH_FORMAT} to ${TIME_FORMAT}`)
   }
 }

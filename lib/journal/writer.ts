@@ -25,14 +25,13 @@
 // - The cursor only ever takes the oldest time batch, so for each domain what is left in the
 //   time region is its newest entries, and its chain from `head` stays whole.
 import { limits } from '../addon.js'
-import { VedError } from '../errors.js'
 import { decode, encode } from '../runtime/codec.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import { domainId, indexKey, readMetaBytes } from '../runtime/keys.js'
 import type { PendingWrites } from '../runtime/writes.js'
 import { NO_SEQ, regionBatchesOf, SLICE_MAX, type Batch } from './batches.js'
-import { accountedBytes, chainHeader, decodeHeader, encodeBatch, encodeChainBatch, encodeEntry, peekEntry, splitBatch, type ChainHeader, type EntryHeader, type JournalMeta, type StoredEffect } from './entry.js'
+import { accountedBytes, decodeHeader, effectAccountedBytes, locatorAccountedBytes, DrainBatch, encodeBatch, encodeTimeBatch, peekEntry, splitBatch, timeSegmentOf, timeSegments, type EntryHeader, type JournalMeta, type StoredEffect, type TimeSegment } from './entry.js'
 import { accountedKeyLength, effectKey, entryKey, keptKey, keptRange, locatorKey, seqOfTimeKey, sliceOfEntryKey, TIME_RANGE, timeKey, unsettledKey } from './keys.js'
 import type { JournalRetention } from './options.js'
 
@@ -134,8 +133,20 @@ export class JournalWriter {
    * record()): compaction asks for every entry it drops, and a map lookup is what that can afford.
    */
   readonly #unsettled = new Map<string, number>()
-  /** The batch each domain is filling in the current drain (sealed before the commit). */
-  readonly #open = new Map<string, OpenBatch>()
+  /** The entries recorded since the last seal: the next time batch (sealed before the commit). */
+  readonly #drain = new DrainBatch()
+  /** Seq of the drain's time batch, taken by its first entry; NO_SEQ while it has none. */
+  #drainSeq = NO_SEQ
+  /** Counts the seals: an instance whose journalBatch is not this has no segment in #drain. */
+  #batchNumber = 0
+  /**
+   * Time batches a compaction step read whole, as their segments (null: removed by the step),
+   * and those it changed (#timeDirty), written once at the end of the step: the cursor and the
+   * chains cut into the same batch for many domains, which must not be read or encoded again
+   * for each.
+   */
+  readonly #timeRead = new Map<string, Array<TimeSegment | null>>()
+  readonly #timeDirty = new Set<string>()
 
   /** Value bytes an entry keeps at most (payloads, reply, before/after); beyond, it keeps none. */
   readonly #valueBytesMax: number
@@ -153,19 +164,25 @@ export class JournalWriter {
     this.#sweepTimer.unref()
   }
 
-  /** Writes the batches of the slices recorded since the last seal; the runtime calls it before each commit. */
+  /** Writes the time batch of the slices recorded since the last seal; the runtime calls it before each commit. */
   seal(): void {
-    for (const [id, batch] of this.#open) this.#seal(id, batch)
-  }
-
-  #seal(id: string, batch: OpenBatch): void {
-    this.#host.writes.putJournal(batch.key, encodeChainBatch({ id, first: batch.first, prev: batch.prev }, batch.entries))
-    this.#open.delete(id)
-    const chain = this.#chains.get(id)
-    if (chain === undefined) return
-    // A chain is only cached while its domain's window is not empty, so the new batch follows it.
-    if (batch.prev === NO_SEQ) this.#chains.delete(id)
-    else chain.batches.push({ seq: batch.seq, first: batch.first })
+    if (this.#drainSeq === NO_SEQ) return
+    const seq = this.#drainSeq
+    const drain = this.#drain
+    this.#host.writes.putJournal(timeKey(seq), drain.encode())
+    if (this.#chains.size > 0) {
+      for (let segment = 0; segment < drain.segments; segment++) {
+        const id = drain.idAt(segment)
+        const chain = this.#chains.get(id)
+        if (chain === undefined) continue
+        // A chain is only cached while its domain's window is not empty, so the new segment follows it.
+        if (drain.prevAt(segment) === NO_SEQ) this.#chains.delete(id)
+        else chain.batches.push({ seq, first: drain.firstAt(segment) })
+      }
+    }
+    drain.reset()
+    this.#drainSeq = NO_SEQ
+    this.#batchNumber++
   }
 
   stats(): JournalStats {
@@ -194,7 +211,18 @@ export class JournalWriter {
     const source = intent.source
     // Only ids the sender chose need an index key: the runtime's own ids name their domain.
     const hasLocator = source.kind === 'send' && source.remember
-    const bytes = encodeEntry({
+    // A drain past DRAIN_BATCH_BYTES_MAX goes on in another batch (its domains' segments chained to this one).
+    if (this.#drain.entries.offset > DRAIN_BATCH_BYTES_MAX) this.seal()
+    let segment = instance.journalBatch === this.#batchNumber ? instance.journalSegment : -1
+    if (segment < 0) {
+      if (this.#drainSeq === NO_SEQ) this.#drainSeq = this.#nextSeq++
+      // A domain with nothing in its window starts a new chain: its old head may be gone.
+      const prev = meta !== undefined && meta[1] > 0 && meta[5] !== undefined ? meta[5] : NO_SEQ
+      segment = this.#drain.open(id, slice, prev)
+      instance.journalBatch = this.#batchNumber
+      instance.journalSegment = segment
+    }
+    const length = this.#drain.append(segment, {
       at: now,
       i: info.id,
       y: info.type,
@@ -214,22 +242,8 @@ export class JournalWriter {
       o: valueBytesOf(intent.payload, parts) > this.#valueBytesMax,
       l: hasLocator,
     })
-    let batch = this.#open.get(id)
-    if (batch !== undefined && batch.bytes + bytes.length > BATCH_BYTES_MAX) {
-      this.#seal(id, batch)
-      batch = undefined
-    }
-    if (batch === undefined) {
-      // A domain with nothing in its window starts a new chain: its old head may be gone.
-      const prev = meta !== undefined && meta[1] > 0 && meta[5] !== undefined ? meta[5] : NO_SEQ
-      const seq = this.#nextSeq++
-      batch = { key: timeKey(seq), seq, first: slice, prev, entries: [], bytes: 0 }
-      this.#open.set(id, batch)
-    }
-    batch.entries.push(bytes)
-    batch.bytes += bytes.length
     // Counted now, so that the drain's bound on a commit's bytes sees the entry before the batch is written.
-    writes.countBytes(bytes.length)
+    writes.countBytes(length)
     if (hasLocator) writes.putJournal(locatorKey(info.id, id, slice), EMPTY)
     if (source.kind === 'settle' && info.causedBy !== null) {
       // The effect is settled (for this attempt): its lineage no longer holds entries back.
@@ -243,7 +257,10 @@ export class JournalWriter {
       }
       this.#settled(info.root, info.causedBy)
     }
+    let size = accountedKeyLength(id) + length + 4
+    if (hasLocator) size += locatorAccountedBytes(info.id, id.length)
     for (const effect of parts.effects) {
+      size += effectAccountedBytes(effect.id, info.root, id.length)
       const stored: StoredEffect = { d: [instance.definition.name, instance.key], s: slice, i: info.id, a: effect.attempt, o: null }
       writes.putJournal(effectKey(effect.id), encode(stored, 'an effect record'))
       // A retry may be emitted while its first attempt is still unsettled: count it once.
@@ -253,9 +270,17 @@ export class JournalWriter {
       }
     }
     this.#stats.entriesWritten++
-    const size = accountedBytes(accountedKeyLength(id), bytes.length + 4, info.id, info.root, hasLocator, effectIdsOf(parts), id.length)
-    const next: JournalMeta =
-      meta === undefined ? [slice, 1, size, now, 0, batch.seq] : [meta[0], meta[1] + 1, meta[2] + size, meta[1] === 0 ? now : meta[3], meta[4], batch.seq]
+    let next: JournalMeta
+    if (meta === undefined) next = [slice, 1, size, now, 0, this.#drainSeq]
+    else {
+      // In place: a new array per slice outlived the drain (it is the domain's meta until its
+      // next slice), so each was promoted and collected by the old generation.
+      if (meta[1] === 0) meta[3] = now
+      meta[1]++
+      meta[2] += size
+      meta[5] = this.#drainSeq
+      next = meta
+    }
     if (this.#over(next, now) || (source.kind === 'settle' && next[4] > 0)) this.#enqueue(id, instance.definition.name, instance.key)
     return next
   }
@@ -325,6 +350,7 @@ export class JournalWriter {
       }
     }
     if (budget > 0 && this.#lingering.size > 0) budget -= this.#trimLingering(budget)
+    this.#flushTimeEdits()
     if (budget < STEP_ENTRIES_MAX) this.#host.scheduleDrain()
     if (this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
@@ -439,7 +465,8 @@ export class JournalWriter {
     if (cut === 0 && !fromTime) return
     const writes = this.#host.writes
     // Delete first: a moved entry of the batch's first slice takes the same key again.
-    writes.delJournal(batch.key)
+    if (fromTime) this.#setTimeSegment(batch.key, id, null)
+    else writes.delJournal(batch.key)
     for (const [slice, entry] of moved) {
       writes.putJournal(entryKey(id, slice), encodeBatch([entry]))
       writes.putJournal(keptKey(id, slice), EMPTY)
@@ -459,30 +486,34 @@ export class JournalWriter {
     let used = 0
     let moves = 0
     const movesAllowed = this.#waiting.size >= CURSOR_WAITING_MIN || this.#unchained() >= CURSOR_UNCHAINED_MIN
-    for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
-      if (used >= budget || this.#waiting.size === 0) break
-      const header = chainHeader(value)
-      if (header === null) throw new VedError('ECORRUPT', `journal key ${JSON.stringify(key)} of the time region holds a domain-region batch`)
-      const batch: Batch = { key: key as string, first: header.first, entries: splitBatch(value) }
-      const found = this.#domainOf(header.id)
-      const meta = found?.instance.meta(this.#host.writes)
-      if (found !== null && meta?.j !== undefined && this.#over(meta.j, now)) {
-        const step = this.#expireOldest(found, batch, header, now, budget - used, regionDone)
-        used += step.used
-        if (step.stop) break
-        continue
+    // A label: a segment may end the walk over its batch's segments and the batches alike.
+    batches: for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
+      const segments = this.#segmentsOf(key as string, value)
+      for (let index = 0; index < segments.length; index++) {
+        const header = segments[index]
+        if (header === null || header === undefined) continue
+        if (used >= budget || this.#waiting.size === 0) break batches
+        const batch: Batch = { key: key as string, first: header.first, entries: header.entries }
+        const found = this.#domainOf(header.id)
+        const meta = found?.instance.meta(this.#host.writes)
+        if (found !== null && meta?.j !== undefined && this.#over(meta.j, now)) {
+          const step = this.#expireOldest(found, batch, header, now, budget - used, regionDone)
+          used += step.used
+          if (step.stop) break batches
+          continue
+        }
+        // A few waiting domains are cheaper to reach through their chains than by moving what lies ahead of them.
+        if (moves >= CURSOR_MOVES_MAX || !movesAllowed) break batches
+        // Within its window (or of a domain not defined here, with no meta to count against);
+        // entries a step already expired (#trimTime) do not move.
+        const skip = meta?.j === undefined ? 0 : Math.min(batch.entries.length, Math.max(0, meta.j[0] - batch.first))
+        this.#replace(header.id, batch, skip, [], true)
+        if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
+        this.#chainMoved(header.id, batch, true)
+        this.#stats.entriesMoved += batch.entries.length - skip
+        moves += batch.entries.length - skip
+        used += batch.entries.length
       }
-      // A few waiting domains are cheaper to reach through their chains than by moving what lies ahead of them.
-      if (moves >= CURSOR_MOVES_MAX || !movesAllowed) break
-      // Within its window (or of a domain not defined here, with no meta to count against);
-      // entries a step already expired (#trimTime) do not move.
-      const skip = meta?.j === undefined ? 0 : Math.min(batch.entries.length, Math.max(0, meta.j[0] - batch.first))
-      this.#replace(header.id, batch, skip, [], true)
-      if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
-      this.#chainMoved(header.id, batch, true)
-      this.#stats.entriesMoved += batch.entries.length - skip
-      moves += batch.entries.length - skip
-      used += batch.entries.length
     }
     return used
   }
@@ -507,7 +538,7 @@ export class JournalWriter {
   }
 
   /** The cursor's batch is the oldest time batch of a domain over its bound: its region first, then this batch. */
-  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: ChainHeader, now: number, budget: number, regionDone: Set<string>): { used: number; stop: boolean } {
+  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: TimeSegment, now: number, budget: number, regionDone: Set<string>): { used: number; stop: boolean } {
     const { instance, name, key } = found
     const id = instance.id
     let used = 0
@@ -533,14 +564,14 @@ export class JournalWriter {
   }
 
   /** Writes what #cut left of a time batch back under its own key (its seq, which the domain's next batch names). */
-  #trimTime(batch: Batch, header: ChainHeader, cut: number, moved: Array<[number, Buffer]>): void {
+  #trimTime(batch: Batch, header: TimeSegment, cut: number, moved: Array<[number, Buffer]>): void {
     const writes = this.#host.writes
     for (const [slice, entry] of moved) {
       writes.putJournal(entryKey(header.id, slice), encodeBatch([entry]))
       writes.putJournal(keptKey(header.id, slice), EMPTY)
     }
     if (cut === batch.entries.length) {
-      writes.delJournal(batch.key)
+      this.#setTimeSegment(batch.key, header.id, null)
       if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
       return
     }
@@ -570,14 +601,11 @@ export class JournalWriter {
         continue
       }
       this.#lingering.delete(id)
-      const value = writes.getJournal(lingering.batchKey)
-      const header = value === undefined ? null : chainHeader(value)
+      const segment = this.#timeSegment(lingering.batchKey, id)
       const first = meta?.j?.[0]
-      if (value === undefined || header === null || header.id !== id || first === undefined || first <= header.first) continue
-      const entries = splitBatch(value)
-      const skip = first - header.first
-      if (skip >= entries.length) writes.delJournal(lingering.batchKey)
-      else writes.putJournal(lingering.batchKey, encodeChainBatch({ id, first, prev: header.prev }, entries.slice(skip)))
+      if (segment === null || first === undefined || first <= segment.first) continue
+      const skip = first - segment.first
+      this.#setTimeSegment(lingering.batchKey, id, skip >= segment.entries.length ? null : { id, first, prev: segment.prev, entries: segment.entries.slice(skip) })
       used++
     }
     return used
@@ -610,13 +638,12 @@ export class JournalWriter {
     let done = true
     while (chain.start < chain.batches.length && this.#windowOver(window, now)) {
       const link = chain.batches[chain.start]!
-      const value = writes.getJournal(timeKey(link.seq))
-      const header = value === undefined ? null : chainHeader(value)
-      if (value === undefined || header === null || header.id !== id) {
+      const header = this.#timeSegment(timeKey(link.seq), id)
+      if (header === null) {
         chain.start++
         continue
       }
-      const batch: Batch = { key: timeKey(link.seq), first: header.first, entries: splitBatch(value) }
+      const batch: Batch = { key: timeKey(link.seq), first: header.first, entries: header.entries }
       const cut = this.#cut(id, window, batch, now, budget)
       this.#trimTime(batch, header, cut.index, cut.moved)
       if (cut.index === batch.entries.length) chain.start++
@@ -654,10 +681,9 @@ export class JournalWriter {
     let reads = 0
     for (; chain.pending !== NO_SEQ; reads++) {
       if (reads >= CHAIN_READS_MAX) return { complete: false, reads }
-      const value = this.#host.writes.getJournal(timeKey(chain.pending))
-      const header = value === undefined ? null : chainHeader(value)
-      if (value === undefined || header === null || header.id !== id || !(header.prev < chain.pending)) break
-      const count = splitBatch(value).length
+      const header = this.#timeSegment(timeKey(chain.pending), id)
+      if (header === null || !(header.prev < chain.pending)) break
+      const count = header.entries.length
       if (header.first + count > chain.next) break
       chain.walked.push({ seq: chain.pending, first: header.first })
       if (header.first <= first) break
@@ -689,6 +715,48 @@ export class JournalWriter {
       return
     }
     if (gone) chain.start++
+  }
+
+  // ---- time batches as a step changes them ----------------------------------------------------
+
+  /** The segments of the time batch at `key` as this step left them (`value`: its stored bytes, when the caller has them). */
+  #segmentsOf(key: string, value?: Buffer): Array<TimeSegment | null> {
+    let segments = this.#timeRead.get(key)
+    if (segments === undefined) {
+      const bytes = value ?? this.#host.writes.getJournal(key)
+      segments = bytes === undefined ? [] : timeSegments(bytes)
+      this.#timeRead.set(key, segments)
+    }
+    return segments
+  }
+
+  /** Domain `id`'s segment of the time batch at `key`, as this step left it; null when it has none. */
+  #timeSegment(key: string, id: string): TimeSegment | null {
+    const read = this.#timeRead.get(key)
+    if (read !== undefined) return read.find((segment) => segment?.id === id) ?? null
+    // A chain reads one domain's segment: the others are skipped unsplit.
+    const value = this.#host.writes.getJournal(key)
+    return value === undefined ? null : timeSegmentOf(value, id)
+  }
+
+  /** Replaces (or with null removes) domain `id`'s segment of the time batch at `key`; written by #flushTimeEdits. */
+  #setTimeSegment(key: string, id: string, segment: TimeSegment | null): void {
+    const segments = this.#segmentsOf(key)
+    const index = segments.findIndex((candidate) => candidate?.id === id)
+    if (index < 0) return
+    segments[index] = segment
+    this.#timeDirty.add(key)
+  }
+
+  #flushTimeEdits(): void {
+    const writes = this.#host.writes
+    for (const key of this.#timeDirty) {
+      const segments = this.#timeRead.get(key)!.filter((segment) => segment !== null)
+      if (segments.length === 0) writes.delJournal(key)
+      else writes.putJournal(key, encodeTimeBatch(segments))
+    }
+    this.#timeDirty.clear()
+    this.#timeRead.clear()
   }
 
   #pinned(root: string): boolean {
@@ -756,17 +824,12 @@ export class JournalWriter {
 
 const EMPTY = Buffer.alloc(0)
 
-/** A batch holds entries up to this many bytes; a burst past it starts another. */
-const BATCH_BYTES_MAX = 1024 * 1024
-
-interface OpenBatch {
-  readonly key: string
-  readonly seq: number
-  readonly first: number
-  readonly prev: number
-  readonly entries: Buffer[]
-  bytes: number
-}
+/**
+ * A drain's time batch takes entries while it holds fewer bytes than this; a drain past it
+ * starts another. Compaction writes a partly expired batch again whole, so a batch stays far
+ * below the value limit (it exceeds this by one entry at most).
+ */
+const DRAIN_BATCH_BYTES_MAX = 1024 * 1024
 
 /** One time batch of a chain. */
 interface ChainLink {
@@ -816,10 +879,6 @@ function changed(window: Window, j: JournalMeta): boolean {
  * limit, so an entry always fits in one value next to the slice's own writes.
  */
 const ENTRY_VALUE_BYTES_MAX = Math.floor(limits.valueSizeBytesMax / 4)
-
-function* effectIdsOf(parts: SliceParts): Generator<string> {
-  for (const effect of parts.effects) yield effect.id
-}
 
 function valueBytesOf(payload: Buffer | null, parts: SliceParts): number {
   let bytes = (payload?.length ?? 0) + (parts.reply?.length ?? 0)

@@ -86,6 +86,13 @@ export class Instance {
   /** Dropped from the cache: whoever kept a reference (a handle) must look the domain up again. */
   evicted = false
   /**
+   * The journal's open time batch (its number) and this domain's segment in it, so that
+   * recording finds the segment without a lookup by id (lib/journal/writer.ts). The cache
+   * evicts only between drains, so a domain has one instance, and one segment, per batch.
+   */
+  journalBatch = -1
+  journalSegment = 0
+  /**
    * Plain fields as the store (with pending writes) holds them: filled by drafts' reads,
    * updated by the deltas of slices that succeed, cleared by a migration (draft.ts).
    */

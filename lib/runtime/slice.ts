@@ -344,20 +344,21 @@ function consume(env: SliceEnv, instance: Instance, intent: QueuedIntent, meta: 
 
 /** The slice as the journal stores it: bytes it already has, paths relative to the domain's state. */
 function journalParts(instance: Instance, run: Run | null, error: unknown, migration: Migration | null): SliceParts {
-  const prefixLength = `s${instance.id}\0`.length
+  // `s<id>\0` (keys.ts fieldKey), measured rather than built for each slice.
+  const prefixLength = instance.id.length + 2
   const changes: SliceParts['changes'] = []
-  for (const [key, before, after] of migration?.changes ?? []) changes.push([key.slice(prefixLength), before, after])
+  if (migration !== null) for (const [key, before, after] of migration.changes) changes.push([key.slice(prefixLength), before, after])
   if (run !== null) {
     const { writes, before } = run.delta
     for (let i = 0; i < writes.length; i++) changes.push([writes[i]![0].slice(prefixLength), before[i]!, writes[i]![1]])
   }
-  const idPrefix = `${instance.definition.name}/${instance.key}/`
+  const cancelled = run?.ctx.cancelled ?? NONE
   return {
     changes,
-    effects: run?.ctx.effects ?? [],
-    messages: run?.ctx.messages ?? [],
-    timers: run?.ctx.timers ?? [],
-    cancelled: run?.ctx.cancelled.map((suffix) => idPrefix + suffix) ?? [],
+    effects: run?.ctx.effects ?? NONE,
+    messages: run?.ctx.messages ?? NONE,
+    timers: run?.ctx.timers ?? NONE,
+    cancelled: cancelled.length === 0 ? NONE : cancelled.map((suffix) => `${instance.definition.name}/${instance.key}/${suffix}`),
     reply: run?.replyBytes ?? null,
     error: run === null ? errorInfo(error) : null,
     migrated: migration?.versions ?? null,

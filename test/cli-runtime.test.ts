@@ -109,6 +109,24 @@ async function makeRuntimeStore(): Promise<string> {
 /** The state of 'north' as readState and `ved state` report it: only what was written. */
 const NORTH = { label: 'North hall', count: 14, items: { bolt: { qty: 10 }, nut: { qty: 4 } } }
 
+/**
+ * Rewrites a runtime store into the layout of before 2026-12-04: each domain's meta under its
+ * `m<name>\0<key>` key instead of `s<name>\0<key>` (lib/runtime/keys.ts). Returns how many.
+ */
+async function toLegacyMetas(dir: string): Promise<number> {
+  await using store = await Store.open<Buffer>(dir, { ...SMALL, encoding: 'binary' })
+  const tree = store.tree<Buffer>('runtime')
+  const metas = [...tree.getRange({ start: 's', end: 't' })].filter(({ key }) => (key as string).split('\0').length === 2)
+  await store.transaction((txn) => {
+    const writes = txn.tree<Buffer>('runtime')
+    for (const { key, value } of metas) {
+      writes.put(`m${(key as string).slice(1)}`, value)
+      writes.del(key as string)
+    }
+  })
+  return metas.length
+}
+
 describe('listDomains and readState', () => {
   it('list the definitions and the domains with slice counts and versions, in key order', async () => {
     const dir = await makeRuntimeStore()
@@ -126,6 +144,38 @@ describe('listDomains and readState', () => {
       { name: 'inventory', key: 'south', slices: 5, version: 1, mapEntries: { items: 0, notes: 2 } },
     ])
     expect(list.truncated).toBe(false)
+  })
+
+  it('read a store that keeps its metas under m, as stores written before 2026-12-04 do, and a runtime resumes it', async () => {
+    const dir = await makeRuntimeStore()
+    const before = await (async () => {
+      await using store = await Store.open<Buffer>(dir, { readOnly: true, encoding: 'binary' })
+      // Today's layout: the meta next to the fields, an empty entry in the index of domains.
+      expect(store.tree<Buffer>('runtime').get('minventory\0north')).toEqual(Buffer.alloc(0))
+      expect(store.tree<Buffer>('runtime').get('sinventory\0north')?.length).toBeGreaterThan(0)
+      return listDomains(store).domains
+    })()
+    expect(await toLegacyMetas(dir)).toBe(4)
+    {
+      await using store = await Store.open<Buffer>(dir, { readOnly: true, encoding: 'binary' })
+      expect(store.tree<Buffer>('runtime').get('sinventory\0north')).toBeUndefined()
+      expect(listDomains(store).domains).toEqual(before)
+      expect(readState(store, 'inventory', 'north')?.state).toEqual(NORTH)
+      expect(readState(store, 'inventory', 'north')?.slices).toBe(3)
+    }
+    {
+      await using rt = await Runtime.open({ path: dir, domains: [Inventory, Audit], store: SMALL })
+      const north = rt.domain(Inventory, 'north')
+      expect(north.state.count).toBe(14)
+      expect(north.state.items.size).toBe(2)
+      await north.send('add', { item: 'bolt', qty: 1 })
+      expect(north.state.count).toBe(15)
+    }
+    await using store = await Store.open<Buffer>(dir, { readOnly: true, encoding: 'binary' })
+    // The slice wrote north's meta under s: it wins over the stale one still under m.
+    expect(store.tree<Buffer>('runtime').get('sinventory\0north')).toBeDefined()
+    expect(listDomains(store).domains).toEqual(before.map((d) => (d.key === 'north' ? { ...d, slices: 4 } : d)))
+    expect(readState(store, 'inventory', 'north')?.state).toEqual({ ...NORTH, count: 15, items: { bolt: { qty: 11 }, nut: { qty: 4 } } })
   })
 
   it('filter by name and cut at limit, saying so', async () => {

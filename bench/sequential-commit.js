@@ -1,0 +1,80 @@
+// Row r2's sequential case taken apart: what one slice's commit writes and how long the
+// native seal takes, after r1's 10,000-domain phase has filled the store (as in npm run bench).
+// `node --expose-gc bench/sequential-commit.js` (after `npm run build:ts`); SENDS (5000).
+//
+// Phases: 2,000 sequential sends to one domain (warm-up), then r1's pipelined phases (one
+// domain and 10,000 domains, 256 sends in flight, 30,000 each, 3 rounds), then SENDS
+// sequential sends to the one domain, measured. Journal off, as rows r1-r2.
+// Units: KiB of log per commit (stats().logEndOffset), keys relocated per commit, and per
+// slice in microseconds, p50 / p99: blocked (lib/runtime/timing.ts), of which the native
+// commit call (addon.commit, wrapped here).
+// Machine: printed with the load average.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { addon } from '../dist/addon.js'
+import { defineDomain, Runtime } from '../dist/index.js'
+import { resetSliceTiming, sliceTiming } from '../dist/runtime/timing.js'
+import { machineInfo, percentile } from './lib.js'
+
+const SENDS = Number(process.env.SENDS ?? 5000)
+const Counter = defineDomain({ name: 'counter', version: 1, state: { count: 0, label: 'bench' }, on: { bump(s) { s.count++ } } })
+
+const nativeMs = []
+let timing = false
+const commit = addon.commit
+addon.commit = (...args) => {
+  if (!timing) return commit(...args)
+  const started = performance.now()
+  const seq = commit(...args)
+  nativeMs.push(performance.now() - started)
+  return seq
+}
+
+async function pump(targets, total) {
+  let sent = 0
+  let inFlight = 0
+  await new Promise((resolve, reject) => {
+    const launch = () => {
+      while (inFlight < 256 && sent < total) {
+        const i = sent++
+        inFlight++
+        targets[i % targets.length].send('bump').then(() => {
+          inFlight--
+          if (sent < total) launch()
+          else if (inFlight === 0) resolve()
+        }, reject)
+      }
+    }
+    launch()
+  })
+}
+
+const us = (list, q) => (percentile(list, q) * 1000).toFixed(1)
+console.log(`${machineInfo(os.tmpdir())}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ved-seq-'))
+const rt = await Runtime.open({ path: dir, domains: [Counter], journal: false })
+try {
+  const one = rt.domain(Counter, 'one')
+  for (let i = 0; i < 2000; i++) await one.send('bump')
+  const many = Array.from({ length: 10_000 }, (_, i) => rt.domain(Counter, `d-${i}`))
+  for (let round = 0; round < 3; round++) {
+    await pump([one], 30_000)
+    await pump(many, 30_000)
+  }
+  const before = rt.store.stats()
+  resetSliceTiming(true)
+  timing = true
+  for (let i = 0; i < SENDS; i++) await one.send('bump')
+  timing = false
+  const after = rt.store.stats()
+  const blocked = sliceTiming.sliceMs.map((ms, i) => ms + (sliceTiming.commitMs[i] ?? 0))
+  resetSliceTiming(false)
+  const commits = after.seq - before.seq
+  console.log(`${SENDS} sequential sends, ${commits} commits: ${((after.logEndOffset - before.logEndOffset) / 1024 / commits).toFixed(1)} KiB of log per commit, ${((after.cleaner.relocatedKeys - before.cleaner.relocatedKeys) / commits).toFixed(2)} keys relocated per commit`)
+  console.log(`blocked per slice p50 / p99: ${us(blocked, 0.5)} / ${us(blocked, 0.99)} us; native commit call p50 / p99: ${us(nativeMs, 0.5)} / ${us(nativeMs, 0.99)} us`)
+  console.log(`load at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+} finally {
+  await rt.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+}

@@ -125,6 +125,7 @@ class Store final : public PageSource {
   Status commit_with(const uint8_t* ops, uint64_t ops_length, size_t relocations_max, bool cleaning, uint64_t* seq_out);
   // Segments of the ring kept free of application commits, so cleaning can always move data.
   uint64_t cleaning_reserve_segments() const;
+  bool past_space_target() const;
   // Selects the version (and its unwritten frames) a read uses; null when closed.
   const Version* view(int64_t snapshot);
 

@@ -61,6 +61,38 @@ describe('background cleaning', () => {
     expect(count).toBe(model.size)
   }, 240_000)
 
+  it('holds file bytes near the target while an application always has a one-key put in flight', async () => {
+    // No idle moment for background steps: each commit must carry the cleaning. Without the
+    // floor of relocations past the target (native/store.cc), this settled at 4-6x live bytes.
+    const segmentSizeBytes = 1 * MIB
+    await using store = await Store.open<Buffer>(tempDir(), { segmentSizeBytes, sync: false, encoding: 'binary' })
+    const KEY_COUNT = 20_000
+    const value = Buffer.alloc(300, 7)
+    for (let start = 0; start < KEY_COUNT; start += 500) {
+      await store.transaction((txn) => {
+        for (let i = start; i < start + 500; i++) txn.put(key(i), value)
+      })
+    }
+    const random = prng(20_251_204)
+    const inFlight: Promise<number>[] = []
+    const ratios: number[] = []
+    for (let n = 1; n <= 60_000; n++) {
+      inFlight.push(store.put(key(Math.floor(random() * KEY_COUNT)), value))
+      if (inFlight.length >= 64) await inFlight.shift()
+      if (n % 5_000 === 0) {
+        const s = store.stats()
+        ratios.push(s.fileBytes / (2 * s.liveBytes + segmentSizeBytes))
+      }
+    }
+    await Promise.all(inFlight)
+    const sorted = [...ratios].sort((a, b) => a - b)
+    const median = sorted[Math.floor(sorted.length / 2)]!
+    console.log(`pipelined one-key puts: file / (2x live + 1 segment) while writing, median ${median.toFixed(2)}, worst ${sorted[sorted.length - 1]!.toFixed(2)}`)
+    // The cleaner starts at 0.9 of the target and lags the writes by a pass, more so on a busy
+    // machine: above 1 for a while is expected. The old pace sat at 2.2-2.5 here throughout.
+    expect(median).toBeLessThan(1.8)
+  }, 120_000)
+
   it('relocates blobs and paths, and a reopened store holds exactly what was written', async () => {
     const dir = tempDir()
     const model = new Map<string, unknown>()

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
 import { decodeEntry, DrainBatch, encodeEntry, encodeTimeBatch, splitBatch, timeSegmentOf, timeSegments } from '../lib/journal/entry.js'
 import { JOURNAL_TREE, TIME_RANGE } from '../lib/journal/keys.js'
+import { encode } from '../lib/runtime/codec.js'
 import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
@@ -626,6 +627,18 @@ describe('the time batch layout', () => {
     expectVedErrorSync(() => timeSegments(Buffer.from([9, 0])), 'EFORMAT')
     expectVedErrorSync(() => timeSegments(Buffer.from([1, 0, 0, 0, 0])), 'ECORRUPT')
     expectVedErrorSync(() => splitBatch(old), 'ECORRUPT')
+  })
+
+  it('refuses an entry whose stored error does not decode with ECORRUPT, like any other damaged part', () => {
+    const entry = encodeEntry({ at: 1, i: 'i', y: 'add', p: null, c: null, r: 'i', from: null, ch: [], fx: [], ms: [], tm: [], cx: [], rp: null, er: { name: 'Error', message: 'boom' }, mg: null, o: false, l: false })
+    expect(decodeEntry(entry).er).toEqual({ name: 'Error', message: 'boom' })
+    // The error's msgpack, as the runtime's codec writes it, lies whole inside the entry:
+    // start it with 0xc1, the one byte msgpack never uses.
+    const at = entry.indexOf(encode({ name: 'Error', message: 'boom' }, 'an error'))
+    expect(at).toBeGreaterThan(0)
+    const damaged = Buffer.from(entry)
+    damaged[at] = 0xc1
+    expectVedErrorSync(() => decodeEntry(damaged), 'ECORRUPT')
   })
 
   it('starts another batch when a drain passes 1 MiB of entries, each domain chained across them', async () => {

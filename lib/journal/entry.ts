@@ -423,7 +423,7 @@ export function decodeEntry(bytes: Uint8Array): StoredEntry {
   for (let n = r.u32(); n > 0; n--) cx.push(r.text())
   const rp = r.bytes()
   const errorBytes = r.bytes()
-  const er = errorBytes === null ? null : (decode(errorBytes) as StoredEntry['er'])
+  const er = errorBytes === null ? null : decodeError(errorBytes)
   const mg: [number, number] | null = r.u8() === 1 ? [r.u32(), r.u32()] : null
   return { at: header.at, i: header.i, y, p, c: header.c, r: header.r, f, ch, fx, ms, tm, cx, rp, er, mg, o: header.o }
 }
@@ -447,6 +447,15 @@ export function locatorAccountedBytes(intentId: string, idLength: number): numbe
 /** The part of accountedBytes for one effect the entry emitted (its `x` and `u` keys). */
 export function effectAccountedBytes(effectId: string, root: string, idLength: number): number {
   return 2 * effectId.length + root.length + idLength + 26
+}
+
+/** The msgpack of a failed slice's error; damaged bytes give ECORRUPT like the rest of the entry. */
+function decodeError(bytes: Uint8Array): StoredEntry['er'] {
+  try {
+    return decode(bytes) as StoredEntry['er']
+  } catch (error) {
+    throw corrupt(`its error does not decode (${(error as Error).message})`)
+  }
 }
 
 function corrupt(detail: string): VedError {

@@ -397,6 +397,7 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
   // Move only as much as it takes to get under the target (started early: relocation lags
   // the writes that make garbage). Segments that die on their own (the young ones, in an
   // update-heavy load) are better left to die than copied.
+  double promised = max_space_amplification_ * static_cast<double>(v.live_bytes) + static_cast<double>(segment_size);
   double target = kTargetHeadroom * max_space_amplification_ * static_cast<double>(v.live_bytes) +
                   static_cast<double>(segment_size);
   // The head segment counts whole: the flusher zero-fills it ahead of the commits, so its
@@ -404,6 +405,7 @@ Status Cleaner::pass(bool force, uint64_t victim_index_limit, CleanerPass* out) 
   uint64_t file_bytes = log_.file_bytes();
   uint64_t head_bytes = log_.valid_size_bytes(head);
   file_bytes += head_bytes < segment_size ? segment_size - head_bytes : 0;
+  out->past_target = max_space_amplification_ > 0 && static_cast<double>(file_bytes) - static_cast<double>(freeing_bytes) > promised;
   double excess = static_cast<double>(file_bytes) - static_cast<double>(freeing_bytes) - target;
   if (force || excess > 0) {
     std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });

@@ -59,6 +59,9 @@ struct CleanerPass {
   // The walked version's own record lies in a victim: no key rewrite moves it, any new
   // commit does (an empty one if nothing else comes).
   bool move_record = false;
+  // The file was past maxSpaceAmplification x live + one segment (the option's promise; the
+  // pass starts moving at kTargetHeadroom of it): commits carry relocations at a floor then.
+  bool past_target = false;
 };
 
 // The cleaner thread's record of what its walks learnt about pages, which are immutable:

@@ -125,7 +125,6 @@ class Store final : public PageSource {
   Status commit_with(const uint8_t* ops, uint64_t ops_length, size_t relocations_max, bool cleaning, uint64_t* seq_out);
   // Segments of the ring kept free of application commits, so cleaning can always move data.
   uint64_t cleaning_reserve_segments() const;
-  bool past_space_target() const;
   // Selects the version (and its unwritten frames) a read uses; null when closed.
   const Version* view(int64_t snapshot);
 
@@ -142,6 +141,7 @@ class Store final : public PageSource {
   std::unique_ptr<Cleaner> cleaner_;
   CheckpointSlot checkpoint_slots_[2];
   std::deque<Touch> relocations_;          // from the last pass; bounded by its budget
+  bool relocations_past_target_ = false;    // the pass that found them saw the file past the target
   std::map<uint64_t, uint64_t> free_segments_;  // segment -> seq at which a walk found it free
   uint64_t last_wake_end_offset_ = 0;
   uint64_t relocated_keys_ = 0;

@@ -12,6 +12,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { defineDomain, Runtime } from '../dist/index.js'
+import { pump } from './lib.js'
 
 const [domainArg = '1', roundArg = '8', sliceArg = '20000'] = process.argv.slice(2)
 const DOMAINS = Number(domainArg)
@@ -27,34 +28,20 @@ const modes = {
   off: await Runtime.open({ path: path.join(dir, 'off'), domains: [Counter], journal: false }),
 }
 
-/** `total` sends round `handles`, `WINDOW` in flight, each awaited until durable; returns slices/s. */
-async function pump(handles, total) {
-  let started = 0
-  let done = 0
-  const startedMs = performance.now()
-  await new Promise((resolve, reject) => {
-    const next = () => {
-      if (started >= total) return
-      const handle = handles[started++ % handles.length]
-      handle.send('bump').then(() => (++done === total ? resolve() : next()), reject)
-    }
-    for (let i = 0; i < WINDOW; i++) next()
-  })
-  return (total * 1000) / (performance.now() - startedMs)
-}
-
 try {
-  const handles = {}
+  /** Per mode: the i-th send goes to domain i % DOMAINS. */
+  const bump = {}
   for (const [mode, rt] of Object.entries(modes)) {
-    handles[mode] = Array.from({ length: DOMAINS }, (_, i) => rt.domain(Counter, `d${i}`))
+    const handles = Array.from({ length: DOMAINS }, (_, i) => rt.domain(Counter, `d${i}`))
+    bump[mode] = (i) => handles[i % DOMAINS].send('bump')
     // Every domain has run a slice (and has a meta) before the timed rounds.
-    await pump(handles[mode], Math.max(5_000, 2 * DOMAINS))
+    await pump(Math.max(5_000, 2 * DOMAINS), WINDOW, bump[mode])
   }
   const rates = { on: [], off: [] }
   for (let round = 0; round < ROUNDS; round++) {
     for (const mode of Object.keys(modes)) {
       globalThis.gc?.()
-      rates[mode].push(await pump(handles[mode], SLICES))
+      rates[mode].push(await pump(SLICES, WINDOW, bump[mode]))
     }
   }
   const median = (list) => [...list].sort((a, b) => a - b)[list.length >> 1]

@@ -16,6 +16,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { defineDomain, Runtime } from '../dist/index.js'
+import { pump } from './lib.js'
 
 const [mode = 'on', domainArg = '1', cleaning = 'on'] = process.argv.slice(2)
 const JOURNAL = { on: undefined, off: false, nocompact: { keepSlices: 1e9, keepBytes: 1e12 } }
@@ -31,28 +32,13 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ved-journal-cpu-'))
 const store = cleaning === 'off' ? { maxSpaceAmplification: 0 } : {}
 const rt = await Runtime.open({ path: dir, domains: [Counter], journal: JOURNAL[mode], store })
 const handles = Array.from({ length: DOMAINS }, (_, i) => rt.domain(Counter, `d${i}`))
-
-/** `total` sends, `WINDOW` in flight, each awaited until durable; returns slices/s. */
-async function pump(total) {
-  let started = 0
-  let done = 0
-  const startedMs = performance.now()
-  await new Promise((resolve, reject) => {
-    const next = () => {
-      if (started >= total) return
-      const handle = handles[started++ % DOMAINS]
-      handle.send('bump').then(() => (++done === total ? resolve() : next()), reject)
-    }
-    for (let i = 0; i < WINDOW; i++) next()
-  })
-  return (total * 1000) / (performance.now() - startedMs)
-}
+const bump = (i) => handles[i % DOMAINS].send('bump')
 
 try {
-  await pump(5_000)
+  await pump(5_000, WINDOW, bump)
   const rates = []
   const cpuBefore = process.cpuUsage()
-  for (let round = 0; round < ROUNDS; round++) rates.push(await pump(ROUND))
+  for (let round = 0; round < ROUNDS; round++) rates.push(await pump(ROUND, WINDOW, bump))
   const cpu = process.cpuUsage(cpuBefore)
   const slices = ROUND * ROUNDS
   const stats = rt.store.stats()

@@ -272,3 +272,26 @@ export function markdownTable(header, rows) {
 export function log(message) {
   process.stdout.write(`${message}\n`)
 }
+
+/**
+ * Calls `start(i)` for i = 0 .. total - 1, at most `window` of its promises unsettled at once
+ * (a closed loop: each settles before another starts); returns operations per second.
+ */
+export async function pump(total, window, start) {
+  const startedMs = performance.now()
+  let next = 0
+  let done = 0
+  await new Promise((resolve, reject) => {
+    const launch = () => {
+      while (next < total && next - done < window) {
+        start(next++).then(() => {
+          done++
+          if (done === total) resolve()
+          else launch()
+        }, reject)
+      }
+    }
+    launch()
+  })
+  return (total * 1000) / (performance.now() - startedMs)
+}

@@ -31,7 +31,7 @@ import path from 'node:path'
 import { Packr } from 'msgpackr'
 import { defineDomain, map, Runtime } from '../dist/index.js'
 import { resetSliceTiming, sliceTiming } from '../dist/runtime/timing.js'
-import { fmtMs, fmtOps, fmtRatio, fmtUs, log, met, percentile } from './lib.js'
+import { fmtMs, fmtOps, fmtRatio, fmtUs, log, met, percentile, pump } from './lib.js'
 
 const RUNTIME_WINDOW = 256
 /** r1-r4 measure the runtime as issue 6 specifies it, without the journal; j1 puts the journal's cost next to them. */
@@ -86,26 +86,6 @@ const Starter = defineDomain({
 })
 
 const itemKey = (i) => `item-${i.toString().padStart(8, '0')}`
-
-/** Runs `total` operations with `window` in flight; `start(i)` returns the i-th operation's promise. Returns ops/s. */
-async function pump(total, window, start) {
-  const startedMs = performance.now()
-  let next = 0
-  let done = 0
-  await new Promise((resolve, reject) => {
-    const launch = () => {
-      while (next < total && next - done < window) {
-        start(next++).then(() => {
-          done++
-          if (done === total) resolve()
-          else launch()
-        }, reject)
-      }
-    }
-    launch()
-  })
-  return (total * 1000) / (performance.now() - startedMs)
-}
 
 /** Blocked time per slice (ms): the slice's own part, plus its drain's commit for the drain's last slice. */
 function blockedSamples() {

@@ -15,7 +15,7 @@ import path from 'node:path'
 import { addon } from '../dist/addon.js'
 import { defineDomain, Runtime } from '../dist/index.js'
 import { resetSliceTiming, sliceTiming } from '../dist/runtime/timing.js'
-import { machineInfo, percentile } from './lib.js'
+import { machineInfo, percentile, pump } from './lib.js'
 
 const SENDS = Number(process.env.SENDS ?? 5000)
 const Counter = defineDomain({ name: 'counter', version: 1, state: { count: 0, label: 'bench' }, on: { bump(s) { s.count++ } } })
@@ -31,25 +31,6 @@ addon.commit = (...args) => {
   return seq
 }
 
-async function pump(targets, total) {
-  let sent = 0
-  let inFlight = 0
-  await new Promise((resolve, reject) => {
-    const launch = () => {
-      while (inFlight < 256 && sent < total) {
-        const i = sent++
-        inFlight++
-        targets[i % targets.length].send('bump').then(() => {
-          inFlight--
-          if (sent < total) launch()
-          else if (inFlight === 0) resolve()
-        }, reject)
-      }
-    }
-    launch()
-  })
-}
-
 const us = (list, q) => (percentile(list, q) * 1000).toFixed(1)
 console.log(`${machineInfo(os.tmpdir())}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ved-seq-'))
@@ -59,8 +40,8 @@ try {
   for (let i = 0; i < 2000; i++) await one.send('bump')
   const many = Array.from({ length: 10_000 }, (_, i) => rt.domain(Counter, `d-${i}`))
   for (let round = 0; round < 3; round++) {
-    await pump([one], 30_000)
-    await pump(many, 30_000)
+    await pump(30_000, 256, () => one.send('bump'))
+    await pump(30_000, 256, (i) => many[i % many.length].send('bump'))
   }
   const before = rt.store.stats()
   resetSliceTiming(true)

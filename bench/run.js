@@ -16,7 +16,9 @@
 // To compare two builds of the addon on rows d and r2 under the same load, use
 // bench/compare-builds.js (both in one process, taking turns).
 // Row b taken apart (seal, page faults, CPU per thread, for perf): bench/batched-cpu.js; the
-// per-page checksum cost: bench/crc.cc (build command in its header).
+// per-page checksum cost: bench/crc.cc (build command in its header). Row d's disk: what
+// fdatasync costs by write size, bench/sync-size.c. Row r2's sequential commit taken apart
+// (log bytes and native seal per slice after r1's domains): bench/sequential-commit.js.
 // Data: BENCH_KEYS keys (default 1,000,000; `--quick`: 100,000 and fewer iterations),
 // `key-000000123` strings, 100-byte msgpack values. Stores live in a temp directory under
 // os.tmpdir() (or BENCH_DIR), removed at the end.

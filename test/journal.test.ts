@@ -363,11 +363,13 @@ describe('retention and compaction', () => {
   })
 
   it('drops entries older than keepMs even in a domain that no longer runs', async () => {
-    await using rt = await open(tempDir(), { journal: { keepMs: 50 } })
+    // Long enough that five durable sends finish inside it on a busy 2-core machine (at 50 ms
+    // a fresh-clone run saw the first two expire before the count), short enough to wait out.
+    await using rt = await open(tempDir(), { journal: { keepMs: 1000 } })
     const counter = rt.domain(Counter, 'aging')
     for (let i = 0; i < 5; i++) await counter.send('add', { n: 1 })
     expect(journalEntries(rt, 'counter', 'aging')).toHaveLength(5)
-    const deadline = Date.now() + 5000
+    const deadline = Date.now() + 10_000
     while (journalEntries(rt, 'counter', 'aging').length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
     expect(journalEntries(rt, 'counter', 'aging')).toEqual([])
     expect(rt.journal.slices('counter', 'aging').reason).toBe('expired')

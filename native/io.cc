@@ -372,6 +372,18 @@ Status sync_dir(const std::string& dir) {
   return Status::Ok();
 }
 
+void touch_map(const uint8_t* addr, uint64_t size_bytes) {
+#ifdef VED_FAULT_INJECTION
+  if (fault_plan()->tracking.load()) {
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    if (!t.frozen) read_each_page(addr, size_bytes);
+    return;
+  }
+#endif
+  read_each_page(addr, size_bytes);
+}
+
 Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out,
                      uint64_t* mapped_bytes_out) {
   VED_ASSERT(size_bytes > 0);

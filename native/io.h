@@ -61,6 +61,14 @@ Status sync_dir(const std::string& dir);
 Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const uint8_t** out,
                      uint64_t* mapped_bytes_out);
 void unmap(const uint8_t* base, uint64_t size_bytes);
+// Reads one byte of every 4 KiB of [addr, addr + size_bytes), a range of a read map that the
+// file holds, so that the process's page tables hold those pages before another thread reads
+// them (Log::touch). In fault builds nothing is read once a simulated crash froze I/O: the
+// crash may have cut files short under their maps.
+void touch_map(const uint8_t* addr, uint64_t size_bytes);
+inline void read_each_page(const uint8_t* addr, uint64_t size_bytes) {
+  for (uint64_t at = 0; at < size_bytes; at += 4096) (void)*reinterpret_cast<const volatile uint8_t*>(addr + at);
+}
 // Sets a file's size (ftruncate). On Windows a file already that size is left alone: readers
 // may map it, and Windows refuses to resize a mapped file.
 Status set_file_size(int fd, const std::string& path, uint64_t size_bytes);

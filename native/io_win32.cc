@@ -384,6 +384,8 @@ Status map_read_only(int fd, const std::string& path, uint64_t size_bytes, const
   return Status::Ok();
 }
 
+void touch_map(const uint8_t* addr, uint64_t size_bytes) { read_each_page(addr, size_bytes); }
+
 void unmap(const uint8_t* base, uint64_t size_bytes) {
   (void)size_bytes;  // a view is unmapped whole
   if (base != nullptr) UnmapViewOfFile(base);

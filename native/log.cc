@@ -316,6 +316,15 @@ const uint8_t* Log::map_ptr(uint64_t offset, uint64_t size_bytes) const {
   return base + within;
 }
 
+void Log::touch(uint64_t offset, uint64_t size_bytes) const {
+  while (size_bytes > 0) {
+    uint64_t n = std::min(size_bytes, segment_size_bytes_ - offset % segment_size_bytes_);
+    if (const uint8_t* p = map_ptr(offset, n)) io::touch_map(p, n);
+    offset += n;
+    size_bytes -= n;
+  }
+}
+
 // Calls fn(bytes, n) for each piece of [offset, offset + size) in turn: a range may cross
 // segment boundaries (blobs do). ECORRUPT when any piece is not present.
 template <typename Fn>

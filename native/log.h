@@ -115,6 +115,10 @@ class Log {
 
   // A pointer to [offset, offset + size) if it lies inside one mapped segment, else null.
   const uint8_t* map_ptr(uint64_t offset, uint64_t size_bytes) const;
+  // Reads a byte of every page of [offset, offset + size) through the map (pieces not mapped
+  // are skipped), so the process's page tables, and a hypervisor's shadow of them, hold those
+  // pages before the JS thread reads them: the flusher's cost, not the seal's.
+  void touch(uint64_t offset, uint64_t size_bytes) const;
   // Copies bytes that may cross segments; ECORRUPT when any part is not mapped.
   Status read(uint64_t offset, uint64_t size_bytes, uint8_t* dst) const;
   // CRC32C over bytes that may cross segments.

@@ -329,6 +329,10 @@ describe('retention and compaction', () => {
     const stats = rt.stats().journal!
     expect(stats.entriesWritten).toBe(800)
     expect(stats.entriesDeleted).toBe(600)
+    // The steps that deleted them were timed: each took some time, and none more than all of them.
+    expect(stats.steps).toBeGreaterThan(0)
+    expect(stats.stepMsMax).toBeGreaterThan(0)
+    expect(stats.stepMsTotal).toBeGreaterThanOrEqual(stats.stepMsMax)
     // The index keys of dropped intents went with them: rounds 75..99 kept, 75, 78, ... 99 carried ids.
     const locators = [...rt.store.tree(JOURNAL_TREE).getRange({ start: 'l', end: 'm' })].map(({ key }) => (key as string).split('\0')[0])
     expect(locators.sort()).toEqual(Array.from({ length: 8 }, (_, d) => [75, 78, 81, 84, 87, 90, 93, 96, 99].map((round) => `lr${round}-d${d}`)).flat().sort())

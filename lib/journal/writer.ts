@@ -104,6 +104,12 @@ export interface JournalStats {
   entriesKept: number
   /** Compaction steps run since open. */
   steps: number
+  /**
+   * Wall time of the longest compaction step since open, and of all of them, in ms. A step runs
+   * on the execution thread: slices queued behind it wait for it.
+   */
+  stepMsMax: number
+  stepMsTotal: number
   /** Domains waiting for compaction (in the backlog, or over their bound in the time region). */
   backlogDomains: number
   /** Entries the cursor moved from the time region to their domain's region since open (still in their window). */
@@ -125,7 +131,7 @@ export class JournalWriter {
   readonly #lingering = new Map<string, { name: string; key: string; batchKey: string; seen: number }>()
   /** Time batches of domains compacted through their chain, least recently used first (at most CHAINS_MAX). */
   readonly #chains = new Map<string, Chain>()
-  #stats: JournalStats = { entriesWritten: 0, entriesDeleted: 0, entriesKept: 0, steps: 0, backlogDomains: 0, entriesMoved: 0, sweeps: 0 }
+  #stats: JournalStats = { entriesWritten: 0, entriesDeleted: 0, entriesKept: 0, steps: 0, stepMsMax: 0, stepMsTotal: 0, backlogDomains: 0, entriesMoved: 0, sweeps: 0 }
   /** Seq of the next time batch: one past the newest stored (read at open, one key). */
   #nextSeq = 0
   /**
@@ -313,7 +319,17 @@ export class JournalWriter {
   #step(): void {
     this.#stepTimer = null
     if (!this.#host.running()) return
+    const startedMs = performance.now()
+    this.#stepWork()
+    const tookMs = performance.now() - startedMs
     this.#stats.steps++
+    this.#stats.stepMsTotal += tookMs
+    if (tookMs > this.#stats.stepMsMax) this.#stats.stepMsMax = tookMs
+    if (this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
+  }
+
+  /** The work of one step, within STEP_ENTRIES_MAX entries. */
+  #stepWork(): void {
     let budget = STEP_ENTRIES_MAX
     const now = Date.now()
     // A domain's region is compacted at most once per step: the tree read here does not show
@@ -352,7 +368,6 @@ export class JournalWriter {
     if (budget > 0 && this.#lingering.size > 0) budget -= this.#trimLingering(budget)
     this.#flushTimeEdits()
     if (budget < STEP_ENTRIES_MAX) this.#host.scheduleDrain()
-    if (this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
 
   /**

@@ -333,8 +333,11 @@ function writeEntry(w: EntryBuffer, entry: EntryInput): void {
   w.str(entry.i)
   w.str(entry.c)
   if (!rootIsIntent) w.str(entry.r)
-  w.u32(entry.fx.length)
-  for (const effect of entry.fx) w.str(effect.id)
+  // Indexed loops throughout: most of these lists are the runtime's shared frozen empty array,
+  // and for-of over it went through the generic array iterator in a profile of this function.
+  const fx = entry.fx
+  w.u32(fx.length)
+  for (let k = 0; k < fx.length; k++) w.str(fx[k]!.id)
   w.str(entry.y)
   w.bytesField(omit ? null : entry.p)
   w.u8(entry.from === null ? 0 : 1)
@@ -342,32 +345,40 @@ function writeEntry(w: EntryBuffer, entry: EntryInput): void {
     w.str(entry.from.domain)
     w.str(entry.from.key)
   }
-  w.u32(entry.ch.length)
-  for (const [path, before, after] of entry.ch) {
-    w.str(path)
-    w.bytesField(omit ? null : before)
-    w.bytesField(omit ? null : after)
+  const ch = entry.ch
+  w.u32(ch.length)
+  for (let k = 0; k < ch.length; k++) {
+    const change = ch[k]!
+    w.str(change[0])
+    w.bytesField(omit ? null : change[1])
+    w.bytesField(omit ? null : change[2])
   }
-  for (const effect of entry.fx) {
+  for (let k = 0; k < fx.length; k++) {
+    const effect = fx[k]!
     w.str(effect.effect)
     w.bytesField(omit ? null : effect.payload)
     w.u32(effect.attempt)
   }
-  w.u32(entry.ms.length)
-  for (const message of entry.ms) {
+  const ms = entry.ms
+  w.u32(ms.length)
+  for (let k = 0; k < ms.length; k++) {
+    const message = ms[k]!
     w.str(message.id)
     w.str(message.domain)
     w.str(message.key)
     w.str(message.type)
   }
-  w.u32(entry.tm.length)
-  for (const timer of entry.tm) {
+  const tm = entry.tm
+  w.u32(tm.length)
+  for (let k = 0; k < tm.length; k++) {
+    const timer = tm[k]!
     w.str(timer.id)
     w.str(timer.type)
     w.f64(timer.due)
   }
-  w.u32(entry.cx.length)
-  for (const id of entry.cx) w.str(id)
+  const cx = entry.cx
+  w.u32(cx.length)
+  for (let k = 0; k < cx.length; k++) w.str(cx[k]!)
   w.bytesField(omit ? null : entry.rp)
   w.bytesField(entry.er === null ? null : encode(entry.er, 'a journal entry\'s error'))
   w.u8(entry.mg === null ? 0 : 1)

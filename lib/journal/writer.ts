@@ -897,7 +897,10 @@ const ENTRY_VALUE_BYTES_MAX = Math.floor(limits.valueSizeBytesMax / 4)
 
 function valueBytesOf(payload: Buffer | null, parts: SliceParts): number {
   let bytes = (payload?.length ?? 0) + (parts.reply?.length ?? 0)
-  for (const [, before, after] of parts.changes) bytes += (before?.length ?? 0) + (after?.length ?? 0)
-  for (const effect of parts.effects) bytes += effect.payload?.length ?? 0
+  // Indexed loops, as in entry.ts's writeEntry: this runs for every slice.
+  const changes = parts.changes
+  for (let k = 0; k < changes.length; k++) bytes += (changes[k]![1]?.length ?? 0) + (changes[k]![2]?.length ?? 0)
+  const effects = parts.effects
+  for (let k = 0; k < effects.length; k++) bytes += effects[k]!.payload?.length ?? 0
   return bytes
 }

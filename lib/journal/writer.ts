@@ -104,11 +104,9 @@ export interface JournalStats {
   entriesKept: number
   /** Compaction steps run since open. */
   steps: number
-  /**
-   * Wall time of the longest compaction step since open, and of all of them, in ms. A step runs
-   * on the execution thread: slices queued behind it wait for it.
-   */
+  /** Wall time of the longest compaction step since open, in ms: a step runs on the execution thread, and slices queued behind it wait for it. */
   stepMsMax: number
+  /** Wall time of all compaction steps since open, in ms. */
   stepMsTotal: number
   /** Domains waiting for compaction (in the backlog, or over their bound in the time region). */
   backlogDomains: number
@@ -319,10 +317,10 @@ export class JournalWriter {
   #step(): void {
     this.#stepTimer = null
     if (!this.#host.running()) return
+    this.#stats.steps++
     const startedMs = performance.now()
     this.#stepWork()
     const tookMs = performance.now() - startedMs
-    this.#stats.steps++
     this.#stats.stepMsTotal += tookMs
     if (tookMs > this.#stats.stepMsMax) this.#stats.stepMsMax = tookMs
     if (this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)

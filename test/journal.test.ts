@@ -5,8 +5,9 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
 import { decodeEntry, DrainBatch, encodeEntry, encodeTimeBatch, splitBatch, timeSegmentOf, timeSegments } from '../lib/journal/entry.js'
-import { JOURNAL_TREE, TIME_RANGE } from '../lib/journal/keys.js'
-import { encode } from '../lib/runtime/codec.js'
+import { accountedKeyLength, JOURNAL_TREE, TIME_RANGE } from '../lib/journal/keys.js'
+import { decode, encode } from '../lib/runtime/codec.js'
+import { domainId, metaKey, RUNTIME_TREE } from '../lib/runtime/keys.js'
 import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
@@ -313,6 +314,38 @@ describe('why and stateAt', () => {
 })
 
 describe('retention and compaction', () => {
+  it('drops whole time batches of a busy domain at once, with the same counts as entry by entry', async () => {
+    await using rt = await open(tempDir(), { journal: { keepSlices: 25 } })
+    // 256 sends in flight: each drain records many slices of one domain into one time batch, so
+    // compaction finds whole batches to drop (plain entries, nothing unsettled). The second
+    // domain's sends carry ids (an index key each): its batches go entry by entry.
+    const sends: Promise<unknown>[] = []
+    for (let i = 0; i < 600; i++) {
+      sends.push(rt.domain(Counter, 'busy').send('add', { n: 1 }))
+      if (i % 4 === 0) sends.push(rt.domain(Counter, 'ids').send('add', { n: 1 }, { id: `s${i}` }))
+      if (sends.length >= 256) await Promise.all(sends.splice(0))
+    }
+    await Promise.all(sends)
+    await settled(rt)
+    expect(journalEntries(rt, 'counter', 'busy')).toEqual(Array.from({ length: 25 }, (_, i) => 576 + i))
+    expect(journalEntries(rt, 'counter', 'ids')).toEqual(Array.from({ length: 25 }, (_, i) => 126 + i))
+    expect(rt.stats().journal!.entriesDeleted).toBe(575 + 125)
+    // The meta's window (first, count, bytes) is exactly what is stored: an entry without index
+    // keys counts its key, its bytes and 4.
+    const id = domainId('counter', 'busy')
+    const j = (decode(rt.store.tree(RUNTIME_TREE).get(metaKey(id)) as Buffer) as { j: number[] }).j
+    let bytes = 0
+    for (const { value } of rt.store.tree(JOURNAL_TREE).getRange(TIME_RANGE)) {
+      for (const segment of timeSegments(value)) {
+        if (segment.id !== id) continue
+        segment.entries.forEach((entry, i) => {
+          if (segment.first + i >= j[0]!) bytes += accountedKeyLength(id) + entry.length + 4
+        })
+      }
+    }
+    expect(j.slice(0, 3)).toEqual([576, 25, bytes])
+  })
+
   it('keeps each domain within keepSlices and keepBytes, with counts that match the entries', async () => {
     await using rt = await open(tempDir(), { journal: { keepSlices: 25, keepBytes: 64 * 1024 } })
     const sends: Promise<unknown>[] = []

@@ -12,7 +12,7 @@
 // - A chain is followed only while each batch holds a segment of the domain that ends before
 //   the segment after it starts: a seq whose segment moved or was deleted ends the walk, and a
 //   reused seq cannot lead into another domain's entries or loop.
-import { splitBatch, timeSegmentOf } from './entry.js'
+import { splitBatch, timeSegmentOf, type TimeSegment } from './entry.js'
 import { entryKey, entryRange, sliceOfEntryKey, timeKey } from './keys.js'
 
 /** What the trees passed here offer (TreeView and SnapshotTree both do). */
@@ -24,7 +24,11 @@ export interface RangeTree {
 export interface Batch {
   readonly key: string
   readonly first: number
+  /** entries.length, known without splitting a time segment's entries. */
+  readonly count: number
   readonly entries: Buffer[]
+  /** The time segment the batch is, when it is one (compaction reads it without splitting it). */
+  readonly segment?: TimeSegment
 }
 
 /** The largest slice number a key can hold (12 hex digits). */
@@ -66,7 +70,7 @@ export function* chainOf(tree: RangeTree, id: string, head: number, from: number
     if (segment === null) return
     const entries = segment.entries
     if (segment.first + entries.length > next || !(segment.prev < seq)) return
-    yield { key, first: segment.first, entries }
+    yield { key, first: segment.first, count: entries.length, entries }
     if (segment.first <= from) return
     next = segment.first
     seq = segment.prev
@@ -110,5 +114,6 @@ export function entryAt(tree: RangeTree, id: string, head: number, first: number
 }
 
 function batchOf(key: string, value: Uint8Array): Batch {
-  return { key, first: sliceOfEntryKey(key), entries: splitBatch(value) }
+  const entries = splitBatch(value)
+  return { key, first: sliceOfEntryKey(key), count: entries.length, entries }
 }

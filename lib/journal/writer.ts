@@ -31,7 +31,7 @@ import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import { domainId, indexKey, readMetaBytes } from '../runtime/keys.js'
 import type { PendingWrites } from '../runtime/writes.js'
 import { NO_SEQ, regionBatchesOf, SLICE_MAX, type Batch } from './batches.js'
-import { accountedBytes, decodeHeader, effectAccountedBytes, locatorAccountedBytes, DrainBatch, encodeBatch, encodeTimeBatch, peekEntry, splitBatch, timeSegmentOf, timeSegments, type EntryHeader, type JournalMeta, type StoredEffect, type TimeSegment } from './entry.js'
+import { accountedBytes, decodeHeader, effectAccountedBytes, locatorAccountedBytes, DrainBatch, encodeBatch, encodeTimeBatch, peekEntry, plainTail, splitBatch, timeSegmentOf, timeSegments, type EntryHeader, type JournalMeta, type StoredEffect, type TimeSegment } from './entry.js'
 import { accountedKeyLength, effectKey, entryKey, keptKey, keptRange, locatorKey, seqOfTimeKey, sliceOfEntryKey, TIME_RANGE, timeKey, unsettledKey } from './keys.js'
 import type { JournalRetention } from './options.js'
 
@@ -440,8 +440,24 @@ export class JournalWriter {
    */
   #cut(id: string, window: Window, batch: Batch, now: number, budget: number): { index: number; moved: Array<[number, Buffer]>; stop: 'under' | 'budget' | 'end' } {
     const moved: Array<[number, Buffer]> = []
-    const count = batch.entries.length
+    const count = batch.count
     let index = batch.first < window.first ? Math.min(count, window.first - batch.first) : 0
+    // The common case of a busy domain: every remaining entry goes (the count alone keeps the
+    // window over until the last of them), nothing is pinned and none owns an index key. The
+    // loop below would come to the same counts one entry at a time, splitting the batch first.
+    const remaining = count - index
+    if (remaining > 0 && remaining <= window.count - this.retention.keepSlices && window.processed + remaining <= budget && this.#unsettled.size === 0) {
+      const plain = plainTail(batch.segment ?? batch.entries, index)
+      if (plain !== null) {
+        window.oldestAt = plain.lastAt
+        window.processed += remaining
+        window.count -= remaining
+        window.bytes -= remaining * (accountedKeyLength(id) + 4) + plain.bytes
+        window.first = batch.first + count
+        this.#stats.entriesDeleted += remaining
+        return { index: count, moved, stop: 'end' }
+      }
+    }
     for (; index < count; index++) {
       const slice = batch.first + index
       const bytesOfEntry = batch.entries[index]!
@@ -484,7 +500,7 @@ export class JournalWriter {
       writes.putJournal(entryKey(id, slice), encodeBatch([entry]))
       writes.putJournal(keptKey(id, slice), EMPTY)
     }
-    if (cut < batch.entries.length) writes.putJournal(entryKey(id, batch.first + cut), encodeBatch(cut === 0 ? batch.entries : batch.entries.slice(cut)))
+    if (cut < batch.count) writes.putJournal(entryKey(id, batch.first + cut), encodeBatch(cut === 0 ? batch.entries : batch.entries.slice(cut)))
   }
 
   /**
@@ -506,7 +522,7 @@ export class JournalWriter {
         const header = segments[index]
         if (header === null || header === undefined) continue
         if (used >= budget || this.#waiting.size === 0) break batches
-        const batch: Batch = { key: key as string, first: header.first, entries: header.entries }
+        const batch = timeBatch(key as string, header)
         const found = this.#domainOf(header.id)
         const meta = found?.instance.meta(this.#host.writes)
         if (found !== null && meta?.j !== undefined && this.#over(meta.j, now)) {
@@ -519,13 +535,13 @@ export class JournalWriter {
         if (moves >= CURSOR_MOVES_MAX || !movesAllowed) break batches
         // Within its window (or of a domain not defined here, with no meta to count against);
         // entries a step already expired (#trimTime) do not move.
-        const skip = meta?.j === undefined ? 0 : Math.min(batch.entries.length, Math.max(0, meta.j[0] - batch.first))
+        const skip = meta?.j === undefined ? 0 : Math.min(batch.count, Math.max(0, meta.j[0] - batch.first))
         this.#replace(header.id, batch, skip, [], true)
         if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
         this.#chainMoved(header.id, batch, true)
-        this.#stats.entriesMoved += batch.entries.length - skip
-        moves += batch.entries.length - skip
-        used += batch.entries.length
+        this.#stats.entriesMoved += batch.count - skip
+        moves += batch.count - skip
+        used += batch.count
       }
     }
     return used
@@ -568,7 +584,7 @@ export class JournalWriter {
     const window = windowOf(meta.j!)
     const cut = this.#cut(id, window, batch, now, budget - used)
     this.#trimTime(batch, header, cut.index, cut.moved)
-    this.#chainMoved(id, batch, cut.index === batch.entries.length)
+    this.#chainMoved(id, batch, cut.index === batch.count)
     used += window.processed
     this.#setWindow(instance, meta, window)
     if (!this.#windowOver(window, now)) this.#waiting.delete(id)
@@ -583,7 +599,7 @@ export class JournalWriter {
       writes.putJournal(entryKey(header.id, slice), encodeBatch([entry]))
       writes.putJournal(keptKey(header.id, slice), EMPTY)
     }
-    if (cut === batch.entries.length) {
+    if (cut === batch.count) {
       this.#setTimeSegment(batch.key, header.id, null)
       if (this.#lingering.get(header.id)?.batchKey === batch.key) this.#lingering.delete(header.id)
       return
@@ -618,7 +634,7 @@ export class JournalWriter {
       const first = meta?.j?.[0]
       if (segment === null || first === undefined || first <= segment.first) continue
       const skip = first - segment.first
-      this.#setTimeSegment(lingering.batchKey, id, skip >= segment.entries.length ? null : { id, first, prev: segment.prev, entries: segment.entries.slice(skip) })
+      this.#setTimeSegment(lingering.batchKey, id, skip >= segment.count ? null : { id, first, prev: segment.prev, count: segment.count - skip, entries: segment.entries.slice(skip) })
       used++
     }
     return used
@@ -656,10 +672,10 @@ export class JournalWriter {
         chain.start++
         continue
       }
-      const batch: Batch = { key: timeKey(link.seq), first: header.first, entries: header.entries }
+      const batch = timeBatch(timeKey(link.seq), header)
       const cut = this.#cut(id, window, batch, now, budget)
       this.#trimTime(batch, header, cut.index, cut.moved)
-      if (cut.index === batch.entries.length) chain.start++
+      if (cut.index === batch.count) chain.start++
       if (cut.stop === 'budget') done = false
       if (cut.stop !== 'end') break
     }
@@ -696,7 +712,7 @@ export class JournalWriter {
       if (reads >= CHAIN_READS_MAX) return { complete: false, reads }
       const header = this.#timeSegment(timeKey(chain.pending), id)
       if (header === null || !(header.prev < chain.pending)) break
-      const count = header.entries.length
+      const count = header.count
       if (header.first + count > chain.next) break
       chain.walked.push({ seq: chain.pending, first: header.first })
       if (header.first <= first) break
@@ -901,4 +917,17 @@ function valueBytesOf(payload: Buffer | null, parts: SliceParts): number {
   const effects = parts.effects
   for (let k = 0; k < effects.length; k++) bytes += effects[k]!.payload?.length ?? 0
   return bytes
+}
+
+/** A time segment as a Batch, its entries split only if something asks for them. */
+function timeBatch(key: string, segment: TimeSegment): Batch {
+  return {
+    key,
+    first: segment.first,
+    count: segment.count,
+    get entries() {
+      return segment.entries
+    },
+    segment,
+  }
 }

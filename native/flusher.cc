@@ -308,11 +308,9 @@ Status Flusher::write_frame(const Frame& frame) {
   }
   // The next commit copies this frame's newest pages (its root and the paths it touched;
   // children are laid out before their parents, so they are at its end) out of the map once it
-  // is written. On the dev VM the JS thread's first read of a freshly written page stalled the
-  // seal by 20-50 us now and then, the tail of sequential commits; the guest's fault counters
-  // do not show it (the hypervisor's page tables, we think), and MADV_POPULATE_READ helped
-  // less than a read. Reading a byte per page here, before the fdatasync, moves that stall to
-  // the flusher (docs/design.md, "The flusher touches what it wrote").
+  // is written. The JS thread's first read of a freshly written page was the tail of
+  // sequential seals on the dev VM; reading a byte per page here, before the fdatasync, moves
+  // that stall to the flusher (docs/design.md, "The flusher touches what it wrote").
   uint64_t touch_bytes = std::min(frame.size_bytes, kTouchBytesMax);
   log_.touch(frame.offset + frame.size_bytes - touch_bytes, touch_bytes);
   return Status::Ok();

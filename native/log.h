@@ -10,9 +10,9 @@
 // and only then publishes the mapping with a release store; the JS thread reads mappings
 // with acquire loads, and the flusher reads back the pages it has just written (touch). A
 // segment stays mapped until detach() takes it out of the table (only segments behind the
-// checkpoint, which no frame in flight reaches) or the store closes. Bytes are read through the map
-// only after checking them against the mapped size: a truncated file must give ECORRUPT,
-// never SIGBUS.
+// checkpoint, which no frame in flight reaches) or the store closes. Bytes are read through
+// the map only after checking them against the mapped size: a truncated file must give
+// ECORRUPT, never SIGBUS.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -117,8 +117,8 @@ class Log {
   // A pointer to [offset, offset + size) if it lies inside one mapped segment, else null.
   const uint8_t* map_ptr(uint64_t offset, uint64_t size_bytes) const;
   // Reads a byte of every page of [offset, offset + size) through the map (pieces not mapped,
-  // or past the bytes the file holds, are skipped), so the process's page tables, and a hypervisor's shadow of them, hold those
-  // pages before the JS thread reads them: the flusher's cost, not the seal's.
+  // or past the bytes the file holds, are skipped), so that the first read of those pages is
+  // the caller's (the flusher's), not the JS thread's seal.
   void touch(uint64_t offset, uint64_t size_bytes) const;
   // Copies bytes that may cross segments; ECORRUPT when any part is not mapped.
   Status read(uint64_t offset, uint64_t size_bytes, uint8_t* dst) const;

@@ -334,7 +334,7 @@ function writeEntry(w: EntryBuffer, entry: EntryInput): void {
   w.str(entry.c)
   if (!rootIsIntent) w.str(entry.r)
   // Indexed loops throughout: most of these lists are the runtime's shared frozen empty array,
-  // and for-of over it went through the generic array iterator in a profile of this function.
+  // and for-of over them cost more (node bench/journal-encode.js, commit 4dfe572).
   const fx = entry.fx
   w.u32(fx.length)
   for (let k = 0; k < fx.length; k++) w.str(fx[k]!.id)
@@ -409,13 +409,18 @@ function readHeader(r: Reader): EntryHeader {
  * and whether deleting it also deletes index keys (an `l` key, effect keys). Fixed offsets.
  */
 export function peekEntry(entry: Buffer): { at: number; indexed: boolean } {
-  checkEntryHeader(entry, 0, entry.length)
-  return { at: entry.readDoubleLE(2), indexed: (entry[1]! & (FLAG_LOCATOR | FLAG_EFFECTS)) !== 0 }
+  // Checked first: the time is read only from a header known to hold it.
+  const indexed = !isPlainEntry(entry, 0, entry.length)
+  return { at: entry.readDoubleLE(2), indexed }
 }
 
-/** The entry at [offset, offset + length) of `bytes` starts with a format, flags and its time. */
-function checkEntryHeader(bytes: Buffer, offset: number, length: number): void {
+/**
+ * Whether the entry at [offset, offset + length) of `bytes` owns no index key (no `l` key, no
+ * effects), after checking that it starts with a format, flags and its time (ECORRUPT if not).
+ */
+function isPlainEntry(bytes: Buffer, offset: number, length: number): boolean {
   if (length < 10 || (bytes[offset] !== ENTRY_FORMAT && bytes[offset] !== ENTRY_FORMAT_U32)) throw corrupt('its header is short or of another format')
+  return (bytes[offset + 1]! & (FLAG_LOCATOR | FLAG_EFFECTS)) === 0
 }
 
 /**
@@ -426,8 +431,7 @@ function plainEntries(entries: readonly Buffer[], from: number): { bytes: number
   let bytes = 0
   for (let k = from; k < entries.length; k++) {
     const entry = entries[k]!
-    checkEntryHeader(entry, 0, entry.length)
-    if ((entry[1]! & (FLAG_LOCATOR | FLAG_EFFECTS)) !== 0) return null
+    if (!isPlainEntry(entry, 0, entry.length)) return null
     bytes += entry.length
   }
   return { bytes, lastAt: entries.length > from ? entries[entries.length - 1]!.readDoubleLE(2) : 0 }
@@ -534,8 +538,8 @@ export interface TimeSegment extends ChainHeader {
 
 /**
  * A segment as read from a stored time batch. Its entries are split into views only when asked
- * for: compaction drops most segments whole (plainTail), and a view per entry was a third of
- * its time (`stats().journal.stepMsTotal` and a timer around the split).
+ * for: compaction drops most segments whole (plainTail), and without a view per entry its
+ * steps took a fifth less time (docs/design.md, "A whole batch is dropped from its bytes").
  */
 class StoredSegment implements TimeSegment {
   readonly id: string
@@ -566,36 +570,28 @@ class StoredSegment implements TimeSegment {
   plainFrom(from: number): { bytes: number; lastAt: number } | null {
     if (this.#entries !== null) return plainEntries(this.#entries, from)
     const batch = this.#batch
-    let offset = this.#start
     let bytes = 0
     let lastStart = -1
-    for (let k = 0; k < this.count; k++) {
-      // readVarint without its tuple: this loop runs for every entry compaction drops.
-      let length = 0
-      for (let shift = 0; ; shift += 7) {
-        if (shift >= 7 * VARINT_BYTES_MAX) throw corrupt('a varint is too long')
-        if (offset >= this.#end) throw corrupt('a batch ends early')
-        const byte = batch[offset++]!
-        length += (byte & 0x7f) * 2 ** shift
-        if (byte < 0x80) break
-      }
-      if (offset + length > this.#end) throw corrupt('a batch ends early')
-      if (k >= from) {
-        checkEntryHeader(batch, offset, length)
-        if ((batch[offset + 1]! & (FLAG_LOCATOR | FLAG_EFFECTS)) !== 0) return null
-        bytes += length
-        lastStart = offset
-      }
-      offset += length
-    }
-    return lastStart < 0 ? { bytes, lastAt: 0 } : { bytes, lastAt: batch.readDoubleLE(lastStart + 2) }
+    let plain = true
+    walkEntries(batch, this.#start, this.count, this.#end, (entryStart, length, index) => {
+      if (index < from) return true
+      plain = isPlainEntry(batch, entryStart, length)
+      bytes += length
+      lastStart = entryStart
+      return plain
+    })
+    if (!plain) return null
+    return { bytes, lastAt: lastStart < 0 ? 0 : batch.readDoubleLE(lastStart + 2) }
   }
 }
 
-/** Entries from index `from` on of a segment (or of a batch's entries), for compaction dropping them at once. */
-export function plainTail(source: TimeSegment | readonly Buffer[], from: number): { bytes: number; lastAt: number } | null {
-  if (source instanceof StoredSegment) return source.plainFrom(from)
-  return plainEntries(Array.isArray(source) ? source : (source as TimeSegment).entries, from)
+/**
+ * The entries of a batch from index `from` on, for compaction dropping them at once: from the
+ * stored bytes when the batch is a stored time segment whose entries were never split.
+ */
+export function plainTail(batch: { readonly segment?: TimeSegment; readonly entries: readonly Buffer[] }, from: number): { bytes: number; lastAt: number } | null {
+  if (batch.segment instanceof StoredSegment) return batch.segment.plainFrom(from)
+  return plainEntries(batch.entries, from)
 }
 
 export function encodeBatch(entries: readonly Uint8Array[]): Buffer {
@@ -822,14 +818,26 @@ function readSegmentHeader(batch: Buffer, start: number): [ChainHeader, number] 
 
 function splitEntries(batch: Buffer, start: number, count: number, end: number): Buffer[] {
   const entries: Buffer[] = []
-  let offset = start
-  for (; count > 0; count--) {
-    const [length, entryStart] = readVarint(batch, offset)
-    if (entryStart + length > end) throw corrupt('a batch ends early')
+  walkEntries(batch, start, count, end, (entryStart, length) => {
     entries.push(batch.subarray(entryStart, entryStart + length))
+    return true
+  })
+  return entries
+}
+
+/**
+ * Visits the `count` entries of a segment body [start, end) (each `v length | entry`) in order,
+ * while `visit` returns true. One walk for splitting a segment and for reading it unsplit.
+ */
+function walkEntries(batch: Buffer, start: number, count: number, end: number, visit: (entryStart: number, length: number, index: number) => boolean): void {
+  let offset = start
+  for (let index = 0; index < count; index++) {
+    const entryStart = decodeVarint(batch, offset, end)
+    const length = varintValue
+    if (entryStart + length > end) throw corrupt('a batch ends early')
+    if (!visit(entryStart, length, index)) return
     offset = entryStart + length
   }
-  return entries
 }
 
 /** The entries of a domain-region batch, as views of its bytes. */
@@ -871,12 +879,24 @@ function writeVarint(buffer: Buffer, offset: number, value: number): number {
 }
 
 function readVarint(buffer: Buffer, offset: number): [number, number] {
+  const next = decodeVarint(buffer, offset, buffer.length)
+  return [varintValue, next]
+}
+
+/** The value decodeVarint read last: walking a batch's entries allocates no tuple per entry. */
+let varintValue = 0
+
+/** Decodes the varint at `offset`, which must end before `end`; returns the offset after it and leaves its value in varintValue. */
+function decodeVarint(buffer: Buffer, offset: number, end: number): number {
   let value = 0
   for (let shift = 0; shift < 7 * VARINT_BYTES_MAX; shift += 7) {
-    if (offset >= buffer.length) throw corrupt('a batch ends early')
+    if (offset >= end) throw corrupt('a batch ends early')
     const byte = buffer[offset++]!
     value += (byte & 0x7f) * 2 ** shift
-    if (byte < 0x80) return [value, offset]
+    if (byte < 0x80) {
+      varintValue = value
+      return offset
+    }
   }
   throw corrupt('a varint is too long')
 }

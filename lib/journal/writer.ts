@@ -447,7 +447,7 @@ export class JournalWriter {
     // loop below would come to the same counts one entry at a time, splitting the batch first.
     const remaining = count - index
     if (remaining > 0 && remaining <= window.count - this.retention.keepSlices && window.processed + remaining <= budget && this.#unsettled.size === 0) {
-      const plain = plainTail(batch.segment ?? batch.entries, index)
+      const plain = plainTail(batch, index)
       if (plain !== null) {
         window.oldestAt = plain.lastAt
         window.processed += remaining

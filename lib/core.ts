@@ -13,7 +13,7 @@
 import { addon, limits } from './addon.js'
 import { VedError } from './errors.js'
 import { readKey, writeKey, type Key } from './keys.js'
-import { KEY_BUF_SIZE_BYTES, KEY_END_OFFSET, SCAN_HAS_END, SCAN_HAS_START, SCAN_REVERSE, type NativeCleanStep, type NativeStats, type NativeVerifyReport, type StoreHandle } from './native.js'
+import { KEY_BUF_SIZE_BYTES, KEY_END_OFFSET, SCAN_HAS_END, SCAN_HAS_START, SCAN_KEYS_ONLY, SCAN_REVERSE, type NativeCleanStep, type NativeStats, type NativeVerifyReport, type StoreHandle } from './native.js'
 import type { ResolvedOptions } from './options.js'
 import type { OpsWriter } from './transaction.js'
 import { createCodec, type ValueCodec } from './values.js'
@@ -116,9 +116,10 @@ export class StoreCore {
   /**
    * Reads up to `limit` pairs of a range; `start` (inclusive) and `end` (exclusive) are raw key
    * bytes or null for an open side. The batch may hold fewer pairs when they do not fit.
+   * `keysOnly`: values are not read, each pair's value is undefined.
    */
-  scan(snapshot: number, tree: number, reverse: boolean, start: Buffer | null, end: Buffer | null, limit: number): ScanBatch {
-    let flags = reverse ? SCAN_REVERSE : 0
+  scan(snapshot: number, tree: number, reverse: boolean, start: Buffer | null, end: Buffer | null, limit: number, keysOnly = false): ScanBatch {
+    let flags = (reverse ? SCAN_REVERSE : 0) | (keysOnly ? SCAN_KEYS_ONLY : 0)
     if (start !== null) {
       start.copy(this.#keyBuf, 0)
       flags |= SCAN_HAS_START
@@ -142,12 +143,12 @@ export class StoreCore {
       count = addon.scan(this.#h, snapshot, tree, flags, startLength, endLength, batchLimit)
     }
     const done = addon.scanDone(this.#h)
-    const batch = this.#decodeScan(count, done)
+    const batch = this.#decodeScan(count, done, keysOnly)
     this.#shrinkValueBuf()
     return batch
   }
 
-  #decodeScan(count: number, done: boolean): ScanBatch {
+  #decodeScan(count: number, done: boolean, keysOnly: boolean): ScanBatch {
     const buf = this.#valueBuf
     const keyEncoding = this.options.keyEncoding
     const entries: RangeEntry<unknown, string | Buffer>[] = new Array(count)
@@ -160,7 +161,7 @@ export class StoreCore {
       const keyStart = offset + SCAN_RECORD_HEADER_SIZE_BYTES
       const valueStart = keyStart + keyLength
       offset = valueStart + valueLength
-      entries[i] = { key: readKey(buf, keyStart, valueStart, keyEncoding), value: this.codec.decode(buf, valueStart, offset) }
+      entries[i] = { key: readKey(buf, keyStart, valueStart, keyEncoding), value: keysOnly ? undefined : this.codec.decode(buf, valueStart, offset) }
       lastKeyStart = keyStart
       lastKeyEnd = valueStart
     }

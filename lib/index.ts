@@ -2,7 +2,7 @@
 export { Store, TreeView, type CompactResult, type StoreStats } from './store.js'
 export { Snapshot, SnapshotTree } from './snapshot.js'
 export { Transaction, TransactionTree } from './transaction.js'
-export { RangeIterable } from './range.js'
+export { KeyIterable, RangeIterable } from './range.js'
 export { VedError, STATUS_NAMES, LIB_ERROR_CODES, RUNTIME_ERROR_CODES, type VedErrorCode, type VedErrorDetails } from './errors.js'
 export type { RangeEntry } from './core.js'
 export type { RangeOptions } from './range.js'

@@ -29,6 +29,8 @@ export const OP_HEADER_SIZE_BYTES = 12
 export const SCAN_REVERSE = 1
 export const SCAN_HAS_START = 2
 export const SCAN_HAS_END = 4
+/** Keys only: values are neither read nor copied (each pair's value length is 0). */
+export const SCAN_KEYS_ONLY = 8
 
 export interface NativeOpenOptions {
   readOnly: boolean

@@ -46,10 +46,12 @@ export interface ParsedRange {
   limit: number
   /** An empty `end` bound: no key is below it. */
   empty: boolean
+  /** getKeys: values are not read. */
+  keysOnly: boolean
 }
 
 export function parseRange(core: StoreCore, options: unknown): ParsedRange {
-  if (options === undefined) return { start: null, end: null, reverse: false, limit: Infinity, empty: false }
+  if (options === undefined) return { start: null, end: null, reverse: false, limit: Infinity, empty: false, keysOnly: false }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new VedError('EINVAL', `range options must be an object, got ${describeValue(options)}`)
   }
@@ -68,7 +70,7 @@ export function parseRange(core: StoreCore, options: unknown): ParsedRange {
   const start = input['start'] === undefined ? null : core.boundBytes(input['start'], 'start')
   const endGiven = input['end'] !== undefined
   const end = endGiven ? core.boundBytes(input['end'], 'end') : null
-  return { start, end, reverse, limit, empty: endGiven && end === null }
+  return { start, end, reverse, limit, empty: endGiven && end === null, keysOnly: false }
 }
 
 /** Where an iteration reads: the store's newest version (pinned per iteration) or a snapshot. */
@@ -102,6 +104,28 @@ export class RangeIterable<V = any, K = string> implements Iterable<RangeEntry<V
   }
 }
 
+/** The iterable getKeys returns: the keys of a range in key order, their values never read. */
+export class KeyIterable<K = string> implements Iterable<K> {
+  readonly #source: RangeSource
+  readonly #range: ParsedRange
+
+  constructor(source: RangeSource, range: ParsedRange) {
+    this.#source = source
+    this.#range = { ...range, keysOnly: true }
+  }
+
+  *[Symbol.iterator](): Generator<K, undefined> {
+    // Leaving the loop early returns the inner iterator too, which releases its pin.
+    for (const entry of new RangeIterator<unknown, K>(this.#source, this.#range)) yield entry.key
+    return undefined
+  }
+
+  /** All keys as an array. */
+  toArray(): K[] {
+    return Array.from(this)
+  }
+}
+
 interface PinHolder {
   core: StoreCore
   id: number
@@ -115,6 +139,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 export class RangeIterator<V = any, K = string> implements IterableIterator<RangeEntry<V, K>> {
   readonly #source: RangeSource
   readonly #reverse: boolean
+  readonly #keysOnly: boolean
   #start: Buffer | null
   #end: Buffer | null
   /** Pairs still allowed by `limit`, counting those in #batch not yet handed out. */
@@ -133,6 +158,7 @@ export class RangeIterator<V = any, K = string> implements IterableIterator<Rang
   constructor(source: RangeSource, range: ParsedRange) {
     this.#source = source
     this.#reverse = range.reverse
+    this.#keysOnly = range.keysOnly
     this.#start = range.start
     this.#end = range.end
     this.#remaining = range.limit
@@ -179,7 +205,7 @@ export class RangeIterator<V = any, K = string> implements IterableIterator<Rang
     }
     const core = this.#source.core
     const batchPairs = Math.min(this.#remaining, this.#batchPairs)
-    const batch = core.scan(this.#snapshot, this.#tree, this.#reverse, this.#start, this.#end, batchPairs)
+    const batch = core.scan(this.#snapshot, this.#tree, this.#reverse, this.#start, this.#end, batchPairs, this.#keysOnly)
     this.#batchPairs = Math.min(this.#batchPairs * 2, BATCH_PAIRS_MAX)
     let entries = batch.entries
     if (entries.length > this.#remaining) entries = entries.slice(0, this.#remaining)

@@ -8,7 +8,7 @@
 import type { RangeEntry, StoreCore } from './core.js'
 import { VedError } from './errors.js'
 import type { Key } from './keys.js'
-import { parseRange, RangeIterable, type RangeOptions, type RangeSource } from './range.js'
+import { KeyIterable, parseRange, RangeIterable, type RangeOptions, type RangeSource } from './range.js'
 
 interface PinHolder {
   core: StoreCore
@@ -49,6 +49,11 @@ export class PinnedReader implements RangeSource {
     this.check()
     return new RangeIterable(this, parseRange(this.core, options))
   }
+
+  getKeys(options: RangeOptions | undefined): KeyIterable<any> {
+    this.check()
+    return new KeyIterable(this, parseRange(this.core, options))
+  }
 }
 
 export class Snapshot<V = any, K = string> implements Disposable {
@@ -88,6 +93,11 @@ export class Snapshot<V = any, K = string> implements Disposable {
     return this.#reader.getRange(options)
   }
 
+  /** The keys of getRange(options), without reading their values. */
+  getKeys(options?: RangeOptions): KeyIterable<K> {
+    return this.#reader.getKeys(options)
+  }
+
   /** The named tree `name` at this snapshot. */
   tree<T = V>(name: string): SnapshotTree<T, K> {
     this.#reader.check()
@@ -125,6 +135,10 @@ export class SnapshotTree<V = any, K = string> {
 
   getRange(options?: RangeOptions): RangeIterable<V, K> {
     return this.#reader.getRange(options)
+  }
+
+  getKeys(options?: RangeOptions): KeyIterable<K> {
+    return this.#reader.getKeys(options)
   }
 }
 

@@ -17,7 +17,7 @@ import { describeValue, VedError } from './errors.js'
 import type { Key } from './keys.js'
 import type { NativeOpenOptions, NativeStats } from './native.js'
 import { resolveDirectory, resolveOptions, type Encoding, type KeyEncoding, type ResolvedOptions, type StoreOptions } from './options.js'
-import { parseRange, RangeIterable, type RangeOptions, type RangeSource } from './range.js'
+import { KeyIterable, parseRange, RangeIterable, type RangeOptions, type RangeSource } from './range.js'
 import { Snapshot } from './snapshot.js'
 import { endTransaction, OpsWriter, Transaction, type TransactionContext } from './transaction.js'
 import { verifyReportFrom, type VerifyOptions, type VerifyReport } from './verify.js'
@@ -199,6 +199,12 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
   getRange(options?: RangeOptions): RangeIterable<V, K> {
     this.#core.check()
     return new RangeIterable<V, K>(this.#reads, parseRange(this.#core, options))
+  }
+
+  /** The keys of getRange(options), without reading their values. */
+  getKeys(options?: RangeOptions): KeyIterable<K> {
+    this.#core.check()
+    return new KeyIterable<K>(this.#reads, parseRange(this.#core, options))
   }
 
   /**
@@ -495,6 +501,12 @@ export class TreeView<V = any, K extends string | Buffer = string> {
     const core = internals.core(this.#store)
     core.check()
     return new RangeIterable<V, K>(internals.readSource(this.#store, this.name), parseRange(core, options))
+  }
+
+  getKeys(options?: RangeOptions): KeyIterable<K> {
+    const core = internals.core(this.#store)
+    core.check()
+    return new KeyIterable<K>(internals.readSource(this.#store, this.name), parseRange(core, options))
   }
 
   put(key: Key, value: V): Promise<number> {

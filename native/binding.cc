@@ -548,7 +548,7 @@ Napi::Value Scan(const Napi::CallbackInfo& info) {
   if (h->key_buf == nullptr) throw_invalid(env, "setBuffers first");
   int64_t snapshot = snapshot_arg(info, 1);
   uint32_t tree = uint_arg(info, 2, "tree", ved::kTreeCountMax);
-  uint32_t flags = uint_arg(info, 3, "flags", 7);
+  uint32_t flags = uint_arg(info, 3, "flags", 15);
   uint32_t start_length = uint_arg(info, 4, "start length", ved::kKeySizeBytesMax + 1);
   uint32_t end_length = uint_arg(info, 5, "end length", ved::kKeySizeBytesMax + 1);
   uint32_t limit = uint_arg(info, 6, "limit", UINT32_MAX);

@@ -469,7 +469,8 @@ Status Store::read_value(const ValueRef& ref, uint8_t* dst) {
 Status Store::scan(int64_t snapshot, uint32_t tree, uint32_t flags, const uint8_t* start, uint32_t start_length,
                    const uint8_t* end, uint32_t end_length, uint32_t limit, uint8_t* out, uint64_t out_capacity,
                    uint32_t* count, uint64_t* need_bytes, bool* done) {
-  constexpr uint32_t kReverse = 1, kHasStart = 2, kHasEnd = 4;
+  constexpr uint32_t kReverse = 1, kHasStart = 2, kHasEnd = 4, kKeysOnly = 8;
+  const bool keys_only = flags & kKeysOnly;
   roll_back_if_needed();
   drop_written();
   *count = 0;
@@ -496,7 +497,8 @@ Status Store::scan(int64_t snapshot, uint32_t tree, uint32_t flags, const uint8_
       *done = false;
       return Status::Ok();
     }
-    uint32_t v_length = page::leaf_value_length(cell);
+    // Keys only: the value is not read at all (a blob's pages are not touched), its length is 0.
+    uint32_t v_length = keys_only ? 0 : page::leaf_value_length(cell);
     uint64_t pair_bytes = 8ull + k_length + v_length;
     if (used + pair_bytes > out_capacity) {
       if (*count == 0) *need_bytes = pair_bytes;
@@ -506,16 +508,18 @@ Status Store::scan(int64_t snapshot, uint32_t tree, uint32_t flags, const uint8_
     page::store32(out + used, k_length);
     page::store32(out + used + 4, v_length);
     std::memcpy(out + used + 8, k, k_length);
-    ValueRef ref;
-    ref.found = true;
-    ref.length = v_length;
-    if (page::leaf_flags(cell) & page::kCellBlob) {
-      ref.blob = true;
-      ref.blob_offset = page::leaf_blob(cell);
-    } else {
-      ref.data = page::leaf_value(cell);
+    if (!keys_only) {
+      ValueRef ref;
+      ref.found = true;
+      ref.length = v_length;
+      if (page::leaf_flags(cell) & page::kCellBlob) {
+        ref.blob = true;
+        ref.blob_offset = page::leaf_blob(cell);
+      } else {
+        ref.data = page::leaf_value(cell);
+      }
+      VED_TRY(read_value(ref, out + used + 8 + k_length));
     }
-    VED_TRY(read_value(ref, out + used + 8 + k_length));
     used += pair_bytes;
     (*count)++;
     if (reverse) VED_TRY(c.prev()); else VED_TRY(c.next());

@@ -77,7 +77,8 @@ class Store final : public PageSource {
   Status get(int64_t snapshot, uint32_t tree, const uint8_t* key, uint32_t key_length, ValueRef* out);
   Status read_value(const ValueRef& ref, uint8_t* dst);
   // Fills `out` with up to `limit` pairs of [start, end) (flags per lib/native.ts) that fit in
-  // `out_capacity` bytes. `need_bytes` > 0 when even the first pair does not fit.
+  // `out_capacity` bytes. `need_bytes` > 0 when even the first pair does not fit. With the
+  // keys-only flag no value is read (a blob value's pages are not touched).
   Status scan(int64_t snapshot, uint32_t tree, uint32_t flags, const uint8_t* start, uint32_t start_length,
               const uint8_t* end, uint32_t end_length, uint32_t limit, uint8_t* out, uint64_t out_capacity,
               uint32_t* count, uint64_t* need_bytes, bool* done);

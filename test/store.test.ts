@@ -207,6 +207,36 @@ describe('getRange', () => {
     expect(entries(store.getRange({ end: 'b', reverse: true, limit: 1 })).map(([k]) => k)).toEqual(['ab'])
   })
 
+  it('getKeys gives the keys getRange gives, for every option, on the store, a tree and snapshots', async () => {
+    await using store = await filled()
+    // A value far past the inline threshold: getKeys does not read it (its length comes back 0 from native).
+    const big = Buffer.alloc(2 * 1024 * 1024, 7)
+    await store.put('bb', big)
+    await store.tree('t').put('x', big)
+    await store.tree('t').put('y', 1)
+    const all = [...keys, 'bb'].sort(compareKeys)
+    const cases = [undefined, {}, { start: 'ab', end: 'c' }, { reverse: true }, { start: 'ab', end: 'c', reverse: true, limit: 2 }, { limit: 0 }, { end: '' }, { start: 'b', limit: 100 }]
+    for (const options of cases) {
+      const expected = entries(store.getRange(options)).map(([k]) => k)
+      expect([...store.getKeys(options)], JSON.stringify(options)).toEqual(expected)
+      expect(store.getKeys(options).toArray()).toEqual(expected)
+    }
+    expect([...store.getKeys()]).toEqual(all)
+    // More keys than one native batch (32 first), and an early break that releases the pin.
+    await store.transaction((txn) => {
+      for (let i = 0; i < 100; i++) txn.put(`n${String(i).padStart(3, '0')}`, i)
+    })
+    expect([...store.getKeys({ start: 'n', end: 'o' })]).toEqual(Array.from({ length: 100 }, (_, i) => `n${String(i).padStart(3, '0')}`))
+    for (const key of store.getKeys()) if (key === 'b') break
+    expect([...store.tree('t').getKeys()]).toEqual(['x', 'y'])
+    using snap = store.snapshot()
+    await store.del('a')
+    expect([...snap.getKeys({ end: 'ab' })]).toEqual(['a'])
+    expect([...store.getKeys({ end: 'ab' })]).toEqual([])
+    expect([...snap.tree('t').getKeys({ reverse: true })]).toEqual(['y', 'x'])
+    expectVedErrorSync(() => store.getKeys({ limit: -1 }), 'EINVAL')
+  })
+
   it('stops at limit', async () => {
     await using store = await filled()
     expect(entries(store.getRange({ limit: 0 }))).toEqual([])
@@ -588,6 +618,7 @@ describe('use after close', () => {
     await store.put('k', 1)
     const tree = store.tree('t')
     const range = store.getRange()
+    const keys = store.getKeys()
     const closing = store.close()
     expect(store.closed).toBe(true)
     // Closed from the moment close() is called.
@@ -595,7 +626,9 @@ describe('use after close', () => {
     await closing
     expectVedErrorSync(() => store.get('k'), 'ECLOSED')
     expectVedErrorSync(() => store.getRange(), 'ECLOSED')
+    expectVedErrorSync(() => store.getKeys(), 'ECLOSED')
     expectVedErrorSync(() => range[Symbol.iterator]().next(), 'ECLOSED')
+    expectVedErrorSync(() => keys[Symbol.iterator]().next(), 'ECLOSED')
     await expectVedError(store.transaction(() => {}), 'ECLOSED')
     await expectVedError(store.put('k', 2), 'ECLOSED')
     await expectVedError(store.del('k'), 'ECLOSED')
@@ -605,6 +638,7 @@ describe('use after close', () => {
     expectVedErrorSync(() => store.tree('t'), 'ECLOSED')
     expectVedErrorSync(() => tree.get('k'), 'ECLOSED')
     expectVedErrorSync(() => tree.getRange(), 'ECLOSED')
+    expectVedErrorSync(() => tree.getKeys(), 'ECLOSED')
     await expectVedError(tree.put('k', 1), 'ECLOSED')
     await expectVedError(tree.del('k'), 'ECLOSED')
     // close is idempotent.
@@ -621,6 +655,7 @@ describe('use after close', () => {
     expect(snapshot.closed).toBe(true)
     expectVedErrorSync(() => snapshot.get('k'), 'ECLOSED')
     expectVedErrorSync(() => snapshot.getRange(), 'ECLOSED')
+    expectVedErrorSync(() => snapshot.getKeys(), 'ECLOSED')
     expectVedErrorSync(() => range[Symbol.iterator]().next(), 'ECLOSED')
     expectVedErrorSync(() => snapshot.tree('t'), 'ECLOSED')
     snapshot.close()

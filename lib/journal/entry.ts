@@ -424,17 +424,25 @@ function isPlainEntry(bytes: Buffer, offset: number, length: number): boolean {
 }
 
 /**
- * For compaction dropping entries[from..] at once: their total length and the time of the last,
- * when none of them owns an index key (so none needs decoding); null when one does.
+ * What compaction needs to drop entries [from, to) of a batch at once, when none of them owns
+ * an index key (so none needs decoding; null when one does): their total length, and the time
+ * of the oldest entry left (the one at `to`), or of the last dropped when none is left.
  */
-function plainEntries(entries: readonly Buffer[], from: number): { bytes: number; lastAt: number } | null {
+export interface PlainRange {
+  bytes: number
+  oldestAt: number
+}
+
+function plainEntries(entries: readonly Buffer[], from: number, to: number): PlainRange | null {
   let bytes = 0
-  for (let k = from; k < entries.length; k++) {
+  for (let k = from; k < to; k++) {
     const entry = entries[k]!
     if (!isPlainEntry(entry, 0, entry.length)) return null
     bytes += entry.length
   }
-  return { bytes, lastAt: entries.length > from ? entries[entries.length - 1]!.readDoubleLE(2) : 0 }
+  const oldest = to < entries.length ? entries[to]! : entries[to - 1]!
+  if (to < entries.length) isPlainEntry(oldest, 0, oldest.length) // for its check that the header holds a time
+  return { bytes, oldestAt: oldest.readDoubleLE(2) }
 }
 
 export function decodeHeader(bytes: Uint8Array): EntryHeader {
@@ -538,7 +546,7 @@ export interface TimeSegment extends ChainHeader {
 
 /**
  * A segment as read from a stored time batch. Its entries are split into views only when asked
- * for: compaction drops most segments whole (plainTail), and without a view per entry its
+ * for: compaction drops most entries without one (plainRange), and without a view per entry its
  * steps took a fifth less time (docs/design.md, "A whole batch is dropped from its bytes").
  */
 class StoredSegment implements TimeSegment {
@@ -567,31 +575,36 @@ class StoredSegment implements TimeSegment {
   }
 
   /** plainEntries over the stored bytes, without a view per entry. */
-  plainFrom(from: number): { bytes: number; lastAt: number } | null {
-    if (this.#entries !== null) return plainEntries(this.#entries, from)
+  plainRange(from: number, to: number): PlainRange | null {
+    if (this.#entries !== null) return plainEntries(this.#entries, from, to)
     const batch = this.#batch
     let bytes = 0
-    let lastStart = -1
+    let oldestStart = -1
     let plain = true
     walkEntries(batch, this.#start, this.count, this.#end, (entryStart, length, index) => {
       if (index < from) return true
+      // The entry at `to` is only read for its time (or the last one, when `to` is the end).
+      oldestStart = entryStart
+      if (index === to) {
+        isPlainEntry(batch, entryStart, length) // for its check that the header holds a time
+        return false
+      }
       plain = isPlainEntry(batch, entryStart, length)
       bytes += length
-      lastStart = entryStart
       return plain
     })
-    if (!plain) return null
-    return { bytes, lastAt: lastStart < 0 ? 0 : batch.readDoubleLE(lastStart + 2) }
+    if (!plain || oldestStart < 0) return null
+    return { bytes, oldestAt: batch.readDoubleLE(oldestStart + 2) }
   }
 }
 
 /**
- * The entries of a batch from index `from` on, for compaction dropping them at once: from the
+ * Entries [from, to) of a batch, for compaction dropping them at once (PlainRange): from the
  * stored bytes when the batch is a stored time segment whose entries were never split.
  */
-export function plainTail(batch: { readonly segment?: TimeSegment; readonly entries: readonly Buffer[] }, from: number): { bytes: number; lastAt: number } | null {
-  if (batch.segment instanceof StoredSegment) return batch.segment.plainFrom(from)
-  return plainEntries(batch.entries, from)
+export function plainRange(batch: { readonly segment?: TimeSegment; readonly entries: readonly Buffer[] }, from: number, to: number): PlainRange | null {
+  if (batch.segment instanceof StoredSegment) return batch.segment.plainRange(from, to)
+  return plainEntries(batch.entries, from, to)
 }
 
 export function encodeBatch(entries: readonly Uint8Array[]): Buffer {

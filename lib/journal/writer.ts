@@ -31,7 +31,7 @@ import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import { domainId, indexKey, readMetaBytes } from '../runtime/keys.js'
 import type { PendingWrites } from '../runtime/writes.js'
 import { NO_SEQ, regionBatchesOf, SLICE_MAX, type Batch } from './batches.js'
-import { accountedBytes, decodeHeader, effectAccountedBytes, locatorAccountedBytes, DrainBatch, encodeBatch, encodeTimeBatch, peekEntry, plainTail, splitBatch, timeSegmentOf, timeSegments, type EntryHeader, type JournalMeta, type StoredEffect, type TimeSegment } from './entry.js'
+import { accountedBytes, decodeHeader, effectAccountedBytes, locatorAccountedBytes, DrainBatch, encodeBatch, encodeTimeBatch, peekEntry, plainRange, splitBatch, timeSegmentOf, timeSegments, type EntryHeader, type JournalMeta, type StoredEffect, type TimeSegment } from './entry.js'
 import { accountedKeyLength, effectKey, entryKey, keptKey, keptRange, locatorKey, seqOfTimeKey, sliceOfEntryKey, TIME_RANGE, timeKey, unsettledKey } from './keys.js'
 import type { JournalRetention } from './options.js'
 
@@ -66,6 +66,24 @@ const CHAINS_MAX = 256
 const CHAIN_READS_MAX = 4096
 /** Pause between steps while the backlog is not empty (a step also runs when a domain first goes over). */
 const STEP_INTERVAL_MS = 5
+/**
+ * Wall time a step works before it stops at its next check, in ms. A step runs on the execution
+ * thread: a slice that arrives meanwhile waits for it, and the runtime's p99 target for the time
+ * a slice is held up is 50 us. The checks come between batches and every LATE_CHECK_MASK + 1
+ * entries, so a step overruns this by one unit of work at most.
+ */
+const STEP_TIME_MS = 0.02
+const LATE_CHECK_MASK = 63
+/** Time batches #timeRead keeps from one step to the next at most. */
+const TIME_READ_KEPT_MAX = 16
+/** Steps whose wall time stepMsP99 is taken over. */
+const STEP_SAMPLES = 1024
+/** Keys #frontKey reads at a time. */
+const FRONT_KEYS_FETCH = 64
+/** Bytes of sealed time batches #sealed holds at most. */
+const SEALED_BYTES_MAX = 8 * 1024 * 1024
+/** Domains #regionEmpty remembers at most. */
+const REGION_EMPTY_MAX = 65_536
 /** How often idle domains are checked for entries past keepMs. */
 const SWEEP_INTERVAL_MS = 60_000
 /** Metas read per sweep tick. */
@@ -108,6 +126,8 @@ export interface JournalStats {
   stepMsMax: number
   /** Wall time of all compaction steps since open, in ms. */
   stepMsTotal: number
+  /** The 99th percentile of the wall time of the last STEP_SAMPLES (1,024) compaction steps, in ms (0 before the first). */
+  stepMsP99: number
   /** Domains waiting for compaction (in the backlog, or over their bound in the time region). */
   backlogDomains: number
   /** Entries the cursor moved from the time region to their domain's region since open (still in their window). */
@@ -122,6 +142,8 @@ export class JournalWriter {
   /** Domains over their bound: id -> [name, key]. Map order = step order. */
   readonly #backlog = new Map<string, [string, string]>()
   #stepTimer: NodeJS.Timeout | null = null
+  /** The next step when the last one stopped at its deadline with work left: it runs as soon as the slices queued meanwhile did. */
+  #stepImmediate: NodeJS.Immediate | null = null
   #sweepTimer: NodeJS.Timeout | null = null
   /** Domains still over their bound once their domain region is compacted: their excess is in the time region. */
   readonly #waiting = new Map<string, [string, string]>()
@@ -129,7 +151,9 @@ export class JournalWriter {
   readonly #lingering = new Map<string, { name: string; key: string; batchKey: string; seen: number }>()
   /** Time batches of domains compacted through their chain, least recently used first (at most CHAINS_MAX). */
   readonly #chains = new Map<string, Chain>()
-  #stats: JournalStats = { entriesWritten: 0, entriesDeleted: 0, entriesKept: 0, steps: 0, stepMsMax: 0, stepMsTotal: 0, backlogDomains: 0, entriesMoved: 0, sweeps: 0 }
+  #stats: JournalStats = { entriesWritten: 0, entriesDeleted: 0, entriesKept: 0, steps: 0, stepMsMax: 0, stepMsTotal: 0, stepMsP99: 0, backlogDomains: 0, entriesMoved: 0, sweeps: 0 }
+  /** Wall time of the last STEP_SAMPLES steps, in ms (a ring; step n at n % STEP_SAMPLES). */
+  readonly #stepMs = new Float64Array(STEP_SAMPLES)
   /** Seq of the next time batch: one past the newest stored (read at open, one key). */
   #nextSeq = 0
   /**
@@ -144,13 +168,35 @@ export class JournalWriter {
   /** Counts the seals: an instance whose journalBatch is not this has no segment in #drain. */
   #batchNumber = 0
   /**
-   * Time batches a compaction step read whole, as their segments (null: removed by the step),
-   * and those it changed (#timeDirty), written once at the end of the step: the cursor and the
-   * chains cut into the same batch for many domains, which must not be read or encoded again
-   * for each.
+   * Time batches compaction read whole, as their segments (null: removed), and those a step
+   * changed (#timeDirty), written once at the end of the step: the cursor and the chains cut
+   * into the same batch for many domains, which must not be read or encoded again for each.
+   * Kept from step to step (up to TIME_READ_KEPT_MAX batches; only compaction changes a stored
+   * batch), since a busy domain's oldest batch expires over several short steps.
    */
   readonly #timeRead = new Map<string, Array<TimeSegment | null>>()
   readonly #timeDirty = new Set<string>()
+  /**
+   * Domains known to have nothing in the domain region: a busy domain's entries stay in the
+   * time region, and reading its empty region range was a tenth of each step. Only this writer
+   * puts domain-region keys (#putRegion), which takes the domain out.
+   */
+  readonly #regionEmpty = new Set<string>()
+  /**
+   * The bytes of time batches sealed since open, while the cursor has not reached them (at most
+   * SEALED_BYTES_MAX, the oldest kept): a busy domain's batches expire whole, and reading each
+   * back from the store copied it twice (the map to the value buffer, that to a Buffer) for a
+   * third of a step. Only this writer writes the time region, and each write goes through here.
+   */
+  readonly #sealed = new Map<string, Buffer>()
+  #sealedBytes = 0
+  /** performance.now() past which a step stops at its next check (#late). */
+  #deadlineMs = Number.POSITIVE_INFINITY
+  /** The cursor's keys of the time region (#timeKeys), oldest first from #frontStart. */
+  #front: string[] = []
+  #frontStart = 0
+  /** The step stopped at its deadline (not at its budget or for want of work). */
+  #cutShort = false
 
   /** Value bytes an entry keeps at most (payloads, reply, before/after); beyond, it keeps none. */
   readonly #valueBytesMax: number
@@ -173,7 +219,13 @@ export class JournalWriter {
     if (this.#drainSeq === NO_SEQ) return
     const seq = this.#drainSeq
     const drain = this.#drain
-    this.#host.writes.putJournal(timeKey(seq), drain.encode())
+    const key = timeKey(seq)
+    const bytes = drain.encode()
+    this.#host.writes.putJournal(key, bytes)
+    if (this.#sealedBytes + bytes.length <= SEALED_BYTES_MAX) {
+      this.#sealed.set(key, bytes)
+      this.#sealedBytes += bytes.length
+    }
     if (this.#chains.size > 0) {
       for (let segment = 0; segment < drain.segments; segment++) {
         const id = drain.idAt(segment)
@@ -193,18 +245,28 @@ export class JournalWriter {
     let backlogDomains = this.#backlog.size
     for (const id of this.#waiting.keys()) if (!this.#backlog.has(id)) backlogDomains++
     for (const id of this.#lingering.keys()) if (!this.#backlog.has(id) && !this.#waiting.has(id)) backlogDomains++
-    return { ...this.#stats, backlogDomains }
+    const samples = this.#stepMs.slice(0, Math.min(this.#stats.steps, STEP_SAMPLES)).sort()
+    const stepMsP99 = samples.length === 0 ? 0 : samples[Math.min(samples.length - 1, Math.floor(samples.length * 0.99))]!
+    return { ...this.#stats, stepMsP99, backlogDomains }
   }
 
   close(): void {
     if (this.#stepTimer !== null) clearTimeout(this.#stepTimer)
+    if (this.#stepImmediate !== null) clearImmediate(this.#stepImmediate)
     if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
     this.#stepTimer = null
+    this.#stepImmediate = null
     this.#sweepTimer = null
     this.#backlog.clear()
     this.#waiting.clear()
     this.#chains.clear()
     this.#lingering.clear()
+    this.#regionEmpty.clear()
+    this.#sealed.clear()
+    this.#sealedBytes = 0
+    this.#front = []
+    this.#frontStart = 0
+    this.#timeRead.clear()
   }
 
   /** Writes the entry of one slice and its index keys; returns the domain's new JournalMeta. */
@@ -310,20 +372,38 @@ export class JournalWriter {
 
   #enqueue(id: string, name: string, key: string): void {
     if (!this.#backlog.has(id)) this.#backlog.set(id, [name, key])
-    if (this.#stepTimer === null && this.#host.running()) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
+    if (this.#stepTimer === null && this.#stepImmediate === null && this.#host.running()) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
 
-  /** One compaction step over the backlog, then the cursor; its writes commit with the next drain. */
+  /**
+   * One compaction step over the backlog, then the cursor; its writes commit with the next
+   * drain. It stops at STEP_TIME_MS; cut short, the next step follows as soon as the slices
+   * queued meanwhile ran (setImmediate), else after STEP_INTERVAL_MS.
+   */
   #step(): void {
     this.#stepTimer = null
+    this.#stepImmediate = null
     if (!this.#host.running()) return
     this.#stats.steps++
     const startedMs = performance.now()
+    this.#deadlineMs = startedMs + STEP_TIME_MS
+    this.#cutShort = false
     this.#stepWork()
+    this.#deadlineMs = Number.POSITIVE_INFINITY
     const tookMs = performance.now() - startedMs
     this.#stats.stepMsTotal += tookMs
     if (tookMs > this.#stats.stepMsMax) this.#stats.stepMsMax = tookMs
-    if (this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
+    this.#stepMs[(this.#stats.steps - 1) % STEP_SAMPLES] = tookMs
+    if (this.#backlog.size === 0 && this.#waiting.size === 0 && this.#lingering.size === 0) return
+    if (this.#cutShort) this.#stepImmediate = setImmediate(() => this.#step())
+    else this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
+  }
+
+  /** True once the step is past its deadline; every loop of a step checks it between units of work. */
+  #late(): boolean {
+    if (performance.now() <= this.#deadlineMs) return false
+    this.#cutShort = true
+    return true
   }
 
   /** The work of one step, within STEP_ENTRIES_MAX entries. */
@@ -334,7 +414,7 @@ export class JournalWriter {
     // this step's own pending writes.
     const regionDone = new Set<string>()
     for (const [id, [name, key]] of this.#backlog) {
-      if (budget <= 0) break
+      if (budget <= 0 || this.#late()) break
       this.#backlog.delete(id)
       const definition = this.#host.definitionOf(name)
       if (definition === undefined) continue
@@ -345,10 +425,10 @@ export class JournalWriter {
       if (!used.done) this.#backlog.set(id, [name, key])
       else if (used.over) this.#waiting.set(id, [name, key])
     }
-    if (budget > 0 && this.#waiting.size > 0) budget -= this.#advance(now, budget, regionDone)
+    if (budget > 0 && this.#waiting.size > 0 && !this.#late()) budget -= this.#advance(now, budget, regionDone)
     // Each waiting domain once per step (a copy: a domain not done goes back to the end of the line).
     for (const [id, [name, key]] of [...this.#waiting]) {
-      if (budget <= 0) break
+      if (budget <= 0 || this.#late()) break
       const definition = this.#host.definitionOf(name)
       if (definition === undefined) {
         this.#waiting.delete(id)
@@ -363,7 +443,7 @@ export class JournalWriter {
         this.#waiting.set(id, [name, key])
       }
     }
-    if (budget > 0 && this.#lingering.size > 0) budget -= this.#trimLingering(budget)
+    if (budget > 0 && this.#lingering.size > 0 && !this.#late()) budget -= this.#trimLingering(budget)
     this.#flushTimeEdits()
     if (budget < STEP_ENTRIES_MAX) this.#host.scheduleDrain()
   }
@@ -384,8 +464,10 @@ export class JournalWriter {
     if (window.kept > 0) this.#dropSettledKept(instance, window, budget)
     let done = window.processed < budget || window.kept === 0
     let exhausted = true
-    if (done) {
+    if (done && !this.#regionEmpty.has(id)) {
+      let read = 0
       for (const batch of regionBatchesOf(writes.journalTree, id, window.first, SLICE_MAX)) {
+        read++
         const cut = this.#cut(id, window, batch, now, budget)
         this.#replace(id, batch, cut.index, cut.moved, false)
         if (cut.stop === 'budget') done = false
@@ -394,6 +476,7 @@ export class JournalWriter {
           break
         }
       }
+      if (read === 0) this.#markRegionEmpty(id)
     }
     let over = false
     if (done && exhausted && this.#windowOver(window, now)) {
@@ -442,20 +525,23 @@ export class JournalWriter {
     const moved: Array<[number, Buffer]> = []
     const count = batch.count
     let index = batch.first < window.first ? Math.min(count, window.first - batch.first) : 0
-    // The common case of a busy domain: every remaining entry goes (the count alone keeps the
-    // window over until the last of them), nothing is pinned and none owns an index key. The
-    // loop below would come to the same counts one entry at a time, splitting the batch first.
-    const remaining = count - index
-    if (remaining > 0 && remaining <= window.count - this.retention.keepSlices && window.processed + remaining <= budget && this.#unsettled.size === 0) {
-      const plain = plainTail(batch, index)
+    // The common case of a busy domain: the count alone keeps the window over for the next
+    // entries, nothing is pinned and none of them owns an index key. They go at once, from the
+    // stored bytes; the loop below would come to the same counts one entry at a time.
+    const take = Math.min(count - index, window.count - this.retention.keepSlices, budget - window.processed)
+    if (take > 0 && this.#unsettled.size === 0) {
+      const plain = plainRange(batch, index, index + take)
       if (plain !== null) {
-        window.oldestAt = plain.lastAt
-        window.processed += remaining
-        window.count -= remaining
-        window.bytes -= remaining * (accountedKeyLength(id) + 4) + plain.bytes
-        window.first = batch.first + count
-        this.#stats.entriesDeleted += remaining
-        return { index: count, moved, stop: 'end' }
+        index += take
+        window.oldestAt = plain.oldestAt
+        window.processed += take
+        window.count -= take
+        window.bytes -= take * (accountedKeyLength(id) + 4) + plain.bytes
+        window.first = batch.first + index
+        this.#stats.entriesDeleted += take
+        if (index === count) return { index, moved, stop: 'end' }
+        // As the loop's first turn would, without splitting the batch (oldestAt is the entry at `index`).
+        if (!this.#windowOver(window, now)) return { index, moved, stop: 'under' }
       }
     }
     for (; index < count; index++) {
@@ -465,7 +551,7 @@ export class JournalWriter {
       // The oldest entry of the window is the one in hand.
       window.oldestAt = peek.at
       if (!this.#windowOver(window, now)) return { index, moved, stop: 'under' }
-      if (window.processed >= budget) return { index, moved, stop: 'budget' }
+      if (window.processed >= budget || ((index & LATE_CHECK_MASK) === LATE_CHECK_MASK && this.#late())) return { index, moved, stop: 'budget' }
       // Most entries own no index key and pin nothing: only those that may are decoded.
       const entry = peek.indexed || this.#unsettled.size > 0 ? decodeHeader(bytesOfEntry) : null
       if (entry !== null && this.#pinned(entry.r)) {
@@ -497,10 +583,10 @@ export class JournalWriter {
     if (fromTime) this.#setTimeSegment(batch.key, id, null)
     else writes.delJournal(batch.key)
     for (const [slice, entry] of moved) {
-      writes.putJournal(entryKey(id, slice), encodeBatch([entry]))
+      this.#putRegion(id, slice, encodeBatch([entry]))
       writes.putJournal(keptKey(id, slice), EMPTY)
     }
-    if (cut < batch.count) writes.putJournal(entryKey(id, batch.first + cut), encodeBatch(cut === 0 ? batch.entries : batch.entries.slice(cut)))
+    if (cut < batch.count) this.#putRegion(id, batch.first + cut, encodeBatch(cut === 0 ? batch.entries : batch.entries.slice(cut)))
   }
 
   /**
@@ -516,13 +602,21 @@ export class JournalWriter {
     let moves = 0
     const movesAllowed = this.#waiting.size >= CURSOR_WAITING_MIN || this.#unchained() >= CURSOR_UNCHAINED_MIN
     // A label: a segment may end the walk over its batch's segments and the batches alike.
-    batches: for (const { key, value } of this.#host.writes.journalTree.getRange(TIME_RANGE)) {
-      const segments = this.#segmentsOf(key as string, value)
+    if (this.#frontStart >= FRONT_KEYS_FETCH) {
+      this.#front = this.#front.slice(this.#frontStart)
+      this.#frontStart = 0
+    }
+    batches: for (let position = this.#frontStart; ; position++) {
+      const key = this.#frontKey(position)
+      if (key === undefined) break
+      const segments = this.#segmentsOf(key)
+      // A batch deleted since it was listed (its seq never comes back).
+      if (segments.length === 0 && position === this.#frontStart) this.#frontStart++
       for (let index = 0; index < segments.length; index++) {
         const header = segments[index]
         if (header === null || header === undefined) continue
-        if (used >= budget || this.#waiting.size === 0) break batches
-        const batch = timeBatch(key as string, header)
+        if (used >= budget || this.#waiting.size === 0 || this.#late()) break batches
+        const batch = timeBatch(key, header)
         const found = this.#domainOf(header.id)
         const meta = found?.instance.meta(this.#host.writes)
         if (found !== null && meta?.j !== undefined && this.#over(meta.j, now)) {
@@ -545,6 +639,22 @@ export class JournalWriter {
       }
     }
     return used
+  }
+
+  /**
+   * The time region's key at `position` of #front, the cursor's list of the region's keys oldest
+   * first, read FRONT_KEYS_FETCH at a time (keys only) when the list runs out; undefined past
+   * the region's end. The list stays valid across steps: a new batch always takes a seq past
+   * every stored one and a deleted seq is never written again, so its only stale keys are of
+   * deleted batches, which read as batches without segments.
+   */
+  #frontKey(position: number): string | undefined {
+    if (position < this.#front.length) return this.#front[position]
+    const last = this.#front[this.#front.length - 1]
+    // `last` + NUL: the smallest key above it.
+    const range = { start: last === undefined ? TIME_RANGE.start : `${last}\0`, end: TIME_RANGE.end, limit: FRONT_KEYS_FETCH }
+    for (const key of this.#host.writes.journalTree.getKeys(range)) this.#front.push(key as string)
+    return this.#front[position]
   }
 
   /** Waiting domains whose chain is not in memory, counted up to CURSOR_UNCHAINED_MIN. */
@@ -596,7 +706,7 @@ export class JournalWriter {
   #trimTime(batch: Batch, header: TimeSegment, cut: number, moved: Array<[number, Buffer]>): void {
     const writes = this.#host.writes
     for (const [slice, entry] of moved) {
-      writes.putJournal(entryKey(header.id, slice), encodeBatch([entry]))
+      this.#putRegion(header.id, slice, encodeBatch([entry]))
       writes.putJournal(keptKey(header.id, slice), EMPTY)
     }
     if (cut === batch.count) {
@@ -638,6 +748,18 @@ export class JournalWriter {
       used++
     }
     return used
+  }
+
+  /** Every domain-region write goes here, so that #regionEmpty never names a domain with region entries. */
+  #putRegion(id: string, slice: number, bytes: Buffer): void {
+    this.#regionEmpty.delete(id)
+    this.#host.writes.putJournal(entryKey(id, slice), bytes)
+  }
+
+  #markRegionEmpty(id: string): void {
+    // Bounded: forgetting costs one range read of an empty region.
+    if (this.#regionEmpty.size >= REGION_EMPTY_MAX) this.#regionEmpty.clear()
+    this.#regionEmpty.add(id)
   }
 
   #setWindow(instance: Instance, meta: Meta, window: Window): void {
@@ -709,7 +831,7 @@ export class JournalWriter {
   #walk(id: string, chain: Chain, first: number): { complete: boolean; reads: number } {
     let reads = 0
     for (; chain.pending !== NO_SEQ; reads++) {
-      if (reads >= CHAIN_READS_MAX) return { complete: false, reads }
+      if (reads >= CHAIN_READS_MAX || ((reads & LATE_CHECK_MASK) === LATE_CHECK_MASK && this.#late())) return { complete: false, reads }
       const header = this.#timeSegment(timeKey(chain.pending), id)
       if (header === null || !(header.prev < chain.pending)) break
       const count = header.count
@@ -748,11 +870,11 @@ export class JournalWriter {
 
   // ---- time batches as a step changes them ----------------------------------------------------
 
-  /** The segments of the time batch at `key` as this step left them (`value`: its stored bytes, when the caller has them). */
-  #segmentsOf(key: string, value?: Buffer): Array<TimeSegment | null> {
+  /** The segments of the time batch at `key` as this step left them. */
+  #segmentsOf(key: string): Array<TimeSegment | null> {
     let segments = this.#timeRead.get(key)
     if (segments === undefined) {
-      const bytes = value ?? this.#host.writes.getJournal(key)
+      const bytes = this.#sealed.get(key) ?? this.#host.writes.getJournal(key)
       segments = bytes === undefined ? [] : timeSegments(bytes)
       this.#timeRead.set(key, segments)
     }
@@ -764,7 +886,7 @@ export class JournalWriter {
     const read = this.#timeRead.get(key)
     if (read !== undefined) return read.find((segment) => segment?.id === id) ?? null
     // A chain reads one domain's segment: the others are skipped unsplit.
-    const value = this.#host.writes.getJournal(key)
+    const value = this.#sealed.get(key) ?? this.#host.writes.getJournal(key)
     return value === undefined ? null : timeSegmentOf(value, id)
   }
 
@@ -779,13 +901,30 @@ export class JournalWriter {
 
   #flushTimeEdits(): void {
     const writes = this.#host.writes
+    let deleted = false
     for (const key of this.#timeDirty) {
+      this.#forgetSealed(key)
       const segments = this.#timeRead.get(key)!.filter((segment) => segment !== null)
-      if (segments.length === 0) writes.delJournal(key)
-      else writes.putJournal(key, encodeTimeBatch(segments))
+      if (segments.length > 0) writes.putJournal(key, encodeTimeBatch(segments))
+      else {
+        writes.delJournal(key)
+        deleted = true
+      }
     }
+    // The cursor's list starts at the oldest batch still stored.
+    if (deleted) {
+      while (this.#frontStart < this.#front.length && this.#timeDirty.has(this.#front[this.#frontStart]!) && this.#timeRead.get(this.#front[this.#frontStart]!)!.every((segment) => segment === null)) this.#frontStart++
+    }
+    for (const key of this.#timeDirty) if (this.#timeRead.get(key)!.every((segment) => segment === null)) this.#timeRead.delete(key)
     this.#timeDirty.clear()
-    this.#timeRead.clear()
+    if (this.#timeRead.size > TIME_READ_KEPT_MAX) this.#timeRead.clear()
+  }
+
+  #forgetSealed(key: string): void {
+    const bytes = this.#sealed.get(key)
+    if (bytes === undefined) return
+    this.#sealed.delete(key)
+    this.#sealedBytes -= bytes.length
   }
 
   #pinned(root: string): boolean {

@@ -74,6 +74,8 @@ const STEP_INTERVAL_MS = 5
  */
 const STEP_TIME_MS = 0.02
 const LATE_CHECK_MASK = 63
+/** Pending writes past which a step asks for a commit even while more steps follow. */
+const STEP_PENDING_MAX = 4096
 /** Time batches #timeRead keeps from one step to the next at most. */
 const TIME_READ_KEPT_MAX = 16
 /** Steps whose wall time stepMsP99 is taken over. */
@@ -98,6 +100,8 @@ export interface JournalHost {
   scheduleDrain(): void
   /** False once the runtime closed or failed: no more steps. */
   running(): boolean
+  /** Slices are ready to run or commits wait to be durable: a drain will come without asking. */
+  busy(): boolean
 }
 
 /** What one slice did, in the writer's terms. */
@@ -197,6 +201,12 @@ export class JournalWriter {
   #frontStart = 0
   /** The step stopped at its deadline (not at its budget or for want of work). */
   #cutShort = false
+  /**
+   * Domains whose domain region was compacted since the last commit: the region is read from
+   * the store, which does not show the pending writes of the steps since, so it is compacted at
+   * most once per commit. Cleared by seal(), just before the commit.
+   */
+  readonly #regionDone = new Set<string>()
 
   /** Value bytes an entry keeps at most (payloads, reply, before/after); beyond, it keeps none. */
   readonly #valueBytesMax: number
@@ -216,6 +226,7 @@ export class JournalWriter {
 
   /** Writes the time batch of the slices recorded since the last seal; the runtime calls it before each commit. */
   seal(): void {
+    this.#regionDone.clear()
     if (this.#drainSeq === NO_SEQ) return
     const seq = this.#drainSeq
     const drain = this.#drain
@@ -376,9 +387,13 @@ export class JournalWriter {
   }
 
   /**
-   * One compaction step over the backlog, then the cursor; its writes commit with the next
-   * drain. It stops at STEP_TIME_MS; cut short, the next step follows as soon as the slices
-   * queued meanwhile ran (setImmediate), else after STEP_INTERVAL_MS.
+   * One compaction step over the backlog, then the cursor. It stops at STEP_TIME_MS; cut short,
+   * the next step follows as soon as the slices queued meanwhile ran (setImmediate), else after
+   * STEP_INTERVAL_MS. Its writes ride the next drain's commit: while the runtime is busy, a
+   * step cut short does not ask for one (a commit of its own per step cost an fdatasync each,
+   * which the slices' next commit then queued behind); the last of a run of steps does, and so
+   * does any step once STEP_PENDING_MAX writes are pending. Reads see the pending writes (PendingWrites.getJournal,
+   * #regionDone), so a step need not wait for the commit of the one before.
    */
   #step(): void {
     this.#stepTimer = null
@@ -388,15 +403,17 @@ export class JournalWriter {
     const startedMs = performance.now()
     this.#deadlineMs = startedMs + STEP_TIME_MS
     this.#cutShort = false
-    this.#stepWork()
+    const wrote = this.#stepWork()
     this.#deadlineMs = Number.POSITIVE_INFINITY
     const tookMs = performance.now() - startedMs
     this.#stats.stepMsTotal += tookMs
     if (tookMs > this.#stats.stepMsMax) this.#stats.stepMsMax = tookMs
     this.#stepMs[(this.#stats.steps - 1) % STEP_SAMPLES] = tookMs
-    if (this.#backlog.size === 0 && this.#waiting.size === 0 && this.#lingering.size === 0) return
-    if (this.#cutShort) this.#stepImmediate = setImmediate(() => this.#step())
-    else this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
+    const more = this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0
+    const goingOn = more && this.#cutShort
+    if (wrote && (!goingOn || !this.#host.busy() || this.#host.writes.size >= STEP_PENDING_MAX)) this.#host.scheduleDrain()
+    if (goingOn) this.#stepImmediate = setImmediate(() => this.#step())
+    else if (more) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
 
   /** True once the step is past its deadline; every loop of a step checks it between units of work. */
@@ -406,15 +423,15 @@ export class JournalWriter {
     return true
   }
 
-  /** The work of one step, within STEP_ENTRIES_MAX entries. */
-  #stepWork(): void {
+  /** The work of one step, within STEP_ENTRIES_MAX entries; true when it changed something to commit. */
+  #stepWork(): boolean {
     let budget = STEP_ENTRIES_MAX
     const now = Date.now()
-    // A domain's region is compacted at most once per step: the tree read here does not show
-    // this step's own pending writes.
-    const regionDone = new Set<string>()
+    const regionDone = this.#regionDone
     for (const [id, [name, key]] of this.#backlog) {
       if (budget <= 0 || this.#late()) break
+      // Its region again after the commit; it stays in the backlog.
+      if (regionDone.has(id)) continue
       this.#backlog.delete(id)
       const definition = this.#host.definitionOf(name)
       if (definition === undefined) continue
@@ -445,7 +462,7 @@ export class JournalWriter {
     }
     if (budget > 0 && this.#lingering.size > 0 && !this.#late()) budget -= this.#trimLingering(budget)
     this.#flushTimeEdits()
-    if (budget < STEP_ENTRIES_MAX) this.#host.scheduleDrain()
+    return budget < STEP_ENTRIES_MAX
   }
 
   /**

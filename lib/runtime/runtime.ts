@@ -116,6 +116,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
               metaChanged: (instance) => this.#env.metaChanged(instance),
               scheduleDrain: () => this.#scheduleDrain(),
               running: () => this.#closing === null && this.#failure === null,
+              busy: () => this.#ready.length > 0 || this.#held.size > 0,
             },
             options.journal,
           )

@@ -11,7 +11,7 @@
 //     cleaning   off: maxSpaceAmplification 0, so fileBytes is every byte the log got
 //
 // Prints one line: mode, domains, CPU us per slice (user, system), slices/s of each round,
-// the store's file and live MiB, and the journal's counters.
+// the commits since open (stats().seq), the store's file and live MiB, and the journal's counters.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -46,7 +46,7 @@ try {
   console.log(
     `${mode} domains=${DOMAINS} cleaning=${cleaning}: cpu ${((cpu.user + cpu.system) / slices).toFixed(2)} us/slice ` +
       `(user ${(cpu.user / slices).toFixed(2)}, sys ${(cpu.system / slices).toFixed(2)}); ` +
-      `${rates.map((rate) => `${(rate / 1000).toFixed(1)}k`).join(' ')} slices/s; file ${mib(stats.fileBytes)} MiB, live ${mib(stats.liveBytes)} MiB; ` +
+      `${rates.map((rate) => `${(rate / 1000).toFixed(1)}k`).join(' ')} slices/s; ${stats.seq} commits; file ${mib(stats.fileBytes)} MiB, live ${mib(stats.liveBytes)} MiB; ` +
       `journal ${JSON.stringify(rt.stats().journal)}`,
   )
 } finally {

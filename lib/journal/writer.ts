@@ -211,11 +211,13 @@ export class JournalWriter {
   /** The step stopped at its deadline (not at its budget or for want of work). */
   #cutShort = false
   /**
-   * Domains whose domain region was compacted since the last commit: the region is read from
-   * the store, which does not show the pending writes of the steps since, so it is compacted at
-   * most once per commit. Cleared by seal(), just before the commit.
+   * Domains whose domain region was compacted since the last commit, and whether to its end
+   * (false: the step stopped in it). The region is read from the store, which does not show the
+   * pending writes of the steps since, so it is compacted at most once per commit; and a domain
+   * whose region is not done has none of its time entries cut before it is (oldest first).
+   * Cleared by seal(), just before the commit.
    */
-  readonly #regionDone = new Set<string>()
+  readonly #regionDone = new Map<string, boolean>()
 
   /** Value bytes an entry keeps at most (payloads, reply, before/after); beyond, it keeps none. */
   readonly #valueBytesMax: number
@@ -452,7 +454,7 @@ export class JournalWriter {
       if (definition === undefined) continue
       const used = this.#compactRegion(this.#host.instance(definition, key), now, budget)
       budget -= used.processed
-      regionDone.add(id)
+      regionDone.set(id, used.done)
       // Not done within the budget: back to the end of the line.
       if (!used.done) this.#backlog.set(id, [name, key])
       else if (used.over) this.#waiting.set(id, [name, key])
@@ -629,7 +631,7 @@ export class JournalWriter {
    * so that a few idle domains' entries do not keep the others off this path. Returns the
    * entries processed; what the cursor does not reach, #compactChain does.
    */
-  #advance(now: number, budget: number, regionDone: Set<string>): number {
+  #advance(now: number, budget: number, regionDone: Map<string, boolean>): number {
     let used = 0
     let moves = 0
     const movesAllowed = this.#waiting.size >= CURSOR_WAITING_MIN || this.#unchained() >= CURSOR_UNCHAINED_MIN
@@ -717,13 +719,19 @@ export class JournalWriter {
   }
 
   /** The cursor's batch is the oldest time batch of a domain over its bound: its region first, then this batch. */
-  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: TimeSegment, now: number, budget: number, regionDone: Set<string>): { used: number; stop: boolean } {
+  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: TimeSegment, now: number, budget: number, regionDone: Map<string, boolean>): { used: number; stop: boolean } {
     const { instance, name, key } = found
     const id = instance.id
     let used = 0
-    if (!regionDone.has(id)) {
-      regionDone.add(id)
+    const done = regionDone.get(id)
+    if (done === false) {
+      // Its region's older entries go first, after the commit.
+      this.#backlog.set(id, [name, key])
+      return { used, stop: true }
+    }
+    if (done === undefined) {
       const region = this.#compactRegion(instance, now, budget)
+      regionDone.set(id, region.done)
       used += region.processed
       if (!region.done) {
         this.#backlog.set(id, [name, key])

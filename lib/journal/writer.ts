@@ -218,6 +218,8 @@ export class JournalWriter {
    * Cleared by seal(), just before the commit.
    */
   readonly #regionDone = new Map<string, boolean>()
+  /** Steps wrote since the last commit (cleared by seal()). */
+  #uncommitted = false
 
   /** Value bytes an entry keeps at most (payloads, reply, before/after); beyond, it keeps none. */
   readonly #valueBytesMax: number
@@ -238,6 +240,7 @@ export class JournalWriter {
   /** Writes the time batch of the slices recorded since the last seal; the runtime calls it before each commit. */
   seal(): void {
     this.#regionDone.clear()
+    this.#uncommitted = false
     if (this.#drainSeq === NO_SEQ) return
     const seq = this.#drainSeq
     const drain = this.#drain
@@ -289,6 +292,8 @@ export class JournalWriter {
     this.#chains.clear()
     this.#lingering.clear()
     this.#regionEmpty.clear()
+    this.#regionDone.clear()
+    this.#uncommitted = false
     this.#sealed.clear()
     this.#sealedBytes = 0
     this.#front = []
@@ -428,7 +433,9 @@ export class JournalWriter {
     this.#stepMs[(this.#stats.steps - 1) % STEP_SAMPLES] = tookMs
     const more = this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0
     const goingOn = more && this.#cutShort
-    if (wrote && (!goingOn || !this.#host.busy() || this.#host.writes.size >= STEP_PENDING_MAX)) this.#host.scheduleDrain()
+    if (wrote) this.#uncommitted = true
+    // Also when this step wrote nothing: the writes of the steps before it wait for a commit.
+    if (this.#uncommitted && (!goingOn || !this.#host.busy() || this.#host.writes.size >= STEP_PENDING_MAX)) this.#host.scheduleDrain()
     if (goingOn) this.#stepImmediate = setImmediate(() => this.#step())
     else if (more) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }

@@ -314,6 +314,27 @@ describe('why and stateAt', () => {
 })
 
 describe('retention and compaction', () => {
+  it('lets an idle runtime rest once the only entry left is kept for an unsettled effect', async () => {
+    // A step that finds nothing to drop must not keep the domain (and a 5 ms timer) going: the
+    // sweep re-enqueues it (kept > 0), and it once stayed in the backlog with a step every 5 ms.
+    const Hold = defineDomain({
+      name: 'hold',
+      version: 1,
+      state: { n: 0 },
+      on: { hold: (s, _p, ctx) => void (s.n++, ctx.emit('wait', {})) },
+      effects: { wait: () => new Promise<never>(() => {}) },
+    })
+    await using rt = await Runtime.open({ path: tempDir(), domains: [Hold] as DomainDefinition[], store: SMALL, journal: { keepMs: 200 } })
+    await rt.domain(Hold, 'h').send('hold', {})
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const before = rt.stats().journal!
+    expect(before.entriesKept).toBe(1)
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const after = rt.stats().journal!
+    // Sweeps run every keepMs (200 ms): a handful of steps a second, not one every 5 ms (~200).
+    expect(after.steps - before.steps).toBeLessThan(40)
+  })
+
   it('drops whole time batches of a busy domain at once, with the same counts as entry by entry', async () => {
     await using rt = await open(tempDir(), { journal: { keepSlices: 25 } })
     // 256 sends in flight: each drain records many slices of one domain into one time batch, so

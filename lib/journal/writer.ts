@@ -102,7 +102,7 @@ export interface JournalHost {
   scheduleDrain(): void
   /** False once the runtime closed or failed: no more steps. */
   running(): boolean
-  /** Slices are ready to run or commits wait to be durable: a drain will come without asking. */
+  /** Slices are ready to run or commits wait to be durable (a step's writes can wait for the drain that follows). */
   busy(): boolean
 }
 
@@ -452,16 +452,18 @@ export class JournalWriter {
     let budget = STEP_ENTRIES_MAX
     const now = Date.now()
     const regionDone = this.#regionDone
+    // Nothing of the steps' pending: the store shows every region as it is.
+    if (!this.#uncommitted) regionDone.clear()
     for (const [id, [name, key]] of this.#backlog) {
-      if (budget <= 0 || this.#late()) break
       // Its region again after the commit; it stays in the backlog.
       if (regionDone.has(id)) continue
+      if (budget <= 0 || this.#late()) break
       this.#backlog.delete(id)
       const definition = this.#host.definitionOf(name)
       if (definition === undefined) continue
       const used = this.#compactRegion(this.#host.instance(definition, key), now, budget)
       budget -= used.processed
-      regionDone.set(id, used.done)
+      regionDone.set(id, used.done && used.exhausted)
       // Not done within the budget: back to the end of the line.
       if (!used.done) this.#backlog.set(id, [name, key])
       else if (used.over) this.#waiting.set(id, [name, key])
@@ -470,6 +472,8 @@ export class JournalWriter {
     // Each waiting domain once per step (a copy: a domain not done goes back to the end of the line).
     for (const [id, [name, key]] of [...this.#waiting]) {
       if (budget <= 0 || this.#late()) break
+      // Its region holds older entries still: they go first, after the commit.
+      if (regionDone.get(id) === false) continue
       const definition = this.#host.definitionOf(name)
       if (definition === undefined) {
         this.#waiting.delete(id)
@@ -496,11 +500,11 @@ export class JournalWriter {
    * batch of its own. `over`: the region ran out with the domain still over its bound, so the
    * rest is in the time region, for the cursor.
    */
-  #compactRegion(instance: Instance, now: number, budget: number): { processed: number; done: boolean; over: boolean } {
+  #compactRegion(instance: Instance, now: number, budget: number): { processed: number; done: boolean; over: boolean; exhausted: boolean } {
     const writes = this.#host.writes
     const id = instance.id
     const meta: Meta = instance.meta(writes)
-    if (meta.j === undefined) return { processed: 0, done: true, over: false }
+    if (meta.j === undefined) return { processed: 0, done: true, over: false, exhausted: true }
     const window = windowOf(meta.j)
     if (window.kept > 0) this.#dropSettledKept(instance, window, budget)
     let done = window.processed < budget || window.kept === 0
@@ -534,7 +538,7 @@ export class JournalWriter {
       instance.setMeta({ ...meta, j: metaOf(window, meta.j) })
       this.#host.metaChanged(instance)
     }
-    return { processed: window.processed, done, over }
+    return { processed: window.processed, done, over, exhausted }
   }
 
   /** Kept entries whose lineage has settled since: deleted now. */
@@ -738,11 +742,16 @@ export class JournalWriter {
     }
     if (done === undefined) {
       const region = this.#compactRegion(instance, now, budget)
-      regionDone.set(id, region.done)
+      regionDone.set(id, region.done && region.exhausted)
       used += region.processed
       if (!region.done) {
         this.#backlog.set(id, [name, key])
         return { used, stop: true }
+      }
+      if (!region.exhausted) {
+        // Within its bound again before its region ran out: nothing of this batch goes.
+        this.#waiting.delete(id)
+        return { used, stop: false }
       }
     }
     const meta = instance.meta(this.#host.writes)
@@ -805,9 +814,14 @@ export class JournalWriter {
     return used
   }
 
-  /** Every domain-region write goes here, so that #regionEmpty never names a domain with region entries. */
+  /**
+   * Every domain-region write goes here, so that #regionEmpty never names a domain with region
+   * entries, and so that the domain's region is not read again (nor its time entries cut)
+   * before the commit shows the write (#regionDone; #compactRegion sets it after its own).
+   */
   #putRegion(id: string, slice: number, bytes: Buffer): void {
     this.#regionEmpty.delete(id)
+    this.#regionDone.set(id, false)
     this.#host.writes.putJournal(entryKey(id, slice), bytes)
   }
 

@@ -10,7 +10,7 @@
 //     domains    how many domains the sends go round (default 1; the j1 row also uses 10000)
 //     cleaning   off: maxSpaceAmplification 0, so fileBytes is every byte the log got
 //
-// Prints one line: mode, domains, CPU us per slice (user, system), slices/s of each round,
+// Prints one line: mode, domains, CPU us per slice (user, system), minor page faults per slice, slices/s of each round,
 // the commits since open (stats().seq), the store's file and live MiB, and the journal's counters.
 import fs from 'node:fs'
 import os from 'node:os'
@@ -38,14 +38,16 @@ try {
   await pump(5_000, WINDOW, bump)
   const rates = []
   const cpuBefore = process.cpuUsage()
+  const faultsBefore = process.resourceUsage().minorPageFault
   for (let round = 0; round < ROUNDS; round++) rates.push(await pump(ROUND, WINDOW, bump))
   const cpu = process.cpuUsage(cpuBefore)
+  const faults = process.resourceUsage().minorPageFault - faultsBefore
   const slices = ROUND * ROUNDS
   const stats = rt.store.stats()
   const mib = (bytes) => (bytes / 1048576).toFixed(1)
   console.log(
     `${mode} domains=${DOMAINS} cleaning=${cleaning}: cpu ${((cpu.user + cpu.system) / slices).toFixed(2)} us/slice ` +
-      `(user ${(cpu.user / slices).toFixed(2)}, sys ${(cpu.system / slices).toFixed(2)}); ` +
+      `(user ${(cpu.user / slices).toFixed(2)}, sys ${(cpu.system / slices).toFixed(2)}); ${(faults / slices).toFixed(2)} minor faults/slice; ` +
       `${rates.map((rate) => `${(rate / 1000).toFixed(1)}k`).join(' ')} slices/s; ${stats.seq} commits; file ${mib(stats.fileBytes)} MiB, live ${mib(stats.liveBytes)} MiB; ` +
       `journal ${JSON.stringify(rt.stats().journal)}`,
   )

@@ -1,5 +1,6 @@
 #include "btree.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "assert.h"
@@ -180,6 +181,27 @@ void PageArena::reset() {
   if (chunks_.size() > kKeepChunks) chunks_.resize(kKeepChunks);
   chunk_ = 0;
   used_ = 0;
+  if (blob_capacity_bytes_ > kKeepBlobBytes) {
+    blob_bytes_.reset();
+    blob_capacity_bytes_ = 0;
+  }
+  blob_used_bytes_ = 0;
+}
+
+uint64_t PageArena::keep_blob(const uint8_t* value, uint32_t length) {
+  VED_ASSERT(blob_used_bytes_ <= blob_capacity_bytes_);
+  if (blob_capacity_bytes_ - blob_used_bytes_ < length) {
+    // Bounded by the transaction: its ops (kTxnSizeBytesMax) plus the cleaner's relocations.
+    uint64_t capacity = std::max({blob_capacity_bytes_ * 2, blob_used_bytes_ + length, kBlobBytesMin});
+    std::unique_ptr<uint8_t[]> grown(new uint8_t[capacity]);
+    if (blob_used_bytes_ > 0) std::memcpy(grown.get(), blob_bytes_.get(), blob_used_bytes_);
+    blob_bytes_ = std::move(grown);
+    blob_capacity_bytes_ = capacity;
+  }
+  uint64_t at = blob_used_bytes_;
+  if (length > 0) std::memcpy(blob_bytes_.get() + at, value, length);
+  blob_used_bytes_ += length;
+  return at;
 }
 
 uint8_t* PageArena::take() {
@@ -225,12 +247,8 @@ Status TreeWriter::writable(uint64_t* addr, uint8_t** out) {
 void TreeWriter::drop_value(const uint8_t* c) {
   if (!(leaf_flags(c) & kCellBlob)) return;
   uint64_t blob = leaf_blob(c);
-  if (is_dirty_blob(blob)) {
-    blobs_[dirty_index(blob)].bytes.clear();
-    blobs_[dirty_index(blob)].bytes.shrink_to_fit();
-  } else {
-    superseded_bytes_ += blob_size_bytes(leaf_value_length(c));
-  }
+  // A dirty blob's bytes stay in the arena until the transaction ends.
+  if (!is_dirty_blob(blob)) superseded_bytes_ += blob_size_bytes(leaf_value_length(c));
 }
 
 // The cleaner's relocation: copies the path to `key` (and its blob) into this transaction so
@@ -283,8 +301,9 @@ Status TreeWriter::put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, 
     if (value_length > 0) std::memcpy(cell.data() + kLeafCellHeaderBytes + key_length, value, value_length);
   } else {
     DirtyBlob blob;
-    blob.bytes.assign(value, value + value_length);
-    blobs_.push_back(std::move(blob));
+    blob.at = arena_.keep_blob(value, value_length);
+    blob.length = value_length;
+    blobs_.push_back(blob);
     store64(cell.data() + kLeafCellHeaderBytes + key_length, kDirtyBit | kBlobBit | (blobs_.size() - 1));
   }
   if (tree->root == kNoPage) {
@@ -478,7 +497,7 @@ Status TreeWriter::del_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, u
 
 uint64_t TreeWriter::count_rec(uint64_t addr) {
   if (!is_dirty(addr)) return 0;
-  if (is_dirty_blob(addr)) return blob_size_bytes(blobs_[dirty_index(addr)].bytes.size());
+  if (is_dirty_blob(addr)) return blob_size_bytes(blobs_[dirty_index(addr)].length);
   const uint8_t* p = dirty_[dirty_index(addr)];
   uint64_t total = kPageSizeBytes;
   uint32_t n = count(p);
@@ -508,17 +527,17 @@ uint64_t TreeWriter::lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uin
   if (is_dirty_blob(addr)) {
     DirtyBlob& blob = blobs_[index];
     if (blob.final_offset != kNoPage) return blob.final_offset;
-    uint64_t size = blob_size_bytes(blob.bytes.size());
+    uint64_t size = blob_size_bytes(blob.length);
     uint8_t* dst = body + (*next - body_offset);
     std::memset(dst, 0, kPageHeaderSizeBytes);
     PageHeader* h = header(dst);
     h->kind = kBlob;
     h->log_offset = *next;
     h->seq = seq;
-    h->blob_length_bytes = static_cast<uint32_t>(blob.bytes.size());
-    if (!blob.bytes.empty()) std::memcpy(dst + kPageHeaderSizeBytes, blob.bytes.data(), blob.bytes.size());
-    uint64_t tail = size - kPageHeaderSizeBytes - blob.bytes.size();
-    std::memset(dst + kPageHeaderSizeBytes + blob.bytes.size(), 0, tail);
+    h->blob_length_bytes = blob.length;
+    if (blob.length > 0) std::memcpy(dst + kPageHeaderSizeBytes, arena_.blob_at(blob.at), blob.length);
+    uint64_t tail = size - kPageHeaderSizeBytes - blob.length;
+    std::memset(dst + kPageHeaderSizeBytes + blob.length, 0, tail);
     h->checksum = 0;  // the flusher's checksum_frame fills it in
     blob.final_offset = *next;
     *next += size;

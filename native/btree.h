@@ -75,23 +75,37 @@ struct TreeRoot {
   uint64_t entry_count = 0;
 };
 
-// Memory for a transaction's dirty pages, kept from one transaction to the next: fresh
-// memory page-faults on first touch, and a 1000-key commit copies about 1300 pages (a
-// quarter of the seal's page faults were here, in `writable`, the frame's most of the rest:
-// `perf record -e page-faults -g node bench/batched-cpu.js`). One transaction at a time uses it.
+// Memory for a transaction's dirty pages and blob values, kept from one transaction to the
+// next: fresh memory page-faults on first touch, and a fault costs microseconds on a VM. A
+// 1000-key commit copies about 1300 pages (a quarter of the seal's page faults were here, in
+// `writable`, the frame's most of the rest: `perf record -e page-faults -g node
+// bench/batched-cpu.js`). A value copied into a fresh std::vector per blob faulted once or
+// twice per commit when commits pipeline (the flusher frees what the JS thread allocated, and
+// malloc hands the heap's top back to the kernel): 30 us of a journal commit's seal, p50
+// (`perf record -e page-faults --call-graph dwarf node bench/journal-cpu.js nocompact`).
+// One transaction at a time uses it.
 class PageArena {
  public:
-  // Starts a transaction: every page handed out before is free again. Keeps at most
-  // kKeepChunks chunks (bounded memory while idle).
+  // Starts a transaction: every page and blob byte handed out before is free again. Keeps at
+  // most kKeepChunks chunks and kKeepBlobBytes of blob space (bounded memory while idle).
   void reset();
   uint8_t* take();  // one page, uninitialised
+  // Copies a blob value in; returns where it lies (stable for the transaction, unlike the
+  // address: the space may move as it grows).
+  uint64_t keep_blob(const uint8_t* value, uint32_t length);
+  const uint8_t* blob_at(uint64_t at) const { return blob_bytes_.get() + at; }
 
  private:
   static constexpr size_t kChunkPages = 64;
   static constexpr size_t kKeepChunks = 64;  // 16 MiB
+  static constexpr uint64_t kKeepBlobBytes = 16ull << 20;
+  static constexpr uint64_t kBlobBytesMin = 64ull << 10;
   std::vector<std::unique_ptr<uint8_t[]>> chunks_;
   size_t chunk_ = 0;  // the chunk pages come from
   size_t used_ = 0;   // pages taken from chunks_[chunk_]
+  std::unique_ptr<uint8_t[]> blob_bytes_;
+  uint64_t blob_capacity_bytes_ = 0;
+  uint64_t blob_used_bytes_ = 0;  // <= blob_capacity_bytes_
 };
 
 class TreeWriter {
@@ -122,7 +136,8 @@ class TreeWriter {
     uint64_t right = kNoPage;
   };
   struct DirtyBlob {
-    std::vector<uint8_t> bytes;
+    uint64_t at = 0;  // in arena_ (keep_blob)
+    uint32_t length = 0;
     uint64_t final_offset = kNoPage;
   };
   Status page(uint64_t addr, const uint8_t** out);
@@ -138,7 +153,7 @@ class TreeWriter {
   uint64_t lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uint64_t body_offset, uint64_t* next);
 
   PageSource& src_;
-  PageArena& arena_;  // owns every dirty page
+  PageArena& arena_;  // owns every dirty page and dirty blob's bytes
   std::vector<uint8_t*> dirty_;                    // dirty page index -> its bytes
   std::vector<uint8_t> cell_scratch_;
   std::vector<uint8_t> rewrite_scratch_;

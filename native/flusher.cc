@@ -45,19 +45,20 @@ constexpr uint64_t kTouchBytesMax = 256ull << 10;
 // Recovery validates every page after the checkpoint: 16 MiB is a few milliseconds of CRC.
 constexpr uint64_t kCheckpointIntervalBytes = 16ull << 20;
 
-// Frames below this size come from malloc's own free lists, already mapped; larger ones
-// are above glibc's mmap threshold (128 KiB at first), fresh mappings that fault on every
-// page (the runtime's 128-slice commits over 10,000 domains are frames of this size).
-constexpr uint64_t kFramePoolSizeBytesMin = 64ull << 10;
+// Every frame comes from the pool. Large ones are above glibc's mmap threshold (128 KiB at
+// first), fresh mappings that fault on every page (the runtime's 128-slice commits over
+// 10,000 domains are frames of this size). Small ones faulted too once commits pipeline: the
+// flusher frees what the JS thread allocated, and malloc gives the heap's top back to the
+// kernel, so a 28 KiB journal frame took 15 us to allocate and 18 us to lay out, mean
+// (bench/journal-cpu.js nocompact, docs/design.md "Commits reuse their memory").
 // Pooled buffers are sized in these steps, so a buffer fits the next frames of similar size.
-constexpr uint64_t kFramePoolStepBytes = 64ull << 10;
+constexpr uint64_t kFramePoolStepBytes = 16ull << 10;
 // What the pool may hold while idle: the frames of a few pipelined batches.
 constexpr size_t kFramePoolBuffersMax = 16;
 constexpr uint64_t kFramePoolBytesMax = 64ull << 20;
 
 std::unique_ptr<uint8_t[]> FramePool::take(uint64_t size_bytes, uint64_t* capacity_bytes) {
   *capacity_bytes = 0;
-  if (size_bytes < kFramePoolSizeBytesMin) return std::unique_ptr<uint8_t[]>(new uint8_t[size_bytes]);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     size_t best = free_.size();

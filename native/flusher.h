@@ -40,12 +40,12 @@
 
 namespace ved {
 
-// Recycled byte buffers for large frames. A fresh multi-megabyte allocation is fresh memory
-// that page-faults on every 4 KiB the seal lays out (with the arena's, 1,200-1,600 minor
-// faults per 1000-key seal: bench/batched-cpu.js); a recycled one is already mapped.
-// Bounded: at most kFramePoolBuffersMax buffers and kFramePoolBytesMax bytes wait here; small frames never come here (malloc serves
-// them from memory already mapped). Any thread may give a buffer back (the last holder of a
-// frame may be the flusher, the JS thread or a snapshot's owner).
+// Recycled byte buffers for frames. A fresh allocation is fresh memory that page-faults on
+// every 4 KiB the seal lays out (with the arena's, 1,200-1,600 minor faults per 1000-key
+// seal: bench/batched-cpu.js); a recycled one is already mapped. Bounded: at most
+// kFramePoolBuffersMax buffers and kFramePoolBytesMax bytes wait here; what does not fit is
+// freed. Any thread may give a buffer back (the last holder of a frame may be the flusher,
+// the JS thread or a snapshot's owner).
 class FramePool {
  public:
   // A buffer of at least size_bytes; its real size in *capacity_bytes (0: not from the pool).

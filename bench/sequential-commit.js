@@ -13,24 +13,16 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { addon } from '../dist/addon.js'
 import { defineDomain, Runtime } from '../dist/index.js'
 import { resetSliceTiming, sliceTiming } from '../dist/runtime/timing.js'
+import { timeNativeCommits } from './commit-timer.js'
 import { machineInfo, percentile, pump } from './lib.js'
 
 const SENDS = Number(process.env.SENDS ?? 5000)
 const Counter = defineDomain({ name: 'counter', version: 1, state: { count: 0, label: 'bench' }, on: { bump(s) { s.count++ } } })
 
-const nativeMs = []
-let timing = false
-const commit = addon.commit
-addon.commit = (...args) => {
-  if (!timing) return commit(...args)
-  const started = performance.now()
-  const seq = commit(...args)
-  nativeMs.push(performance.now() - started)
-  return seq
-}
+const nativeCommits = timeNativeCommits()
+const nativeMs = nativeCommits.samples
 
 const us = (list, q) => (percentile(list, q) * 1000).toFixed(1)
 console.log(`${machineInfo(os.tmpdir())}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
@@ -47,9 +39,9 @@ try {
   }
   const before = rt.store.stats()
   resetSliceTiming(true)
-  timing = true
+  nativeCommits.start()
   for (let i = 0; i < SENDS; i++) await one.send('bump')
-  timing = false
+  nativeCommits.stop()
   const after = rt.store.stats()
   // As row r2 counts it (bench/runtime.js): a commit's time goes to its last slice; a commit
   // without slices (the journal's compaction alone) to the slice before it.

@@ -79,10 +79,8 @@ struct TreeRoot {
 // next: fresh memory page-faults on first touch, and a fault costs microseconds on a VM. A
 // 1000-key commit copies about 1300 pages (a quarter of the seal's page faults were here, in
 // `writable`, the frame's most of the rest: `perf record -e page-faults -g node
-// bench/batched-cpu.js`). A value copied into a fresh std::vector per blob faulted once or
-// twice per commit when commits pipeline (the flusher frees what the JS thread allocated, and
-// malloc hands the heap's top back to the kernel): 30 us of a journal commit's seal, p50
-// (`perf record -e page-faults --call-graph dwarf node bench/journal-cpu.js nocompact`).
+// bench/batched-cpu.js`). Blob values were copied into a fresh std::vector each, which
+// faulted when commits pipeline (docs/design.md, "Commits reuse their memory").
 // One transaction at a time uses it.
 class PageArena {
  public:

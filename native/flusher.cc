@@ -49,8 +49,7 @@ constexpr uint64_t kCheckpointIntervalBytes = 16ull << 20;
 // first), fresh mappings that fault on every page (the runtime's 128-slice commits over
 // 10,000 domains are frames of this size). Small ones faulted too once commits pipeline: the
 // flusher frees what the JS thread allocated, and malloc gives the heap's top back to the
-// kernel, so a 28 KiB journal frame took 15 us to allocate and 18 us to lay out, mean
-// (bench/journal-cpu.js nocompact, docs/design.md "Commits reuse their memory").
+// kernel (docs/design.md, "Commits reuse their memory").
 // Pooled buffers are sized in these steps, so a buffer fits the next frames of similar size.
 constexpr uint64_t kFramePoolStepBytes = 16ull << 10;
 // What the pool may hold while idle: the frames of a few pipelined batches.
@@ -58,7 +57,6 @@ constexpr size_t kFramePoolBuffersMax = 16;
 constexpr uint64_t kFramePoolBytesMax = 64ull << 20;
 
 std::unique_ptr<uint8_t[]> FramePool::take(uint64_t size_bytes, uint64_t* capacity_bytes) {
-  *capacity_bytes = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     size_t best = free_.size();
@@ -81,7 +79,8 @@ std::unique_ptr<uint8_t[]> FramePool::take(uint64_t size_bytes, uint64_t* capaci
 }
 
 void FramePool::give(std::unique_ptr<uint8_t[]> bytes, uint64_t capacity_bytes) {
-  if (capacity_bytes == 0 || capacity_bytes > kFramePoolBytesMax) return;  // freed here
+  VED_ASSERT(capacity_bytes > 0);  // every buffer given back came from take
+  if (capacity_bytes > kFramePoolBytesMax) return;  // freed here
   std::lock_guard<std::mutex> lock(mutex_);
   // Full: the smallest buffer goes, so the pool keeps what the largest frames need.
   while (!free_.empty() && (free_.size() >= kFramePoolBuffersMax || free_bytes_ + capacity_bytes > kFramePoolBytesMax)) {

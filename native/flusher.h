@@ -48,7 +48,7 @@ namespace ved {
 // the JS thread or a snapshot's owner).
 class FramePool {
  public:
-  // A buffer of at least size_bytes; its real size in *capacity_bytes (0: not from the pool).
+  // A buffer of at least size_bytes; its real size in *capacity_bytes.
   std::unique_ptr<uint8_t[]> take(uint64_t size_bytes, uint64_t* capacity_bytes);
   void give(std::unique_ptr<uint8_t[]> bytes, uint64_t capacity_bytes);
 

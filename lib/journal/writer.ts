@@ -468,7 +468,7 @@ export class JournalWriter {
       if (!used.done) this.#backlog.set(id, [name, key])
       else if (used.over) this.#waiting.set(id, [name, key])
     }
-    if (budget > 0 && this.#waiting.size > 0 && !this.#late()) budget -= this.#advance(now, budget, regionDone)
+    if (budget > 0 && this.#waiting.size > 0 && !this.#late()) budget -= this.#advance(now, budget)
     // Each waiting domain once per step (a copy: a domain not done goes back to the end of the line).
     for (const [id, [name, key]] of [...this.#waiting]) {
       if (budget <= 0 || this.#late()) break
@@ -642,7 +642,7 @@ export class JournalWriter {
    * so that a few idle domains' entries do not keep the others off this path. Returns the
    * entries processed; what the cursor does not reach, #compactChain does.
    */
-  #advance(now: number, budget: number, regionDone: Map<string, boolean>): number {
+  #advance(now: number, budget: number): number {
     let used = 0
     let moves = 0
     const movesAllowed = this.#waiting.size >= CURSOR_WAITING_MIN || this.#unchained() >= CURSOR_UNCHAINED_MIN
@@ -665,7 +665,7 @@ export class JournalWriter {
         const found = this.#domainOf(header.id)
         const meta = found?.instance.meta(this.#host.writes)
         if (found !== null && meta?.j !== undefined && this.#over(meta.j, now)) {
-          const step = this.#expireOldest(found, batch, header, now, budget - used, regionDone)
+          const step = this.#expireOldest(found, batch, header, now, budget - used)
           used += step.used
           if (step.stop) break batches
           continue
@@ -730,10 +730,11 @@ export class JournalWriter {
   }
 
   /** The cursor's batch is the oldest time batch of a domain over its bound: its region first, then this batch. */
-  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: TimeSegment, now: number, budget: number, regionDone: Map<string, boolean>): { used: number; stop: boolean } {
+  #expireOldest(found: { instance: Instance; name: string; key: string }, batch: Batch, header: TimeSegment, now: number, budget: number): { used: number; stop: boolean } {
     const { instance, name, key } = found
     const id = instance.id
     let used = 0
+    const regionDone = this.#regionDone
     const done = regionDone.get(id)
     if (done === false) {
       // Its region's older entries go first, after the commit.

@@ -2,10 +2,11 @@
 // domains, effects and timers; why() and stateAt(); retention and background compaction
 // (with lineages of unsettled effects kept); empty answers with reasons.
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { defineDomain, map, Runtime, type DomainDefinition } from '../lib/index.js'
 import { decodeEntry, DrainBatch, encodeEntry, encodeTimeBatch, splitBatch, timeSegmentOf, timeSegments } from '../lib/journal/entry.js'
 import { accountedKeyLength, JOURNAL_TREE, TIME_RANGE } from '../lib/journal/keys.js'
+import { setStepTimeMs } from '../lib/journal/writer.js'
 import { decode, encode } from '../lib/runtime/codec.js'
 import { domainId, metaKey, RUNTIME_TREE } from '../lib/runtime/keys.js'
 import { expectVedError, expectVedErrorSync, SMALL, tempDirs } from './helpers.js'
@@ -110,6 +111,27 @@ function counterState(rt: Runtime, key: string): Record<string, unknown> {
 }
 
 /** Waits until the runtime is quiet and the journal's backlog is compacted. */
+/**
+ * Compaction as the clock cuts it, and cut short at every check: each step then does one unit
+ * of work and chains the next, which a quiet machine rarely does within 20 us.
+ */
+const STEP_CUTS = [
+  { label: '', stepTimeMs: undefined },
+  { label: ', every step cut short after one unit of work', stepTimeMs: 0 },
+]
+
+/** Sets the compaction steps' wall time for the tests of the enclosing describe. */
+function useStepTime(stepTimeMs: number | undefined): void {
+  if (stepTimeMs === undefined) return
+  let before = 0
+  beforeAll(() => {
+    before = setStepTimeMs(stepTimeMs)
+  })
+  afterAll(() => {
+    setStepTimeMs(before)
+  })
+}
+
 async function settled(rt: Runtime): Promise<void> {
   await rt.quiet()
   await compacted(rt)
@@ -313,7 +335,9 @@ describe('why and stateAt', () => {
   })
 })
 
-describe('retention and compaction', () => {
+describe.each(STEP_CUTS)('retention and compaction$label', ({ stepTimeMs }) => {
+  useStepTime(stepTimeMs)
+
   it('lets an idle runtime rest once the only entry left is kept for an unsettled effect', async () => {
     // A step that finds nothing to drop must not keep the domain (and a 5 ms timer) going: the
     // sweep re-enqueues it (kept > 0), and it once stayed in the backlog with a step every 5 ms.
@@ -456,7 +480,9 @@ function timeBatches(rt: Runtime): Array<[number, string, number, number]> {
   )
 }
 
-describe('the time region', () => {
+describe.each(STEP_CUTS)('the time region$label', ({ stepTimeMs }) => {
+  useStepTime(stepTimeMs)
+
   it("puts one drain's entries of many domains in one key, each domain's reached through its chain, across a reopen", async () => {
     const dir = tempDir()
     {

@@ -73,6 +73,19 @@ const STEP_INTERVAL_MS = 5
  * entries, so a step overruns this by one unit of work at most.
  */
 const STEP_TIME_MS = 0.02
+let stepTimeMs = STEP_TIME_MS
+
+/**
+ * For tests: sets the wall time a step works before it stops (0: every step stops at its
+ * first check after its first unit of work) and returns the value it replaces. Not exported by
+ * the package: it lets a test cut steps where it wants them cut, which the clock alone does
+ * only on a busy machine.
+ */
+export function setStepTimeMs(ms: number): number {
+  const before = stepTimeMs
+  stepTimeMs = ms
+  return before
+}
 const LATE_CHECK_MASK = 63
 /** Pending writes past which a step asks for a commit even while more steps follow. */
 const STEP_PENDING_MAX = 4096
@@ -210,6 +223,10 @@ export class JournalWriter {
   #frontComplete = false
   /** The step stopped at its deadline (not at its budget or for want of work). */
   #cutShort = false
+  /** Batches chain walks read since open (#progress). */
+  #chainReads = 0
+  /** #progress() when the step started. */
+  #progressAtStart = 0
   /**
    * Domains whose domain region was compacted since the last commit, and whether to its end
    * (false: the step stopped in it). The region is read from the store, which does not show the
@@ -423,8 +440,9 @@ export class JournalWriter {
     if (!this.#host.running()) return
     this.#stats.steps++
     const startedMs = performance.now()
-    this.#deadlineMs = startedMs + STEP_TIME_MS
+    this.#deadlineMs = startedMs + stepTimeMs
     this.#cutShort = false
+    this.#progressAtStart = this.#progress()
     const wrote = this.#stepWork()
     this.#deadlineMs = Number.POSITIVE_INFINITY
     const tookMs = performance.now() - startedMs
@@ -440,11 +458,22 @@ export class JournalWriter {
     else if (more) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
 
-  /** True once the step is past its deadline; every loop of a step checks it between units of work. */
+  /**
+   * True once the step is past its deadline; every loop of a step checks it between units of
+   * work. Never before the step has something to show (#progress): a step stopped before its
+   * first unit of work would chain another that could stop there too, for as long as the steps
+   * overrun their time (a slow or preempted machine), and compaction would not move.
+   */
   #late(): boolean {
+    if (this.#progress() === this.#progressAtStart) return false
     if (performance.now() <= this.#deadlineMs) return false
     this.#cutShort = true
     return true
+  }
+
+  /** Grows with each unit of compaction's work: entries deleted or moved, chain batches read. */
+  #progress(): number {
+    return this.#stats.entriesDeleted + this.#stats.entriesMoved + this.#chainReads
   }
 
   /** The work of one step, within STEP_ENTRIES_MAX entries; true when it changed something to commit. */
@@ -907,6 +936,7 @@ export class JournalWriter {
       const count = header.count
       if (header.first + count > chain.next) break
       chain.walked.push({ seq: chain.pending, first: header.first })
+      this.#chainReads++
       if (header.first <= first) break
       chain.next = header.first
       chain.pending = header.prev

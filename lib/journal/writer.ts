@@ -471,9 +471,10 @@ export class JournalWriter {
     return true
   }
 
-  /** Grows with each unit of compaction's work: entries deleted or moved, chain batches read. */
+  /** Grows with each unit of compaction's work: entries deleted, kept or moved, chain batches read. */
   #progress(): number {
-    return this.#stats.entriesDeleted + this.#stats.entriesMoved + this.#chainReads
+    const stats = this.#stats
+    return stats.entriesDeleted + stats.entriesKept + stats.entriesMoved + this.#chainReads
   }
 
   /** The work of one step, within STEP_ENTRIES_MAX entries; true when it changed something to commit. */

@@ -21,6 +21,7 @@ Status tree_get(PageSource& src, uint64_t root, const uint8_t* key, uint32_t key
     if (depth >= kTreeDepthMax) return too_deep();
     const uint8_t* p;
     VED_TRY(src.fetch(offset, &p));
+    if (depth > 0) page::prefetch(p);  // below the root, a random key's pages are often cold
     if (kind(p) == kBranch) {
       offset = branch_child(page::cell(p, branch_find(p, key, key_length)));
       continue;

@@ -6,15 +6,7 @@
 namespace ved {
 namespace page {
 
-// A search probes about log2(count) cells scattered over the page, each a dependent cache
-// miss when the page is cold (a random key in a large store). Asking for every line of the
-// page up front lets those misses overlap instead of following one another.
-static inline void prefetch_page(const uint8_t* p) {
-  for (uint32_t at = 0; at < kPageSizeBytes; at += 64) __builtin_prefetch(p + at);
-}
-
 uint32_t leaf_lower_bound(const uint8_t* p, const uint8_t* k, uint32_t k_length, bool* found) {
-  prefetch_page(p);
   uint32_t lo = 0, hi = count(p);
   while (lo < hi) {
     uint32_t mid = (lo + hi) / 2;
@@ -34,7 +26,6 @@ uint32_t leaf_lower_bound(const uint8_t* p, const uint8_t* k, uint32_t k_length,
 }
 
 uint32_t branch_find(const uint8_t* p, const uint8_t* k, uint32_t k_length) {
-  prefetch_page(p);
   uint32_t n = count(p);
   VED_ASSERT(n >= 1);
   // Find the first cell in [1, n) whose key > k; the answer is the cell before it.

@@ -110,7 +110,6 @@ function counterState(rt: Runtime, key: string): Record<string, unknown> {
   return { count: state.count, tags: Object.fromEntries(state.tags.entries()), notes: { ...state.notes } }
 }
 
-/** Waits until the runtime is quiet and the journal's backlog is compacted. */
 /**
  * Compaction as the clock cuts it, and cut short at every check: each step then does one unit
  * of work and chains the next, which a quiet machine rarely does within 20 us.
@@ -132,6 +131,7 @@ function useStepTime(stepTimeMs: number | undefined): void {
   })
 }
 
+/** Waits until the runtime is quiet and the journal's backlog is compacted. */
 async function settled(rt: Runtime): Promise<void> {
   await rt.quiet()
   await compacted(rt)

@@ -499,9 +499,12 @@ export class JournalWriter {
       else if (used.over) this.#waiting.set(id, [name, key])
     }
     if (budget > 0 && this.#waiting.size > 0 && !this.#late()) budget -= this.#advance(now, budget)
-    // Each waiting domain once per step (a copy: a domain not done goes back to the end of the line).
-    for (const [id, [name, key]] of [...this.#waiting]) {
-      if (budget <= 0 || this.#late()) break
+    // Each waiting domain once per step at most: a domain not done goes back to the end of the
+    // line, where the count stops the loop before it comes round again. Not a copy of the set:
+    // with 20,000 domains waiting, copying it was most of every step (1.4 ms of a 1.5 ms median).
+    let unvisited = this.#waiting.size
+    for (const [id, [name, key]] of this.#waiting) {
+      if (unvisited-- <= 0 || budget <= 0 || this.#late()) break
       // Its region holds older entries still: they go first, after the commit.
       if (regionDone.get(id) === false) continue
       const definition = this.#host.definitionOf(name)

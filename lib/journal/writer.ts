@@ -162,6 +162,11 @@ export class JournalWriter {
   readonly #host: JournalHost
   /** Domains over their bound: id -> [name, key]. Map order = step order. */
   readonly #backlog = new Map<string, [string, string]>()
+  /**
+   * Backlog domains whose region waits for the commit (#regionDone), set aside until then:
+   * left in the backlog, every step walked past them again (up to the whole backlog).
+   */
+  readonly #deferred = new Map<string, [string, string]>()
   #stepTimer: NodeJS.Timeout | null = null
   /** The next step when the last one stopped at its deadline with work left: it runs as soon as the slices queued meanwhile did. */
   #stepImmediate: NodeJS.Immediate | null = null
@@ -256,7 +261,7 @@ export class JournalWriter {
 
   /** Writes the time batch of the slices recorded since the last seal; the runtime calls it before each commit. */
   seal(): void {
-    this.#regionDone.clear()
+    this.#clearRegionDone()
     this.#uncommitted = false
     if (this.#drainSeq === NO_SEQ) return
     const seq = this.#drainSeq
@@ -290,8 +295,10 @@ export class JournalWriter {
 
   stats(): JournalStats {
     let backlogDomains = this.#backlog.size
-    for (const id of this.#waiting.keys()) if (!this.#backlog.has(id)) backlogDomains++
-    for (const id of this.#lingering.keys()) if (!this.#backlog.has(id) && !this.#waiting.has(id)) backlogDomains++
+    for (const id of this.#deferred.keys()) if (!this.#backlog.has(id)) backlogDomains++
+    const listed = (id: string): boolean => this.#backlog.has(id) || this.#deferred.has(id)
+    for (const id of this.#waiting.keys()) if (!listed(id)) backlogDomains++
+    for (const id of this.#lingering.keys()) if (!listed(id) && !this.#waiting.has(id)) backlogDomains++
     const samples = this.#stepMs.slice(0, Math.min(this.#stats.steps, STEP_SAMPLES)).sort()
     const at = (q: number): number => (samples.length === 0 ? 0 : samples[Math.min(samples.length - 1, Math.floor(samples.length * q))]!)
     return { ...this.#stats, stepMsP50: at(0.5), stepMsP99: at(0.99), backlogDomains }
@@ -305,6 +312,7 @@ export class JournalWriter {
     this.#stepImmediate = null
     this.#sweepTimer = null
     this.#backlog.clear()
+    this.#deferred.clear()
     this.#waiting.clear()
     this.#chains.clear()
     this.#lingering.clear()
@@ -421,7 +429,7 @@ export class JournalWriter {
   }
 
   #enqueue(id: string, name: string, key: string): void {
-    if (!this.#backlog.has(id)) this.#backlog.set(id, [name, key])
+    if (!this.#backlog.has(id) && !this.#deferred.has(id)) this.#backlog.set(id, [name, key])
     if (this.#stepTimer === null && this.#stepImmediate === null && this.#host.running()) this.#stepTimer = setTimeout(() => this.#step(), STEP_INTERVAL_MS)
   }
 
@@ -449,7 +457,7 @@ export class JournalWriter {
     this.#stats.stepMsTotal += tookMs
     if (tookMs > this.#stats.stepMsMax) this.#stats.stepMsMax = tookMs
     this.#stepMs[(this.#stats.steps - 1) % STEP_SAMPLES] = tookMs
-    const more = this.#backlog.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0
+    const more = this.#backlog.size > 0 || this.#deferred.size > 0 || this.#waiting.size > 0 || this.#lingering.size > 0
     const goingOn = more && this.#cutShort
     if (wrote) this.#uncommitted = true
     // Also when this step wrote nothing: the writes of the steps before it wait for a commit.
@@ -471,6 +479,13 @@ export class JournalWriter {
     return true
   }
 
+  /** The store shows every region as it is again (a commit, or no step writes pending): the set-aside domains rejoin the backlog. */
+  #clearRegionDone(): void {
+    this.#regionDone.clear()
+    for (const [id, entry] of this.#deferred) if (!this.#backlog.has(id)) this.#backlog.set(id, entry)
+    this.#deferred.clear()
+  }
+
   /** Grows with each unit of compaction's work: entries deleted, kept or moved, chain batches read. */
   #progress(): number {
     const stats = this.#stats
@@ -483,10 +498,14 @@ export class JournalWriter {
     const now = Date.now()
     const regionDone = this.#regionDone
     // Nothing of the steps' pending: the store shows every region as it is.
-    if (!this.#uncommitted) regionDone.clear()
+    if (!this.#uncommitted) this.#clearRegionDone()
     for (const [id, [name, key]] of this.#backlog) {
-      // Its region again after the commit; it stays in the backlog.
-      if (regionDone.has(id)) continue
+      // Its region again after the commit: set aside until then.
+      if (regionDone.has(id)) {
+        this.#backlog.delete(id)
+        this.#deferred.set(id, [name, key])
+        continue
+      }
       if (budget <= 0 || this.#late()) break
       this.#backlog.delete(id)
       const definition = this.#host.definitionOf(name)

@@ -19,7 +19,8 @@
 // per-page checksum cost: bench/crc.cc (build command in its header). Row d's disk: what
 // fdatasync costs by write size, bench/sync-size.c. Row r2's sequential commit taken apart
 // (log bytes and native seal per slice after r1's domains): bench/sequential-commit.js.
-// Journal compaction across 20,000 domains over a small window: bench/journal-many.js.
+// Journal compaction steps and their parts, 20,000 domains over a small window by default:
+// bench/journal-steps.js. One leaf search with and without a prefetch: bench/page-search.cc.
 // Data: BENCH_KEYS keys (default 1,000,000; `--quick`: 100,000 and fewer iterations),
 // `key-000000123` strings, 100-byte msgpack values. Stores live in a temp directory under
 // os.tmpdir() (or BENCH_DIR), removed at the end.

@@ -29,6 +29,7 @@ import { decode, encode } from '../runtime/codec.js'
 import type { DomainDefinition } from '../runtime/domain.js'
 import type { Instance, Meta, QueuedIntent } from '../runtime/instance.js'
 import { domainId, indexKey, readMetaBytes } from '../runtime/keys.js'
+import { markStepPhase, stepTiming } from '../runtime/timing.js'
 import type { PendingWrites } from '../runtime/writes.js'
 import { NO_SEQ, regionBatchesOf, SLICE_MAX, type Batch } from './batches.js'
 import { accountedBytes, decodeHeader, effectAccountedBytes, locatorAccountedBytes, DrainBatch, encodeBatch, encodeTimeBatch, peekEntry, plainRange, splitBatch, timeSegmentOf, timeSegments, type EntryHeader, type JournalMeta, type StoredEffect, type TimeSegment } from './entry.js'
@@ -73,6 +74,15 @@ const STEP_INTERVAL_MS = 5
  * entries, so a step overruns this by one unit of work at most.
  */
 const STEP_TIME_MS = 0.02
+const LATE_CHECK_MASK = 63
+/** Pending writes past which a step asks for a commit even while more steps follow. */
+const STEP_PENDING_MAX = 4096
+/** Time batches #timeRead keeps from one step to the next at most. */
+const TIME_READ_KEPT_MAX = 16
+/** Steps whose wall time stepMsP99 is taken over. */
+const STEP_SAMPLES = 1024
+
+/** STEP_TIME_MS, unless a test set another (setStepTimeMs). */
 let stepTimeMs = STEP_TIME_MS
 
 /**
@@ -86,13 +96,6 @@ export function setStepTimeMs(ms: number): number {
   stepTimeMs = ms
   return before
 }
-const LATE_CHECK_MASK = 63
-/** Pending writes past which a step asks for a commit even while more steps follow. */
-const STEP_PENDING_MAX = 4096
-/** Time batches #timeRead keeps from one step to the next at most. */
-const TIME_READ_KEPT_MAX = 16
-/** Steps whose wall time stepMsP99 is taken over. */
-const STEP_SAMPLES = 1024
 /** Keys #frontKey reads at a time. */
 const FRONT_KEYS_FETCH = 64
 /** Keys #front holds past #frontStart while seal() appends to it. */
@@ -496,6 +499,8 @@ export class JournalWriter {
   #stepWork(): boolean {
     let budget = STEP_ENTRIES_MAX
     const now = Date.now()
+    const timed = stepTiming.enabled
+    let markedMs = timed ? performance.now() : 0
     const regionDone = this.#regionDone
     // Nothing of the steps' pending: the store shows every region as it is.
     if (!this.#uncommitted) this.#clearRegionDone()
@@ -517,10 +522,12 @@ export class JournalWriter {
       if (!used.done) this.#backlog.set(id, [name, key])
       else if (used.over) this.#waiting.set(id, [name, key])
     }
+    if (timed) markedMs = markStepPhase('backlog', markedMs)
     if (budget > 0 && this.#waiting.size > 0 && !this.#late()) budget -= this.#advance(now, budget)
+    if (timed) markedMs = markStepPhase('cursor', markedMs)
     // Each waiting domain once per step at most: a domain not done goes back to the end of the
-    // line, where the count stops the loop before it comes round again. Not a copy of the set:
-    // with 20,000 domains waiting, copying it was most of every step (1.4 ms of a 1.5 ms median).
+    // line, where the count stops the loop before it comes round again. Not a copy of the set,
+    // which grows with the domains (docs/design.md, "Compaction in short steps").
     let unvisited = this.#waiting.size
     for (const [id, [name, key]] of this.#waiting) {
       if (unvisited-- <= 0 || budget <= 0 || this.#late()) break
@@ -540,8 +547,11 @@ export class JournalWriter {
         this.#waiting.set(id, [name, key])
       }
     }
+    if (timed) markedMs = markStepPhase('waiting', markedMs)
     if (budget > 0 && this.#lingering.size > 0 && !this.#late()) budget -= this.#trimLingering(budget)
+    if (timed) markedMs = markStepPhase('lingering', markedMs)
     this.#flushTimeEdits()
+    if (timed) markStepPhase('flush', markedMs)
     return budget < STEP_ENTRIES_MAX
   }
 

@@ -220,6 +220,7 @@ uint64_t TreeWriter::new_page(uint8_t page_kind, uint8_t** out) {
   init(p, page_kind);
   *out = p;
   dirty_.push_back(p);
+  made_bytes_ += kPageSizeBytes;
   final_offsets_.push_back(kNoPage);
   return kDirtyBit | (dirty_.size() - 1);
 }
@@ -305,6 +306,7 @@ Status TreeWriter::put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, 
     blob.at = arena_.keep_blob(value, value_length);
     blob.length = value_length;
     blobs_.push_back(blob);
+    made_bytes_ += blob_size_bytes(value_length);
     store64(cell.data() + kLeafCellHeaderBytes + key_length, kDirtyBit | kBlobBit | (blobs_.size() - 1));
   }
   if (tree->root == kNoPage) {
@@ -496,18 +498,24 @@ Status TreeWriter::del_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, u
 
 // ---- Laying out the frame body ---------------------------------------------------------
 
+// Only a dirty page's dirty children are visited: the test is inline, so the clean children
+// of a branch (most of its cells) cost a load each, not a call. A leaf has dirty children only
+// when this transaction made a blob, so without one its cells are not walked at all.
 uint64_t TreeWriter::count_rec(uint64_t addr) {
-  if (!is_dirty(addr)) return 0;
+  VED_ASSERT(is_dirty(addr));
   if (is_dirty_blob(addr)) return blob_size_bytes(blobs_[dirty_index(addr)].length);
   const uint8_t* p = dirty_[dirty_index(addr)];
   uint64_t total = kPageSizeBytes;
   uint32_t n = count(p);
-  for (uint32_t i = 0; i < n; i++) {
-    const uint8_t* c = page::cell(p, i);
-    if (kind(p) == kBranch) {
-      total += count_rec(branch_child(c));
-    } else if (leaf_flags(c) & kCellBlob) {
-      total += count_rec(leaf_blob(c));
+  if (kind(p) == kBranch) {
+    for (uint32_t i = 0; i < n; i++) {
+      uint64_t child = branch_child(page::cell(p, i));
+      if (is_dirty(child)) total += count_rec(child);
+    }
+  } else if (!blobs_.empty()) {
+    for (uint32_t i = 0; i < n; i++) {
+      const uint8_t* c = page::cell(p, i);
+      if ((leaf_flags(c) & kCellBlob) && is_dirty(leaf_blob(c))) total += count_rec(leaf_blob(c));
     }
   }
   return total;
@@ -516,7 +524,7 @@ uint64_t TreeWriter::count_rec(uint64_t addr) {
 uint64_t TreeWriter::body_size_bytes(const TreeRoot* roots, uint32_t tree_count) {
   uint64_t total = 0;
   for (uint32_t t = 0; t < tree_count; t++) {
-    if (roots[t].root != kNoPage) total += count_rec(roots[t].root);
+    if (is_dirty(roots[t].root)) total += count_rec(roots[t].root);
   }
   return total;
 }
@@ -547,11 +555,17 @@ uint64_t TreeWriter::lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uin
   if (final_offsets_[index] != kNoPage) return final_offsets_[index];
   uint8_t* p = dirty_[index];
   uint32_t n = count(p);
-  for (uint32_t i = 0; i < n; i++) {
-    uint8_t* c = const_cast<uint8_t*>(page::cell(p, i));
-    if (kind(p) == kBranch) {
-      store64(c, lay_out_rec(branch_child(c), seq, body, body_offset, next));
-    } else if (leaf_flags(c) & kCellBlob) {
+  // As in count_rec: only dirty children are laid out (and their references rewritten).
+  if (kind(p) == kBranch) {
+    for (uint32_t i = 0; i < n; i++) {
+      uint8_t* c = const_cast<uint8_t*>(page::cell(p, i));
+      uint64_t child = branch_child(c);
+      if (is_dirty(child)) store64(c, lay_out_rec(child, seq, body, body_offset, next));
+    }
+  } else if (!blobs_.empty()) {
+    for (uint32_t i = 0; i < n; i++) {
+      uint8_t* c = const_cast<uint8_t*>(page::cell(p, i));
+      if (!(leaf_flags(c) & kCellBlob) || !is_dirty(leaf_blob(c))) continue;
       store64(const_cast<uint8_t*>(leaf_value(c)), lay_out_rec(leaf_blob(c), seq, body, body_offset, next));
     }
   }
@@ -567,12 +581,14 @@ uint64_t TreeWriter::lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uin
   return offset;
 }
 
-void TreeWriter::lay_out(TreeRoot* roots, uint32_t tree_count, uint64_t body_offset, uint64_t seq,
-                         uint8_t* body) {
+uint64_t TreeWriter::lay_out(TreeRoot* roots, uint32_t tree_count, uint64_t body_offset, uint64_t seq,
+                             uint8_t* body) {
   uint64_t next = body_offset;
   for (uint32_t t = 0; t < tree_count; t++) {
     if (roots[t].root != kNoPage) roots[t].root = lay_out_rec(roots[t].root, seq, body, body_offset, &next);
   }
+  VED_ASSERT(next - body_offset <= made_bytes_);
+  return next - body_offset;
 }
 
 }  // namespace ved

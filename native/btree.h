@@ -119,9 +119,13 @@ class TreeWriter {
 
   // Pages and blobs reachable from `roots` that this writer made: the body's size.
   uint64_t body_size_bytes(const TreeRoot* roots, uint32_t tree_count);
-  // Lays the body out at `body_offset` in `body` (body_size_bytes long), rewriting roots to
-  // their final offsets. Page headers get offset and seq; checksums are filled in here.
-  void lay_out(TreeRoot* roots, uint32_t tree_count, uint64_t body_offset, uint64_t seq, uint8_t* body);
+  // Every page and blob this writer made: at least the body's size, and equal to it unless a
+  // delete left a dirty page unreachable. Known without walking the trees.
+  uint64_t made_bytes() const { return made_bytes_; }
+  // Lays the body out at `body_offset` in `body` (at least made_bytes long), rewriting roots
+  // to their final offsets; returns the body's size. Page headers get offset and seq; the
+  // checksums are the flusher's to fill in.
+  uint64_t lay_out(TreeRoot* roots, uint32_t tree_count, uint64_t body_offset, uint64_t seq, uint8_t* body);
   // Bytes of published pages and blobs this transaction replaced (now dead).
   uint64_t superseded_bytes() const { return superseded_bytes_; }
   // Pages this transaction copied or made so far.
@@ -158,6 +162,7 @@ class TreeWriter {
   std::vector<uint64_t> final_offsets_;
   std::vector<DirtyBlob> blobs_;
   uint64_t superseded_bytes_ = 0;
+  uint64_t made_bytes_ = 0;
 };
 
 inline uint64_t blob_size_bytes(uint64_t value_length) {

@@ -735,33 +735,49 @@ Status Store::clean_step(bool start, size_t relocations_max, CleanStep* out) {
 
 Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* seq_out) {
   uint64_t segment_size = options_.segment_size_bytes;
-  uint64_t body = writer.body_size_bytes(next.trees, next.tree_count);
-  if (body > kFrameBodySizeBytesMax) {
-    return Status::Error(Code::ETXNSIZE, "the transaction would write " + std::to_string(body) +
-                                             " bytes of pages, more than " + std::to_string(kFrameBodySizeBytesMax));
-  }
-  uint64_t frame_size = kPageSizeBytes + body;
-  uint64_t offset = current_.end_offset;
-  if (offset % segment_size != 0 && offset % segment_size + frame_size > segment_size) {
-    offset = (offset / segment_size + 1) * segment_size;
-  }
-  uint64_t last_segment = (offset + frame_size - 1) / segment_size;
   uint64_t reserve = cleaning ? 0 : cleaning_reserve_segments();
-  if (last_segment + reserve >= log_->first_index() + log_->segment_count_max()) {
-    return Status::Error(Code::ESTORESIZE, "the commit would grow the store past maxStoreSizeBytes (" +
-                                               std::to_string(options_.store_size_bytes_max) + ", of which " +
-                                               std::to_string(reserve) + " segments are kept for cleaning)");
+  // Where a frame of `body` bytes goes: at the log's end, or at the next segment when it
+  // would cross into one; false when that is past the store's size limit.
+  auto place = [&](uint64_t body, uint64_t* offset) {
+    *offset = current_.end_offset;
+    if (*offset % segment_size != 0 && *offset % segment_size + kPageSizeBytes + body > segment_size) {
+      *offset = (*offset / segment_size + 1) * segment_size;
+    }
+    uint64_t last_segment = (*offset + kPageSizeBytes + body - 1) / segment_size;
+    return last_segment + reserve < log_->first_index() + log_->segment_count_max();
+  };
+  // The body's exact size takes a walk of every dirty branch's cells; what the writer made
+  // bounds it for free. The bound decides when the exact size would decide the same: the
+  // frame's place and both limits are then as the exact size gives them.
+  uint64_t body = writer.made_bytes();
+  uint64_t offset = 0;
+  bool exact = false;
+  if (body > kFrameBodySizeBytesMax || !place(body, &offset) || offset != current_.end_offset) {
+    exact = true;
+    body = writer.body_size_bytes(next.trees, next.tree_count);
+    if (body > kFrameBodySizeBytesMax) {
+      return Status::Error(Code::ETXNSIZE, "the transaction would write " + std::to_string(body) +
+                                               " bytes of pages, more than " + std::to_string(kFrameBodySizeBytesMax));
+    }
+    if (!place(body, &offset)) {
+      return Status::Error(Code::ESTORESIZE, "the commit would grow the store past maxStoreSizeBytes (" +
+                                                 std::to_string(options_.store_size_bytes_max) + ", of which " +
+                                                 std::to_string(reserve) + " segments are kept for cleaning)");
+    }
   }
   uint64_t seq = next_seq_;
   auto frame = std::make_shared<Frame>();
   frame->seq = seq;
   frame->offset = offset;
-  frame->size_bytes = frame_size;
   frame->generation = generation_;
-  frame->bytes = frame_pool_->take(frame_size, &frame->capacity_bytes);
+  frame->bytes = frame_pool_->take(kPageSizeBytes + body, &frame->capacity_bytes);
   frame->pool = frame_pool_;
   uint8_t* bytes = frame->bytes.get();
-  writer.lay_out(next.trees, next.tree_count, offset + kPageSizeBytes, seq, bytes + kPageSizeBytes);
+  uint64_t laid_out = writer.lay_out(next.trees, next.tree_count, offset + kPageSizeBytes, seq, bytes + kPageSizeBytes);
+  VED_ASSERT(exact ? laid_out == body : laid_out <= body);
+  body = laid_out;
+  uint64_t frame_size = kPageSizeBytes + body;
+  frame->size_bytes = frame_size;
   // Checksums (pages, body, record, and the chain to the previous record) are the flusher's:
   // it fills them in just before the write (checksum_frame), off this thread.
   std::memset(bytes, 0, kPageSizeBytes);

@@ -116,7 +116,7 @@ interface Utf8Writer {
 const SHORT_STRING_UNITS_MAX = 42
 /** Byte fields up to this long are copied by a loop (a native copy's call costs more). */
 const SHORT_BYTES_MAX = 32
-/** Entries up to this long are copied into their batch by a loop, for the same reason (a bump entry is about 60 bytes). */
+/** Runs of entries up to this long are copied into their batch by a loop, for the same reason (a bump entry is about 60 bytes). */
 const SHORT_ENTRY_BYTES_MAX = 256
 
 /** Writes an ASCII string at `offset` and returns the end; -1 (having written part of it) when it is not ASCII. */
@@ -668,7 +668,7 @@ export class DrainBatch {
   readonly #tails: number[] = []
   readonly #counts: number[] = []
   #entryCount = 0
-  /** Each entry's bytes in `entries`, [start, end), and the index of its segment's next entry (-1: none). */
+  /** Each entry's bytes in `entries` with its length before them, [start, end), and the index of its segment's next entry (-1: none). */
   readonly #starts: number[] = []
   readonly #ends: number[] = []
   readonly #nexts: number[] = []
@@ -685,19 +685,34 @@ export class DrainBatch {
     return segment
   }
 
-  /** Appends an entry to segment `segment` (the next slice of its domain); returns the entry's length. */
+  /**
+   * Appends an entry to segment `segment` (the next slice of its domain); returns the entry's
+   * length. The entry is kept as its batch holds it, after its varint length, so that a run of
+   * one segment's entries (all of a one-domain drain) is copied into the batch at once.
+   */
   append(segment: number, entry: EntryInput): number {
-    const start = this.entries.offset
-    writeEntry(this.entries, entry)
+    const entries = this.entries
+    const start = entries.offset
+    // The length's place: one byte, widened once the entry turns out 128 bytes or longer.
+    entries.u8(0)
+    writeEntry(entries, entry)
+    const length = entries.offset - start - 1
+    const prefix = varintBytes(length)
+    if (prefix > 1) {
+      entries.reserve(prefix - 1)
+      entries.bytes.copyWithin(start + prefix, start + 1, entries.offset)
+      entries.offset += prefix - 1
+    }
+    writeVarint(entries.bytes, start, length)
     const index = this.#entryCount++
     this.#starts[index] = start
-    this.#ends[index] = this.entries.offset
+    this.#ends[index] = entries.offset
     this.#nexts[index] = -1
     if (this.#tails[segment]! < 0) this.#heads[segment] = index
     else this.#nexts[this.#tails[segment]!] = index
     this.#tails[segment] = index
     this.#counts[segment]!++
-    return this.entries.offset - start
+    return length
   }
 
   idAt(segment: number): string {
@@ -719,7 +734,7 @@ export class DrainBatch {
     let bytes = 1 + varintBytes(this.segments)
     for (let segment = 0; segment < this.segments; segment++) {
       let body = 0
-      for (let e = this.#heads[segment]!; e >= 0; e = this.#nexts[e]!) body += varintBytes(this.#ends[e]! - this.#starts[e]!) + this.#ends[e]! - this.#starts[e]!
+      for (let e = this.#heads[segment]!; e >= 0; e = this.#nexts[e]!) body += this.#ends[e]! - this.#starts[e]!
       const idLength = Buffer.byteLength(this.#ids[segment]!, 'utf8')
       bodies.push(body)
       idLengths.push(idLength)
@@ -731,12 +746,18 @@ export class DrainBatch {
     const source = this.entries.bytes
     for (let segment = 0; segment < this.segments; segment++) {
       offset = writeSegmentHeader(batch, offset, this.#ids[segment]!, idLengths[segment]!, this.#firsts[segment]!, this.#prevs[segment]!, this.#counts[segment]!, bodies[segment]!)
-      for (let e = this.#heads[segment]!; e >= 0; e = this.#nexts[e]!) {
+      // Runs of entries that lie back to back (every entry of a domain that ran alone) go in one copy.
+      for (let e = this.#heads[segment]!; e >= 0; ) {
         const start = this.#starts[e]!
-        const length = this.#ends[e]! - start
-        offset = writeVarint(batch, offset, length)
+        let end = this.#ends[e]!
+        e = this.#nexts[e]!
+        while (e >= 0 && this.#starts[e] === end) {
+          end = this.#ends[e]!
+          e = this.#nexts[e]!
+        }
+        const length = end - start
         if (length <= SHORT_ENTRY_BYTES_MAX) for (let k = 0; k < length; k++) batch[offset + k] = source[start + k]!
-        else source.copy(batch, offset, start, start + length)
+        else source.copy(batch, offset, start, end)
         offset += length
       }
     }

@@ -210,7 +210,15 @@ CheckpointFloor Flusher::checkpoint_floor() {
 void Flusher::set_checkpoints(const CheckpointSlot slots[2]) {
   // slots[0] is the newer one. An invalid slot holds nothing recovery could start from.
   CheckpointFloor f;
+  // The intervals count from the newest checkpoint on disk, not from this open: counted per
+  // process, a writer killed before each interval ran out never wrote one, and every open
+  // scanned all the commits of every process before it. Its end offset is not kept; the
+  // record's offset is, one frame short of it (the bytes interval runs out that much sooner).
+  checkpoint_seq_ = 0;
+  checkpoint_end_offset_ = 0;
   if (slots[0].valid) {
+    checkpoint_seq_ = slots[0].seq;
+    checkpoint_end_offset_ = slots[0].record_offset;
     previous_checkpoint_seq_ = slots[0].seq;
     previous_checkpoint_offset_ = slots[0].record_offset;
     f = slots[1].valid ? CheckpointFloor{slots[1].seq, slots[1].record_offset} : CheckpointFloor{slots[0].seq, slots[0].record_offset};

@@ -153,6 +153,9 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
                              current_, std::move(on_complete)));
   flusher_->set_checkpoints(checkpoint_slots_);
   flusher_->start();
+  // A long scan (the checkpoints were damaged, or the interval counted from an older one)
+  // is not left for the next open to repeat: the idle flusher checkpoints what was recovered.
+  if (recovery_.scanned_commits > options_.checkpoint_interval_commits) flusher_->request_checkpoint();
   cleaner_.reset(new Cleaner(*log_, *flusher_, options_.max_space_amplification, [notify]() {
     Completion c;
     c.cleaner_ready = true;

@@ -1,7 +1,9 @@
 // Recovery on open: after a clean close everything is there; after a torn or damaged tail the
 // store opens at the last valid commit, reports what it dropped, and goes on writing.
+import { spawnSync } from 'node:child_process'
 import { openSync, closeSync, ftruncateSync, readSync, writeSync, fstatSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { Store } from '../lib/index.js'
 import { expectVedError, SEGMENT_SIZE_BYTES_TEST, tempDirs } from './helpers.js'
@@ -239,5 +241,52 @@ describe('no valid commit', () => {
     expect(typeof error.offset).toBe('number')
     expect(error.message).toMatch(/segment|offset/)
     await expectVedError(Store.open(dir, { readOnly: true }), 'ECORRUPT')
+  })
+})
+
+describe('the scan on open stays bounded', () => {
+  const INTERVAL = 64
+  const COMMITS_PER_LIFE = 40
+  const fixture = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'kill-after-commits.mjs')
+
+  /** One writer's life: open, COMMITS_PER_LIFE commits, SIGKILL. Returns the recovery report it opened with. */
+  function killedWriter(dir: string): { scannedCommits: number; startedFromCheckpoint: boolean } {
+    const child = spawnSync(process.execPath, [fixture, dir, String(SEGMENT_SIZE_BYTES_TEST), String(INTERVAL), String(COMMITS_PER_LIFE)], { encoding: 'utf8', timeout: 60_000 })
+    expect(child.signal).toBe('SIGKILL')
+    return JSON.parse(child.stdout.trim().split('\n')[0]!)
+  }
+
+  it('by the checkpoint interval, however many writers died before reaching it', async () => {
+    // Each life is shorter than the interval: counted per process, no writer ever checkpointed
+    // and each open scanned the commits of all the lives before it (8 x 40 here).
+    const dir = tempDir()
+    const scans: number[] = []
+    for (let life = 0; life < 8; life++) scans.push(killedWriter(dir).scannedCommits)
+    await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, checkpointIntervalCommits: INTERVAL, maxSpaceAmplification: 0 })
+    scans.push(store.stats().recovery.scannedCommits)
+    expect(store.get('n')).toBe(8 * COMMITS_PER_LIFE)
+    for (let n = 1; n <= 8 * COMMITS_PER_LIFE; n++) expect(store.get(`k${n}`)).toBe(n)
+    // A checkpoint is due once INTERVAL commits pass the newest one; the writer that passes it
+    // may die one batch later (each commit here is its own batch).
+    for (const scanned of scans) expect(scanned).toBeLessThanOrEqual(INTERVAL + 2)
+  }, 120_000)
+
+  it('after a long scan, by a checkpoint of what was recovered, even when nothing is written', async () => {
+    const dir = tempDir()
+    {
+      await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, checkpointIntervalCommits: 1_000_000, maxSpaceAmplification: 0 })
+      for (let n = 1; n <= 300; n++) await store.put(`k${n}`, n)
+    }
+    // No checkpoint names anything past the first commits: the next open scans them all.
+    forgetCheckpointsFrom(dir, 2)
+    {
+      await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, checkpointIntervalCommits: INTERVAL, maxSpaceAmplification: 0 })
+      expect(store.stats().recovery.scannedCommits).toBeGreaterThan(300)
+      await store.flushed
+    }
+    await using reopened = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, checkpointIntervalCommits: INTERVAL, maxSpaceAmplification: 0 })
+    expect(reopened.get('k300')).toBe(300)
+    expect(reopened.stats().recovery.startedFromCheckpoint).toBe(true)
+    expect(reopened.stats().recovery.scannedCommits).toBe(1)
   })
 })

@@ -112,7 +112,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   const input = options as Record<string, unknown>
   for (const name of Object.keys(input)) {
-    if (!(OPTION_NAMES as string[]).includes(name)) throw unknownOption(name)
+    if (!(OPTION_NAMES as string[]).includes(name)) throw unknownOption(name, OPTION_NAMES, 'option')
   }
   const readOnly = booleanOption(input, 'readOnly')
   const create = booleanOption(input, 'create', !readOnly)
@@ -208,22 +208,26 @@ function integerOption(
   return value
 }
 
-function unknownOption(name: string): VedError {
-  const suggestion = suggestOption(name)
-  const hint = suggestion === null ? `known options: ${OPTION_NAMES.join(', ')}` : `did you mean "${suggestion}"?`
-  return new VedError('EINVAL', `unknown option "${name}"; ${hint}`)
+/**
+ * EINVAL for an option name nobody reads: a misspelled one would otherwise be ignored and its
+ * default used in silence. `what` names the options in the message ('option', 'send option').
+ */
+export function unknownOption(name: string, known: readonly string[], what: string): VedError {
+  const suggestion = suggestOption(name, known)
+  const hint = suggestion === null ? `known ${what}s: ${known.join(', ')}` : `did you mean "${suggestion}"?`
+  return new VedError('EINVAL', `unknown ${what} "${name}"; ${hint}`)
 }
 
 /** The known option closest to a misspelled one: same letters ignoring case, or at most 2 edits away. */
-function suggestOption(name: string): string | null {
+function suggestOption(name: string, known: readonly string[]): string | null {
   const lower = name.toLowerCase()
   let best: string | null = null
   let bestDistance = 3
-  for (const known of OPTION_NAMES) {
-    if (known.toLowerCase() === lower) return known
-    const distance = editDistance(lower, known.toLowerCase())
+  for (const option of known) {
+    if (option.toLowerCase() === lower) return option
+    const distance = editDistance(lower, option.toLowerCase())
     if (distance < bestDistance) {
-      best = known
+      best = option
       bestDistance = distance
     }
   }

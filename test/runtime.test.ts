@@ -268,6 +268,10 @@ describe('failures change nothing', () => {
     expectVedErrorSync(() => rt.domain({ name: 'x' } as never, 'a'), 'EINVAL')
     expectVedErrorSync(() => rt.domain(Counter, 'a\0b'), 'EINVAL')
     await expectVedError(a.send('add', { n: 1 }, { id: '' }), 'EINVAL')
+    // A misspelled option would turn de-duplication off unseen: refused, the slice not run.
+    const misspelled = await expectVedError(a.send('add', { n: 1 }, { idd: 'req' } as never), 'EINVAL')
+    expect(misspelled.message).toContain('did you mean "id"?')
+    await expectVedError(a.send('add', { n: 1 }, 'req' as never), 'EINVAL')
     // Refused before it could reach (and fail) a commit shared with other slices.
     await expectVedError(a.send('add', { n: 1 }, { id: 'x'.repeat(2000) }), 'EKEYSIZE')
     expect(await a.send('add', { n: 1 })).toBe(1)
@@ -276,6 +280,8 @@ describe('failures change nothing', () => {
     expectVedErrorSync(() => rt.domain(Counter, 'b'), 'ECLOSED')
     expectVedErrorSync(() => a.state, 'ECLOSED')
     await expectVedError(Runtime.open({ path: 42 } as never), 'EINVAL')
+    const unknown = await expectVedError(Runtime.open({ path: tempDir(), efectConcurrency: 2 } as never), 'EINVAL')
+    expect(unknown.message).toContain('did you mean "effectConcurrency"?')
     expectVedErrorSync(() => defineDomain({ name: 'bad', version: 0, state: {}, on: {} }), 'EINVAL')
     expectVedErrorSync(() => defineDomain({ name: 'bad', version: 1, state: { f: () => 1 }, on: {} }), 'EENCODE')
   })

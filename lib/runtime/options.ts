@@ -1,7 +1,8 @@
 // Runtime.open's options: validation and explicit defaults (EINVAL for anything else).
-import { VedError } from '../errors.js'
-import type { StoreOptions } from '../options.js'
+import { describeValue, VedError } from '../errors.js'
+import { unknownOption, type StoreOptions } from '../options.js'
 import type { DomainDefinition } from './domain.js'
+import type { SendOptions } from './handle.js'
 import type { SliceRecord } from './record.js'
 import { resolveJournal, type JournalOptions, type JournalRetention } from '../journal/options.js'
 import type { JournalStats } from '../journal/writer.js'
@@ -62,8 +63,14 @@ export interface Resolved {
   journal: JournalRetention | null
 }
 
+/** Every option Runtime.open reads: any other name is a mistake (EINVAL), not something to ignore. */
+const RUNTIME_OPTION_NAMES: readonly (keyof RuntimeOptions)[] = ['path', 'domains', 'checkDeterminism', 'effectConcurrency', 'domainCacheCount', 'replyMemoryCount', 'slicesPerCommitMax', 'store', 'onSlice', 'journal']
+
 export function resolveOptions(options: RuntimeOptions): Resolved {
   if (typeof options !== 'object' || options === null) throw new VedError('EINVAL', 'Runtime.open needs an options object with a path')
+  for (const name of Object.keys(options)) {
+    if (!(RUNTIME_OPTION_NAMES as readonly string[]).includes(name)) throw unknownOption(name, RUNTIME_OPTION_NAMES, 'Runtime.open option')
+  }
   if (typeof options.path !== 'string' && !(options.path instanceof URL)) throw new VedError('EINVAL', 'Runtime.open: path must be a string or a file: URL')
   if (options.domains !== undefined && !Array.isArray(options.domains)) throw new VedError('EINVAL', 'Runtime.open: domains must be an array of definitions')
   if (options.onSlice !== undefined && typeof options.onSlice !== 'function') throw new VedError('EINVAL', 'Runtime.open: onSlice must be a function')
@@ -88,4 +95,16 @@ function countOption(value: unknown, name: string, fallback: number, min: number
   if (value === undefined) return fallback
   if (!Number.isSafeInteger(value) || (value as number) < min) throw new VedError('EINVAL', `Runtime.open: ${name} must be an integer >= ${min}`)
   return value as number
+}
+
+const SEND_OPTION_NAMES: readonly (keyof SendOptions)[] = ['id']
+
+/** send()'s options checked for names (a misspelled `id` would turn de-duplication off unseen); its id, unchecked. */
+export function sendId(options: SendOptions | undefined): unknown {
+  if (options === undefined) return undefined
+  if (typeof options !== 'object' || options === null) throw new VedError('EINVAL', `send options must be an object, got ${describeValue(options)}`)
+  for (const name of Object.keys(options)) {
+    if (!(SEND_OPTION_NAMES as readonly string[]).includes(name)) throw unknownOption(name, SEND_OPTION_NAMES, 'send option')
+  }
+  return options.id
 }

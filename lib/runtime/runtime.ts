@@ -29,7 +29,7 @@ import { InstanceCache, type Instance, type QueuedIntent } from './instance.js'
 import { checkDomainKey, checkEngineKey, domainId, GLOBAL_KEY, kindRange, registryKey, replyKey, splitKindKey } from './keys.js'
 import { errorInfo, type SliceRecord } from './record.js'
 import { runSlice, type OutboxEntry, type SliceEnv, type SliceOutputs, type StoredIntent } from './slice.js'
-import { resolveOptions, type Resolved, type RuntimeOptions, type RuntimeStats } from './options.js'
+import { resolveOptions, sendId, type Resolved, type RuntimeOptions, type RuntimeStats } from './options.js'
 import { Ring } from './ring.js'
 import { TimerSet } from './timers.js'
 import { sliceTiming } from './timing.js'
@@ -209,7 +209,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
       this.#checkOpen()
       payload = checkIntent(definition, type, payload)
       const bytes = payload === undefined ? null : encode(payload, `the payload of ${definition.name}.${type}`)
-      const userId = options?.id
+      const userId = sendId(options)
       if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) {
         throw new VedError('EINVAL', `send options.id must be a non-empty string, got ${describeValue(userId)}`)
       }

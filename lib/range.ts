@@ -170,6 +170,15 @@ export class RangeIterator<V = any, K = string> implements IterableIterator<Rang
   }
 
   next(): IteratorResult<RangeEntry<V, K>, undefined> {
+    if (this.#index < this.#batch.length) {
+      // Pairs fetched ahead are not handed out once the store or snapshot is closed.
+      try {
+        this.#source.check()
+      } catch (error) {
+        this.#finish()
+        throw error
+      }
+    }
     while (this.#index >= this.#batch.length) {
       if (this.#exhausted) {
         this.#release()

@@ -646,6 +646,24 @@ describe('use after close', () => {
     await store[Symbol.asyncDispose]()
   })
 
+  it('an iterator started before close hands out nothing after it', async () => {
+    const store = await Store.open(tempDir(), SMALL)
+    await store.transaction((txn) => {
+      for (let i = 0; i < 100; i++) txn.put(`k${String(i).padStart(3, '0')}`, i)
+    })
+    const storeIterator = store.getRange()[Symbol.iterator]()
+    expect(storeIterator.next().value).toEqual({ key: 'k000', value: 0 })
+    const snapshot = store.snapshot()
+    const snapshotIterator = snapshot.getKeys()[Symbol.iterator]()
+    expect(snapshotIterator.next().value).toBe('k000')
+    // Both iterators hold pairs fetched ahead of next(): those must not come out either.
+    snapshot.close()
+    expectVedErrorSync(() => snapshotIterator.next(), 'ECLOSED')
+    expect(storeIterator.next().value).toEqual({ key: 'k001', value: 1 })
+    await store.close()
+    expectVedErrorSync(() => storeIterator.next(), 'ECLOSED')
+  })
+
   it('every snapshot method fails with ECLOSED after its close or the store close', async () => {
     const store = await Store.open(tempDir(), SMALL)
     await store.put('k', 1)

@@ -6,6 +6,7 @@
 // - Unknown keys are an error (EINVAL), with a suggestion for near misses such as
 //   `readonly` -> `readOnly` (better-sqlite3 catches the same misspelling).
 // - A key whose value is `undefined` counts as absent and takes its default.
+import { mkdirSync, statSync, type Stats } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describeValue, VedError } from './errors.js'
@@ -150,6 +151,33 @@ export function resolveDirectory(dir: unknown): string {
   if (path.length === 0) throw new VedError('EINVAL', 'directory must not be empty')
   if (path.includes('\0')) throw new VedError('EINVAL', 'directory must not contain NUL characters')
   return resolve(path)
+}
+
+/**
+ * A writer's directory before the engine opens it: a path that is a file (or runs through
+ * one) is EINVAL, not the EIO of a failed system call; with `create`, missing parents are
+ * made, as the directory itself is. Other failures are left to the engine, which names them.
+ */
+export function prepareDirectory(path: string, options: ResolvedOptions): void {
+  if (options.readOnly) return
+  const notDirectory = (): VedError => new VedError('EINVAL', `${path} is not a directory, or one of its parents is a file`)
+  let stat: Stats | undefined
+  try {
+    stat = statSync(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') throw notDirectory()
+  }
+  if (stat !== undefined) {
+    if (!stat.isDirectory()) throw notDirectory()
+    return
+  }
+  if (!options.create) return
+  try {
+    mkdirSync(path, { recursive: true })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOTDIR' || code === 'EEXIST') throw notDirectory()
+  }
 }
 
 function segmentSizeOption(input: Record<string, unknown>): number {

@@ -16,7 +16,7 @@ import { DurableQueue } from './durable.js'
 import { describeValue, VedError } from './errors.js'
 import type { Key } from './keys.js'
 import type { NativeOpenOptions, NativeStats } from './native.js'
-import { resolveDirectory, resolveOptions, type Encoding, type KeyEncoding, type ResolvedOptions, type StoreOptions } from './options.js'
+import { prepareDirectory, resolveDirectory, resolveOptions, type Encoding, type KeyEncoding, type ResolvedOptions, type StoreOptions } from './options.js'
 import { KeyIterable, parseRange, RangeIterable, type RangeOptions, type RangeSource } from './range.js'
 import { Snapshot } from './snapshot.js'
 import { endTransaction, OpsWriter, Transaction, type TransactionContext } from './transaction.js'
@@ -121,6 +121,7 @@ export class Store<V = any, K extends string | Buffer = string> implements Async
   static async open<V = any, K extends string | Buffer = string>(dir: string | URL, options?: StoreOptions): Promise<Store<V, K>> {
     const path = resolveDirectory(dir)
     const resolved = resolveOptions(options)
+    prepareDirectory(path, resolved)
     const queue = new DurableQueue()
     let store: Store<V, K> | null = null
     const h = addon.open(path, nativeOpenOptions(resolved), (durableSeq, errorCode, failedFromSeq, failedToSeq, message, cleanerReady) => {

@@ -84,6 +84,27 @@ describe('ELOCKED', () => {
   })
 })
 
+describe('the directory', () => {
+  it('a file, or a path through one, is EINVAL for a writer (ENOTSTORE read-only)', async () => {
+    const file = join(tempDir(), 'a-file')
+    writeFileSync(file, 'not a directory')
+    await expectVedError(Store.open(file, SMALL), 'EINVAL')
+    await expectVedError(Store.open(file, { ...SMALL, create: false }), 'EINVAL')
+    await expectVedError(Store.open(join(file, 'store'), SMALL), 'EINVAL')
+    await expectVedError(Store.open(file, { readOnly: true }), 'ENOTSTORE')
+  })
+
+  it('missing parents are created with the store', async () => {
+    const dir = join(tempDir(), 'a', 'b', 'store')
+    {
+      await using store = await Store.open(dir, SMALL)
+      await store.put('k', 1)
+    }
+    await using reopened = await Store.open(dir, { ...SMALL, create: false })
+    expect(reopened.get('k')).toBe(1)
+  })
+})
+
 describe('ENOTSTORE', () => {
   it('a directory whose HEADER is garbage', async () => {
     const dir = tempDir()

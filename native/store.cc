@@ -146,6 +146,7 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
     VED_TRY(log_->prepare_range(current_.end_offset, kPageSizeBytes));
   }
   VED_TRY(checkpoint_->open_for_write());
+  VED_TRY(make_recovered_durable());
   SharedState* shared = reinterpret_cast<SharedState*>(shared_map_);
   shared->magic = kSharedMagic;
   Flusher::CompletionFn notify = on_complete;
@@ -153,9 +154,6 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
                              current_, std::move(on_complete)));
   flusher_->set_checkpoints(checkpoint_slots_);
   flusher_->start();
-  // A long scan (the checkpoints were damaged, or the interval counted from an older one)
-  // is not left for the next open to repeat: the idle flusher checkpoints what was recovered.
-  if (recovery_.scanned_commits > options_.checkpoint_interval_commits) flusher_->request_checkpoint();
   cleaner_.reset(new Cleaner(*log_, *flusher_, options_.max_space_amplification, [notify]() {
     Completion c;
     c.cleaner_ready = true;
@@ -276,6 +274,7 @@ Status Store::recover() {
     }
   }
   uint64_t scanned = 0, dropped = 0;
+  scan_start_offset_ = head.record_offset;
   log_->scan(&head, creation_tag_, UINT64_MAX, &scanned, &recovery_.tail_reason, &dropped);
   // The log ends in something that does not validate. A torn or unsynced tail is normal; a
   // frame that a later commit's record says was durable is damage: opening before it would
@@ -316,6 +315,24 @@ Status Store::recover() {
   VED_TRY(load_version(head, &current_));
   next_seq_ = head.seq + 1;
   return Status::Ok();
+}
+
+// The commits recovery found past where it started may not be durable: a writer with sync:
+// false, or one killed between a write and its fdatasync, leaves them in the page cache only.
+// From the open on they count as durable (the checkpoint at close, the next record's
+// durable_seq_at_seal, the cleaner's checkpoint floor), so they are synced first; a
+// checkpoint naming a commit a power loss then took would make the store unopenable. A scan
+// longer than the checkpoint interval is checkpointed here too, so the next open, even after
+// this writer is killed, starts at the head.
+Status Store::make_recovered_durable() {
+  if (recovery_.scanned_commits <= 1) return Status::Ok();  // a checkpoint, or the synced initial commit
+  uint64_t segment_size = options_.segment_size_bytes;
+  for (uint64_t index = scan_start_offset_ / segment_size; index <= (current_.end_offset - 1) / segment_size; index++) {
+    if (log_->present(index)) VED_TRY(io::sync_data(log_->fd(index), log_->segment_path(index)));
+  }
+  if (recovery_.scanned_commits <= options_.checkpoint_interval_commits) return Status::Ok();
+  VED_TRY(checkpoint_->write(current_.seq, current_.record_offset, current_.record_checksum));
+  return checkpoint_->read(checkpoint_slots_);
 }
 
 // Both CHECKPOINT slots unusable (damaged) and segment 0 gone: looks for the first page of

@@ -113,6 +113,7 @@ class Store final : public PageSource {
   Status load_version(const LogHead& head, Version* v);
   Status seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* seq_out);
   Status write_initial_commit();
+  Status make_recovered_durable();
   void drop_written();
   const uint8_t* unwritten(uint64_t offset, uint64_t size_bytes) const;
   void roll_back_if_needed();
@@ -163,6 +164,7 @@ class Store final : public PageSource {
     Frames frames;
   };
   Frames pending_;  // sealed, not yet written; ascending offsets
+  uint64_t scan_start_offset_ = 0;  // the record recovery's scan started from
   const Frames* reading_ = &pending_;  // the frames the current read consults first
   std::unordered_map<uint32_t, Pinned> snapshots_;
   uint32_t next_snapshot_id_ = 1;

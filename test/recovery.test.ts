@@ -271,21 +271,25 @@ describe('the scan on open stays bounded', () => {
     for (const scanned of scans) expect(scanned).toBeLessThanOrEqual(INTERVAL + 2)
   }, 120_000)
 
-  it('after a long scan, by a checkpoint of what was recovered, even when nothing is written', async () => {
+  it('after a long scan, by a checkpoint the open itself writes, even if that writer is then killed', async () => {
     const dir = tempDir()
     {
       await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, checkpointIntervalCommits: 1_000_000, maxSpaceAmplification: 0 })
-      for (let n = 1; n <= 300; n++) await store.put(`k${n}`, n)
+      for (let n = 1; n <= 300; n++) {
+        await store.transaction((txn) => {
+          txn.put(`k${n}`, n)
+          txn.put('n', n)
+        })
+      }
     }
-    // No checkpoint names anything past the first commits: the next open scans them all.
+    // No checkpoint names anything past the first commit: the next open scans them all...
     forgetCheckpointsFrom(dir, 2)
-    {
-      await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, checkpointIntervalCommits: INTERVAL, maxSpaceAmplification: 0 })
-      expect(store.stats().recovery.scannedCommits).toBeGreaterThan(300)
-      await store.flushed
-    }
+    // ... and is killed without writing or closing: only the open could have checkpointed.
+    const life = spawnSync(process.execPath, [fixture, dir, String(SEGMENT_SIZE_BYTES_TEST), String(INTERVAL), '0'], { encoding: 'utf8', timeout: 60_000 })
+    expect(life.signal).toBe('SIGKILL')
+    expect(JSON.parse(life.stdout.trim()).scannedCommits).toBeGreaterThan(300)
     await using reopened = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, checkpointIntervalCommits: INTERVAL, maxSpaceAmplification: 0 })
-    expect(reopened.get('k300')).toBe(300)
+    expect(reopened.get('n')).toBe(300)
     expect(reopened.stats().recovery.startedFromCheckpoint).toBe(true)
     expect(reopened.stats().recovery.scannedCommits).toBe(1)
   })

@@ -283,6 +283,9 @@ describe('failures change nothing', () => {
     const unknown = await expectVedError(Runtime.open({ path: tempDir(), efectConcurrency: 2 } as never), 'EINVAL')
     expect(unknown.message).toContain('did you mean "effectConcurrency"?')
     expectVedErrorSync(() => defineDomain({ name: 'bad', version: 0, state: {}, on: {} }), 'EINVAL')
+    // A misspelled migrate would leave stored domains unmigrated, unseen.
+    const misspelledConfig = expectVedErrorSync(() => defineDomain({ name: 'bad', version: 2, state: {}, on: {}, migrat: () => {} } as never), 'EINVAL')
+    expect(misspelledConfig.message).toContain('did you mean "migrate"?')
     expectVedErrorSync(() => defineDomain({ name: 'bad', version: 1, state: { f: () => 1 }, on: {} }), 'EENCODE')
   })
 })

@@ -140,6 +140,7 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
     VED_TRY(write_initial_commit());
   }
   VED_TRY(recover());
+  VED_TRY(erase_lost_tail());
   // Make sure the tail is contiguous and zeroed before anything lands there (a cut-short
   // segment), unless the store is exactly full.
   if (current_.end_offset < log_->offset_limit()) {
@@ -333,6 +334,35 @@ Status Store::make_recovered_durable() {
   if (recovery_.scanned_commits <= options_.checkpoint_interval_commits) return Status::Ok();
   VED_TRY(checkpoint_->write(current_.seq, current_.record_offset, current_.record_checksum));
   return checkpoint_->read(checkpoint_slots_);
+}
+
+// A frame of a tail that recovery dropped (a crash lost some of its pages) may still start
+// where the next frame will: at the head's end, or at the next segment boundary (where a
+// frame that does not fit starts). It chains to the head's record, as the next commit will.
+// If a later crash lost the next commit's record page, that old frame would validate in its
+// place and a commit the store rolled back would come back (the power-loss soak, seed
+// 20261206). Both record pages are zeroed, durably, before anything is written there.
+Status Store::erase_lost_tail() {
+  uint64_t segment_size = options_.segment_size_bytes;
+  uint64_t end = current_.end_offset;
+  uint64_t boundary = (end + segment_size - 1) / segment_size * segment_size;
+  static const std::vector<uint8_t> zeros(kPageSizeBytes, 0);
+  auto erase = [&](uint64_t at) -> Status {
+    uint64_t index = at / segment_size;
+    uint64_t within = at % segment_size;
+    uint64_t valid = log_->valid_size_bytes(index);
+    if (!log_->present(index) || valid <= within) return Status::Ok();
+    // A torn write may have left less than a page: whatever of it exists.
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kPageSizeBytes, valid - within));
+    const uint8_t* p = log_->map_ptr(at, n);
+    if (p == nullptr || std::memcmp(p, zeros.data(), n) == 0) return Status::Ok();
+    struct iovec iov = {const_cast<uint8_t*>(zeros.data()), n};
+    VED_TRY(io::write_all(log_->fd(index), log_->segment_path(index), &iov, 1, within));
+    return io::sync_data(log_->fd(index), log_->segment_path(index));
+  };
+  VED_TRY(erase(end));
+  if (boundary != end) VED_TRY(erase(boundary));
+  return Status::Ok();
 }
 
 // Both CHECKPOINT slots unusable (damaged) and segment 0 gone: looks for the first page of

@@ -114,6 +114,7 @@ class Store final : public PageSource {
   Status seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* seq_out);
   Status write_initial_commit();
   Status make_recovered_durable();
+  Status erase_lost_tail();
   void drop_written();
   const uint8_t* unwritten(uint64_t offset, uint64_t size_bytes) const;
   void roll_back_if_needed();

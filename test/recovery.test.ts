@@ -1,7 +1,7 @@
 // Recovery on open: after a clean close everything is there; after a torn or damaged tail the
 // store opens at the last valid commit, reports what it dropped, and goes on writing.
 import { spawnSync } from 'node:child_process'
-import { openSync, closeSync, ftruncateSync, readSync, writeSync, fstatSync } from 'node:fs'
+import { openSync, closeSync, existsSync, ftruncateSync, readSync, writeSync, fstatSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -292,5 +292,45 @@ describe('the scan on open stays bounded', () => {
     expect(reopened.get('n')).toBe(300)
     expect(reopened.stats().recovery.startedFromCheckpoint).toBe(true)
     expect(reopened.stats().recovery.scannedCommits).toBe(1)
+  })
+})
+
+describe('a lost tail cannot come back', () => {
+  it('the open zeroes the record pages where the next frame goes', async () => {
+    const dir = tempDir()
+    let end = 0
+    {
+      await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, maxSpaceAmplification: 0 })
+      for (let n = 1; n <= 20; n++) await store.put(`k${n}`, n)
+      end = store.stats().logEndOffset
+    }
+    // What a crash that lost part of a tail leaves: bytes past the end, and at the next
+    // segment's start (where a frame that did not fit would have gone).
+    const boundary = (Math.floor(end / SEGMENT_SIZE_BYTES_TEST) + 1) * SEGMENT_SIZE_BYTES_TEST
+    const garbage = Buffer.alloc(4096, 0x5a)
+    for (const at of [end, boundary]) {
+      const path = segmentPath(dir, Math.floor(at / SEGMENT_SIZE_BYTES_TEST))
+      const fd = openSync(path, existsSync(path) ? 'r+' : 'w+')
+      try {
+        writeSync(fd, garbage, 0, garbage.length, at % SEGMENT_SIZE_BYTES_TEST)
+      } finally {
+        closeSync(fd)
+      }
+    }
+    await using store = await Store.open(dir, { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, maxSpaceAmplification: 0 })
+    expect(store.stats().logEndOffset).toBe(end)
+    expect(store.stats().recovery.droppedBytes).toBeGreaterThan(0)
+    for (const at of [end, boundary]) {
+      const fd = openSync(segmentPath(dir, Math.floor(at / SEGMENT_SIZE_BYTES_TEST)), 'r')
+      try {
+        const page = Buffer.alloc(4096)
+        readSync(fd, page, 0, 4096, at % SEGMENT_SIZE_BYTES_TEST)
+        expect(page.every((byte) => byte === 0)).toBe(true)
+      } finally {
+        closeSync(fd)
+      }
+    }
+    expect(store.get('k20')).toBe(20)
+    await store.put('after', 1)
   })
 })

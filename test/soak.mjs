@@ -52,7 +52,9 @@ try {
     env: { ...process.env, VED_BITFLIP_ROUNDS: String(bitflipRounds), VED_BITFLIP_SEED: String(seed) },
     maxBuffer: 64 * 1024 * 1024,
   })
-  console.log(stdout.split('\n').filter((line) => line.startsWith('bitflip')).join('\n'))
+  // vitest colours its output even into a pipe: the codes go before the lines are matched.
+  const lines = stdout.split('\n').map((line) => line.replace(/\x1b\[[0-9;]*m/g, ''))
+  console.log(lines.filter((line) => line.startsWith('bitflip')).join('\n'))
 } catch (error) {
   failed = true
   console.log(String(error.stack ?? error))

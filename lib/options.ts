@@ -112,9 +112,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw new VedError('EINVAL', `options must be an object, got ${describeValue(options)}`)
   }
   const input = options as Record<string, unknown>
-  for (const name of Object.keys(input)) {
-    if (!(OPTION_NAMES as string[]).includes(name)) throw unknownOption(name, OPTION_NAMES, 'option')
-  }
+  checkOptionNames(input, OPTION_NAMES, 'option')
   const readOnly = booleanOption(input, 'readOnly')
   const create = booleanOption(input, 'create', !readOnly)
   if (readOnly && create) {
@@ -237,13 +235,17 @@ function integerOption(
 }
 
 /**
- * EINVAL for an option name nobody reads: a misspelled one would otherwise be ignored and its
- * default used in silence. `what` names the options in the message ('option', 'send option').
+ * EINVAL for a name in `input` that is not in `known`: a misspelled option would otherwise be
+ * ignored and its default used in silence. `what` names the options in the message ('option',
+ * 'send option'); a near miss gets a suggestion.
  */
-export function unknownOption(name: string, known: readonly string[], what: string): VedError {
-  const suggestion = suggestOption(name, known)
-  const hint = suggestion === null ? `known ${what}s: ${known.join(', ')}` : `did you mean "${suggestion}"?`
-  return new VedError('EINVAL', `unknown ${what} "${name}"; ${hint}`)
+export function checkOptionNames(input: object, known: readonly string[], what: string): void {
+  for (const name of Object.keys(input)) {
+    if (known.includes(name)) continue
+    const suggestion = suggestOption(name, known)
+    const hint = suggestion === null ? `known ${what}s: ${known.join(', ')}` : `did you mean "${suggestion}"?`
+    throw new VedError('EINVAL', `unknown ${what} "${name}"; ${hint}`)
+  }
 }
 
 /** The known option closest to a misspelled one: same letters ignoring case, or at most 2 edits away. */

@@ -498,26 +498,31 @@ Status TreeWriter::del_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, u
 
 // ---- Laying out the frame body ---------------------------------------------------------
 
-// Only a dirty page's dirty children are visited: the test is inline, so the clean children
-// of a branch (most of its cells) cost a load each, not a call. A leaf has dirty children only
-// when this transaction made a blob, so without one its cells are not walked at all.
-uint64_t TreeWriter::count_rec(uint64_t addr) {
-  VED_ASSERT(is_dirty(addr));
-  if (is_dirty_blob(addr)) return blob_size_bytes(blobs_[dirty_index(addr)].length);
-  const uint8_t* p = dirty_[dirty_index(addr)];
-  uint64_t total = kPageSizeBytes;
+// Calls fn(ref) for each reference in the dirty page p to a dirty child (a page, or a blob of a
+// leaf cell); ref points at the reference's 8 bytes. The dirty test is inline, so the clean
+// children of a branch (most of its cells) cost a load each, not a call; a leaf has dirty
+// children only when this transaction made a blob, so without one its cells are not walked.
+template <typename Fn>
+void TreeWriter::each_dirty_child(uint8_t* p, Fn fn) {
   uint32_t n = count(p);
   if (kind(p) == kBranch) {
     for (uint32_t i = 0; i < n; i++) {
-      uint64_t child = branch_child(page::cell(p, i));
-      if (is_dirty(child)) total += count_rec(child);
+      uint8_t* c = const_cast<uint8_t*>(page::cell(p, i));
+      if (is_dirty(branch_child(c))) fn(c);
     }
   } else if (!blobs_.empty()) {
     for (uint32_t i = 0; i < n; i++) {
       const uint8_t* c = page::cell(p, i);
-      if ((leaf_flags(c) & kCellBlob) && is_dirty(leaf_blob(c))) total += count_rec(leaf_blob(c));
+      if ((leaf_flags(c) & kCellBlob) && is_dirty(leaf_blob(c))) fn(const_cast<uint8_t*>(leaf_value(c)));
     }
   }
+}
+
+uint64_t TreeWriter::count_rec(uint64_t addr) {
+  VED_ASSERT(is_dirty(addr));
+  if (is_dirty_blob(addr)) return blob_size_bytes(blobs_[dirty_index(addr)].length);
+  uint64_t total = kPageSizeBytes;
+  each_dirty_child(dirty_[dirty_index(addr)], [&](uint8_t* ref) { total += count_rec(load64(ref)); });
   return total;
 }
 
@@ -554,21 +559,7 @@ uint64_t TreeWriter::lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uin
   }
   if (final_offsets_[index] != kNoPage) return final_offsets_[index];
   uint8_t* p = dirty_[index];
-  uint32_t n = count(p);
-  // As in count_rec: only dirty children are laid out (and their references rewritten).
-  if (kind(p) == kBranch) {
-    for (uint32_t i = 0; i < n; i++) {
-      uint8_t* c = const_cast<uint8_t*>(page::cell(p, i));
-      uint64_t child = branch_child(c);
-      if (is_dirty(child)) store64(c, lay_out_rec(child, seq, body, body_offset, next));
-    }
-  } else if (!blobs_.empty()) {
-    for (uint32_t i = 0; i < n; i++) {
-      uint8_t* c = const_cast<uint8_t*>(page::cell(p, i));
-      if (!(leaf_flags(c) & kCellBlob) || !is_dirty(leaf_blob(c))) continue;
-      store64(const_cast<uint8_t*>(leaf_value(c)), lay_out_rec(leaf_blob(c), seq, body, body_offset, next));
-    }
-  }
+  each_dirty_child(p, [&](uint8_t* ref) { store64(ref, lay_out_rec(load64(ref), seq, body, body_offset, next)); });
   uint64_t offset = *next;
   *next += kPageSizeBytes;
   uint8_t* dst = body + (offset - body_offset);

@@ -151,6 +151,8 @@ class TreeWriter {
   Status del_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,
                  bool* found, bool* now_empty);
   void insert_or_split(uint8_t* p, uint32_t index, const uint8_t* cell, uint32_t size, Split* split);
+  template <typename Fn>
+  void each_dirty_child(uint8_t* p, Fn fn);
   uint64_t count_rec(uint64_t addr);
   uint64_t lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uint64_t body_offset, uint64_t* next);
 

@@ -9,7 +9,7 @@
 // - `<effect>.done` / `<effect>.failed` handlers are optional: an outcome without one still
 //   settles (the outbox entry goes) in a slice of its own.
 import { VedError } from '../errors.js'
-import { unknownOption } from '../options.js'
+import { checkOptionNames } from '../options.js'
 import { encode } from './codec.js'
 import { checkName } from './keys.js'
 import { isStandardSchema, type StandardSchemaV1 } from './schema.js'
@@ -231,7 +231,7 @@ export function isDefinition(value: unknown): value is DomainDefinition {
 }
 
 /** Every name defineDomain reads: a misspelled one (`migrat`, `effect`) would be dropped unseen. */
-const DOMAIN_CONFIG_NAMES: readonly (keyof DomainConfig<string, StateDeclaration, Record<string, never>, {}>)[] & readonly string[] = ['name', 'version', 'state', 'on', 'effects', 'schema', 'migrate']
+const DOMAIN_CONFIG_NAMES: readonly (keyof DomainConfig<string, StateDeclaration, Record<string, never>, {}>)[] = ['name', 'version', 'state', 'on', 'effects', 'schema', 'migrate']
 
 export function defineDomain<
   const N extends string,
@@ -243,9 +243,7 @@ export function defineDomain<
 >(config: DomainConfig<N, S, H, E>): DomainDefinition<N, S, H, E> {
   if (typeof config !== 'object' || config === null) throw new VedError('EINVAL', 'defineDomain needs a configuration object')
   const name = checkName(config.name, 'a domain name')
-  for (const key of Object.keys(config)) {
-    if (!(DOMAIN_CONFIG_NAMES as readonly string[]).includes(key)) throw unknownOption(key, DOMAIN_CONFIG_NAMES, 'defineDomain option')
-  }
+  checkOptionNames(config, DOMAIN_CONFIG_NAMES, 'defineDomain option')
   if (!Number.isSafeInteger(config.version) || config.version < 1) throw new VedError('EINVAL', `domain ${name}: version must be a positive integer`)
   if (config.migrate !== undefined && typeof config.migrate !== 'function') throw new VedError('EINVAL', `domain ${name}: migrate must be a function`)
   if (config.schema !== undefined && !isStandardSchema(config.schema)) throw new VedError('EINVAL', `domain ${name}: schema must be a Standard Schema validator`)

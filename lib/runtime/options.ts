@@ -1,6 +1,6 @@
 // Runtime.open's options: validation and explicit defaults (EINVAL for anything else).
 import { describeValue, VedError } from '../errors.js'
-import { unknownOption, type StoreOptions } from '../options.js'
+import { checkOptionNames, type StoreOptions } from '../options.js'
 import type { DomainDefinition } from './domain.js'
 import type { SendOptions } from './handle.js'
 import type { SliceRecord } from './record.js'
@@ -68,9 +68,7 @@ const RUNTIME_OPTION_NAMES: readonly (keyof RuntimeOptions)[] = ['path', 'domain
 
 export function resolveOptions(options: RuntimeOptions): Resolved {
   if (typeof options !== 'object' || options === null) throw new VedError('EINVAL', 'Runtime.open needs an options object with a path')
-  for (const name of Object.keys(options)) {
-    if (!(RUNTIME_OPTION_NAMES as readonly string[]).includes(name)) throw unknownOption(name, RUNTIME_OPTION_NAMES, 'Runtime.open option')
-  }
+  checkOptionNames(options, RUNTIME_OPTION_NAMES, 'Runtime.open option')
   if (typeof options.path !== 'string' && !(options.path instanceof URL)) throw new VedError('EINVAL', 'Runtime.open: path must be a string or a file: URL')
   if (options.domains !== undefined && !Array.isArray(options.domains)) throw new VedError('EINVAL', 'Runtime.open: domains must be an array of definitions')
   if (options.onSlice !== undefined && typeof options.onSlice !== 'function') throw new VedError('EINVAL', 'Runtime.open: onSlice must be a function')
@@ -103,8 +101,6 @@ const SEND_OPTION_NAMES: readonly (keyof SendOptions)[] = ['id']
 export function sendId(options: SendOptions | undefined): unknown {
   if (options === undefined) return undefined
   if (typeof options !== 'object' || options === null) throw new VedError('EINVAL', `send options must be an object, got ${describeValue(options)}`)
-  for (const name of Object.keys(options)) {
-    if (!(SEND_OPTION_NAMES as readonly string[]).includes(name)) throw unknownOption(name, SEND_OPTION_NAMES, 'send option')
-  }
+  checkOptionNames(options, SEND_OPTION_NAMES, 'send option')
   return options.id
 }

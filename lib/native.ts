@@ -159,7 +159,7 @@ export interface NativeAddon {
   limits(): { keySizeBytesMax: number; valueSizeBytesMax: number; txnSizeBytesMax: number; treeCountMax: number; treeNameBytesMax: number }
   isFaultBuild(): boolean
   /** Fault builds only (EINVAL otherwise): fail the next n fdatasyncs with EIO; fail writes with ENOSPC while set. */
-  faultSet(plan: { syncsToFail?: number; outOfSpace?: boolean; trackWrites?: boolean }): void
+  faultSet(plan: { syncsToFail?: number; outOfSpace?: boolean; trackWrites?: boolean; flushDelayMs?: number }): void
   /**
    * Fault builds only: simulates a power cut now, deterministically from `seed` given the
    * writes so far (native/io.h fault_crash). Close the abandoned store, then faultResume().

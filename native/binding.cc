@@ -293,7 +293,7 @@ Napi::Value IsFaultBuild(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ved::io::fault_plan() != nullptr);
 }
 
-// Test builds only: { syncsToFail?: number, outOfSpace?: boolean }.
+// Test builds only: { syncsToFail?: number, outOfSpace?: boolean, trackWrites?: boolean, flushDelayMs?: number }.
 Napi::Value FaultSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ved::io::FaultPlan* plan = ved::io::fault_plan();
@@ -303,6 +303,7 @@ Napi::Value FaultSet(const Napi::CallbackInfo& info) {
   if (o.Has("syncsToFail")) plan->syncs_to_fail.store(o.Get("syncsToFail").ToNumber().Uint32Value());
   if (o.Has("outOfSpace")) plan->out_of_space.store(o.Get("outOfSpace").ToBoolean());
   if (o.Has("trackWrites")) plan->tracking.store(o.Get("trackWrites").ToBoolean());
+  if (o.Has("flushDelayMs")) plan->flush_delay_ms.store(o.Get("flushDelayMs").ToNumber().Uint32Value());
   return env.Undefined();
 }
 

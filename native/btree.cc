@@ -256,7 +256,8 @@ void TreeWriter::drop_value(const uint8_t* c) {
 // The cleaner's relocation: copies the path to `key` (and its blob) into this transaction so
 // the commit writes them again at the log's head, value unchanged. A key that is gone, or
 // whose path and blob this transaction already copied, needs nothing.
-Status TreeWriter::rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_length, uint64_t* copied_bytes) {
+Status TreeWriter::rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_length, uint64_t checked_blob,
+                           uint64_t* copied_bytes) {
   *copied_bytes = 0;
   uint64_t addr = tree->root;
   for (uint32_t depth = 0; addr != kNoPage; depth++) {
@@ -274,10 +275,35 @@ Status TreeWriter::rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_leng
     bool blob = leaf_flags(c) & kCellBlob;
     if (is_dirty(addr) && (!blob || is_dirty_blob(leaf_blob(c)))) return Status::Ok();
     uint32_t length = leaf_value_length(c);
+    bool movable = false;
+    if (blob && !is_dirty_blob(leaf_blob(c))) {
+      Status s = src_.check_movable_blob(leaf_blob(c), length, leaf_blob(c) == checked_blob, &movable);
+      // Left where it is: moving it would give its damage a valid checksum, and failing the
+      // commit would fail every commit after it too (the touch stays queued). Reads of the key
+      // say ECORRUPT, as before; verify() names the blob.
+      if (s.code == Code::ECORRUPT) return Status::Ok();
+      VED_TRY(s);
+    }
+    if (movable) {
+      // Copied by the flusher: copying it here (read out, into the arena, into the frame) cost
+      // the execution thread microseconds per KiB, in the commits that carry relocations
+      // (docs/design.md, "Relocated blobs move on the flusher").
+      DirtyBlob moved;
+      moved.length = length;
+      moved.moved_from = leaf_blob(c);
+      blobs_.push_back(moved);
+      made_bytes_ += blob_size_bytes(length);
+      *copied_bytes = length;
+      std::vector<uint8_t>& cell = leaf_cell(key, key_length, length, false);
+      store64(cell.data() + kLeafCellHeaderBytes + key_length, kDirtyBit | kBlobBit | (blobs_.size() - 1));
+      return put_cell(tree, key, key_length, cell);
+    }
     std::vector<uint8_t>& value = rewrite_scratch_;
     value.resize(length);
     if (blob) {
-      VED_TRY(src_.read_blob(leaf_blob(c), length, value.data()));
+      Status s = src_.read_blob(leaf_blob(c), length, value.data());
+      if (s.code == Code::ECORRUPT) return Status::Ok();  // left where it is, as above
+      VED_TRY(s);
       *copied_bytes = length;
     } else if (length > 0) {
       std::memcpy(value.data(), leaf_value(c), length);
@@ -292,13 +318,7 @@ Status TreeWriter::put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, 
   VED_ASSERT(key_length <= kKeySizeBytesMax);
   VED_ASSERT(value_length <= kValueSizeBytesMax);
   bool inline_value = key_length + value_length <= kInlineCellBytesMax;
-  std::vector<uint8_t>& cell = cell_scratch_;  // reused: no allocation per put
-  cell.resize(kLeafCellHeaderBytes + key_length + (inline_value ? value_length : 8));
-  store16(cell.data(), static_cast<uint16_t>(key_length));
-  cell[2] = inline_value ? 0 : kCellBlob;
-  cell[3] = 0;
-  store32(cell.data() + 4, value_length);
-  if (key_length > 0) std::memcpy(cell.data() + kLeafCellHeaderBytes, key, key_length);
+  std::vector<uint8_t>& cell = leaf_cell(key, key_length, value_length, inline_value);
   if (inline_value) {
     if (value_length > 0) std::memcpy(cell.data() + kLeafCellHeaderBytes + key_length, value, value_length);
   } else {
@@ -309,6 +329,22 @@ Status TreeWriter::put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, 
     made_bytes_ += blob_size_bytes(value_length);
     store64(cell.data() + kLeafCellHeaderBytes + key_length, kDirtyBit | kBlobBit | (blobs_.size() - 1));
   }
+  return put_cell(tree, key, key_length, cell);
+}
+
+std::vector<uint8_t>& TreeWriter::leaf_cell(const uint8_t* key, uint32_t key_length, uint32_t value_length,
+                                            bool inline_value) {
+  std::vector<uint8_t>& cell = cell_scratch_;  // reused: no allocation per put
+  cell.resize(kLeafCellHeaderBytes + key_length + (inline_value ? value_length : 8));
+  store16(cell.data(), static_cast<uint16_t>(key_length));
+  cell[2] = inline_value ? 0 : kCellBlob;
+  cell[3] = 0;
+  store32(cell.data() + 4, value_length);
+  if (key_length > 0) std::memcpy(cell.data() + kLeafCellHeaderBytes, key, key_length);
+  return cell;
+}
+
+Status TreeWriter::put_cell(TreeRoot* tree, const uint8_t* key, uint32_t key_length, const std::vector<uint8_t>& cell) {
   if (tree->root == kNoPage) {
     uint8_t* p;
     tree->root = new_page(kLeaf, &p);
@@ -549,7 +585,11 @@ uint64_t TreeWriter::lay_out_rec(uint64_t addr, uint64_t seq, uint8_t* body, uin
     h->log_offset = *next;
     h->seq = seq;
     h->blob_length_bytes = blob.length;
-    if (blob.length > 0) std::memcpy(dst + kPageHeaderSizeBytes, arena_.blob_at(blob.at), blob.length);
+    if (blob.moved_from != kNoPage) {
+      moves_.push_back(BlobMove{*next, blob.moved_from, blob.length});
+    } else if (blob.length > 0) {
+      std::memcpy(dst + kPageHeaderSizeBytes, arena_.blob_at(blob.at), blob.length);
+    }
     uint64_t tail = size - kPageHeaderSizeBytes - blob.length;
     std::memset(dst + kPageHeaderSizeBytes + blob.length, 0, tail);
     h->checksum = 0;  // the flusher's checksum_frame fills it in

@@ -32,6 +32,10 @@ class PageSource {
   virtual Status fetch(uint64_t offset, const uint8_t** out) = 0;
   // Copies a blob's value into dst (length bytes), verifying its checksum.
   virtual Status read_blob(uint64_t offset, uint32_t length, uint8_t* dst) = 0;
+  // Whether a commit may move the blob at `offset` without copying it here: it is written, lies
+  // inside one mapped segment (where the flusher copies it from: BlobMove), and its header and
+  // checksum check out (ECORRUPT if not; `checked`: the cleaner checked them).
+  virtual Status check_movable_blob(uint64_t offset, uint32_t length, bool checked, bool* movable) = 0;
 };
 
 struct ValueRef {
@@ -114,8 +118,10 @@ class TreeWriter {
              uint32_t value_length);
   Status del(TreeRoot* tree, const uint8_t* key, uint32_t key_length);
   // Rewrites `key`'s path and blob unchanged (segment cleaning); no-op when the key is gone.
-  // `copied_bytes`: the blob bytes it copied.
-  Status rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_length, uint64_t* copied_bytes);
+  // `copied_bytes`: the blob bytes it moved or copied. A movable blob is not copied here: the
+  // flusher does it (take_moves()). A damaged blob is left where it is.
+  // `checked_blob`: a blob offset whose checksum the cleaner checked (kNoPage: none).
+  Status rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_length, uint64_t checked_blob, uint64_t* copied_bytes);
 
   // Pages and blobs reachable from `roots` that this writer made: the body's size.
   uint64_t body_size_bytes(const TreeRoot* roots, uint32_t tree_count);
@@ -130,6 +136,8 @@ class TreeWriter {
   uint64_t superseded_bytes() const { return superseded_bytes_; }
   // Pages this transaction copied or made so far.
   size_t dirty_pages() const { return dirty_.size(); }
+  // The blobs lay_out placed without their value bytes, for the frame to carry to the flusher.
+  std::vector<BlobMove> take_moves() { return std::move(moves_); }
 
  private:
   struct Split {
@@ -138,14 +146,19 @@ class TreeWriter {
     uint64_t right = kNoPage;
   };
   struct DirtyBlob {
-    uint64_t at = 0;  // in arena_ (keep_blob)
+    uint64_t at = 0;  // in arena_ (keep_blob), unless moved
     uint32_t length = 0;
     uint64_t final_offset = kNoPage;
+    uint64_t moved_from = kNoPage;  // a published blob moved unread: the flusher copies its bytes
   };
   Status page(uint64_t addr, const uint8_t** out);
   Status writable(uint64_t* addr, uint8_t** out);
   uint64_t new_page(uint8_t kind, uint8_t** out);
   void drop_value(const uint8_t* leaf_cell);
+  // A leaf cell's header and key in cell_scratch_, room left for the value or blob reference.
+  std::vector<uint8_t>& leaf_cell(const uint8_t* key, uint32_t key_length, uint32_t value_length, bool inline_value);
+  // Puts a leaf cell made by put() or rewrite(): key, flags, and the value or blob reference.
+  Status put_cell(TreeRoot* tree, const uint8_t* key, uint32_t key_length, const std::vector<uint8_t>& cell);
   Status put_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,
                  const std::vector<uint8_t>& cell, Split* split, bool* inserted);
   Status del_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,
@@ -163,6 +176,7 @@ class TreeWriter {
   std::vector<uint8_t> rewrite_scratch_;
   std::vector<uint64_t> final_offsets_;
   std::vector<DirtyBlob> blobs_;
+  std::vector<BlobMove> moves_;
   uint64_t superseded_bytes_ = 0;
   uint64_t made_bytes_ = 0;
 };

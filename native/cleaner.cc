@@ -148,7 +148,12 @@ class Walker {
         }
         add(blob, size);
         if (in_victim(blob, size)) {
-          touches.push_back(Touch{tree, std::vector<uint8_t>(page::leaf_key(c), page::leaf_key(c) + page::leaf_key_length(c))});
+          // Checked here, off the execution thread, where the commit that moves it would
+          // otherwise check it. A damaged blob is not relocated (TreeWriter::rewrite).
+          uint32_t crc = 0;
+          uint64_t checked_bytes = kPageHeaderSizeBytes - 4 + uint64_t{page::leaf_value_length(c)};
+          if (!log_.checksum(blob + 4, checked_bytes, &crc).ok() || crc != b->checksum) continue;
+          touches.push_back(Touch{tree, std::vector<uint8_t>(page::leaf_key(c), page::leaf_key(c) + page::leaf_key_length(c)), blob});
           *touched = true;
         }
       }

@@ -47,6 +47,9 @@ namespace ved {
 struct Touch {
   uint32_t tree = 0;
   std::vector<uint8_t> key;
+  // The key's blob in a victim, whose checksum this pass checked: the commit that relocates
+  // it need not check it again (kNoPage: none).
+  uint64_t checked_blob = kNoPage;
 };
 
 // What one pass found, handed to the JS thread.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -269,6 +270,12 @@ void Flusher::run() {
       queued_count_.store(0, std::memory_order_relaxed);
     }
     space_cv_.notify_all();
+    // Test builds: holds each batch back, so that a test can read frames the flusher has not
+    // touched yet (moved blobs before fill_moves).
+    if (io::FaultPlan* plan = io::fault_plan()) {
+      uint32_t delay_ms = plan->flush_delay_ms.load();
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    }
     flush_batch(batch);
   }
 }
@@ -324,6 +331,21 @@ Status Flusher::write_frame(const Frame& frame) {
   return Status::Ok();
 }
 
+void Flusher::fill_moves(Frame& frame) {
+  if (frame.moves.empty()) return;
+  for (const BlobMove& move : frame.moves) {
+    VED_ASSERT(move.to >= frame.offset + kPageSizeBytes);
+    VED_ASSERT(move.to + kPageHeaderSizeBytes + move.length <= frame.offset + frame.size_bytes);
+    // The source is a written blob that the seal checked (Store::check_movable_blob) in a
+    // version the JS thread still reads, so its segment stays mapped until this frame is durable.
+    const uint8_t* src = log_.map_ptr(move.from, kPageHeaderSizeBytes + uint64_t{move.length});
+    VED_ASSERT(src != nullptr);
+    std::memcpy(frame.bytes.get() + (move.to - frame.offset) + kPageHeaderSizeBytes, src + kPageHeaderSizeBytes,
+                move.length);
+  }
+  frame.moves_filled.store(true, std::memory_order_release);
+}
+
 void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
   Completion done;
   std::set<uint64_t> touched;
@@ -339,6 +361,8 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
     done.failed_to = f.seq;
   };
   for (auto& frame : batch) {
+    // Before anything may reject the frame: a snapshot may go on reading it.
+    fill_moves(*frame);
     if (poisoned_.load()) {
       reject(*frame, Code::EIO_, "the store is poisoned by an earlier failed fdatasync; reopen it");
       continue;

@@ -72,6 +72,10 @@ struct Frame {
   // Where `bytes` goes back to when the frame is gone (null: freed).
   std::shared_ptr<FramePool> pool;
   uint64_t capacity_bytes = 0;
+  // Blobs whose value bytes the flusher copies in before it checksums the frame; until
+  // `moves_filled`, a reader of this frame reads such a blob at `from` (Store::read_blob).
+  std::vector<BlobMove> moves;
+  std::atomic<bool> moves_filled{false};
 
   Frame() = default;
   Frame(const Frame&) = delete;
@@ -129,6 +133,8 @@ class Flusher {
   bool work_wanted() const;
   void poison();
   Status write_checkpoint(const Version& v);
+  // Copies the value bytes of the frame's moved blobs in from their sources.
+  void fill_moves(Frame& frame);
   void flush_batch(std::deque<std::shared_ptr<Frame>>& batch);
   Status write_frame(const Frame& frame);
   void publish(const Version& v);

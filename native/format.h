@@ -145,4 +145,13 @@ struct SharedState {
 };
 static_assert(sizeof(SharedState) == 40, "shared state size");
 
+// A published blob a commit moves without copying it (segment cleaning): the seal lays out
+// its header at `to` and leaves the value bytes to the flusher, which copies them from `from`
+// through the map before it checksums the frame (Flusher::fill_moves).
+struct BlobMove {
+  uint64_t to = 0;    // the new blob's log offset, in the frame
+  uint64_t from = 0;  // the published blob's log offset, inside one mapped segment
+  uint32_t length = 0;
+};
+
 }  // namespace ved

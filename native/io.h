@@ -96,6 +96,7 @@ struct FaultPlan {
   // fdatasync of its file succeeds, and every file created records its name until its
   // directory is synced: what fault_crash needs to simulate a power loss.
   std::atomic<bool> tracking{false};
+  std::atomic<uint32_t> flush_delay_ms{0};  // the flusher waits this long before each batch
 };
 FaultPlan* fault_plan();  // null in production builds
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -445,7 +446,7 @@ void Store::roll_back_if_needed() {
 }
 
 // The bytes [offset, offset + size) in an unwritten frame of the current read, or null.
-const uint8_t* Store::unwritten(uint64_t offset, uint64_t size_bytes) const {
+const uint8_t* Store::unwritten(uint64_t offset, uint64_t size_bytes, const Frame** frame_out) const {
   const Frames& frames = *reading_;
   if (frames.empty() || offset < frames.front()->offset) return nullptr;
   // Binary search the unwritten frames (ascending offsets) for the one holding `offset`.
@@ -456,6 +457,7 @@ const uint8_t* Store::unwritten(uint64_t offset, uint64_t size_bytes) const {
   }
   const Frame& f = *frames[lo];
   if (offset + size_bytes > f.offset + f.size_bytes) return nullptr;
+  if (frame_out != nullptr) *frame_out = &f;
   return f.bytes.get() + (offset - f.offset);
 }
 
@@ -468,10 +470,43 @@ Status Store::fetch(uint64_t offset, const uint8_t** out) {
 }
 
 Status Store::read_blob(uint64_t offset, uint32_t length, uint8_t* dst) {
-  if (const uint8_t* p = unwritten(offset, kPageHeaderSizeBytes + uint64_t{length})) {
+  const Frame* frame = nullptr;
+  if (const uint8_t* p = unwritten(offset, kPageHeaderSizeBytes + uint64_t{length}, &frame)) {
+    if (!frame->moves.empty() && !frame->moves_filled.load(std::memory_order_acquire)) {
+      // The flusher has not copied the moved blobs in yet: this one is still where it was.
+      auto it = std::lower_bound(frame->moves.begin(), frame->moves.end(), offset,
+                                 [](const BlobMove& m, uint64_t at) { return m.to < at; });
+      if (it != frame->moves.end() && it->to == offset) {
+        VED_ASSERT(it->length == length);
+        return read_mapped_blob(it->from, length, dst);
+      }
+    }
     std::memcpy(dst, p + kPageHeaderSizeBytes, length);
     return Status::Ok();
   }
+  return read_mapped_blob(offset, length, dst);
+}
+
+Status Store::check_movable_blob(uint64_t offset, uint32_t length, bool checked, bool* movable) {
+  uint64_t size = kPageHeaderSizeBytes + uint64_t{length};
+  *movable = false;
+  if (unwritten(offset, size) != nullptr) return Status::Ok();
+  const uint8_t* p = log_->map_ptr(offset, size);
+  if (p == nullptr) return Status::Ok();
+  const PageHeader* ph = page::header(p);
+  // Unless the cleaner's pass did it, a checksum pass over the map (no copy): the flusher's
+  // copy then needs none.
+  if (ph->kind != kBlob || ph->log_offset != offset || ph->blob_length_bytes != length ||
+      (!checked && crc32c(p + 4, size - 4) != ph->checksum)) {
+    uint64_t segment_size = options_.segment_size_bytes;
+    return Status::Corrupt("blob does not match its reference or checksum", static_cast<int64_t>(offset / segment_size),
+                           static_cast<int64_t>(offset % segment_size));
+  }
+  *movable = true;
+  return Status::Ok();
+}
+
+Status Store::read_mapped_blob(uint64_t offset, uint32_t length, uint8_t* dst) {
   uint64_t segment_size = options_.segment_size_bytes;
   auto corrupt = [&](const char* why) {
     return Status::Corrupt(why, static_cast<int64_t>(offset / segment_size), static_cast<int64_t>(offset % segment_size));
@@ -693,7 +728,7 @@ Status Store::commit_with(const uint8_t* ops, uint64_t ops_length, size_t reloca
     const Touch& t = relocations_[relocated];
     if (t.tree >= next.tree_count) continue;
     uint64_t copied = 0;
-    VED_TRY(writer.rewrite(&next.trees[t.tree], t.key.data(), static_cast<uint32_t>(t.key.size()), &copied));
+    VED_TRY(writer.rewrite(&next.trees[t.tree], t.key.data(), static_cast<uint32_t>(t.key.size()), t.checked_blob, &copied));
     relocated_bytes += copied + kPageSizeBytes;
   }
   VED_TRY(seal(writer, next, cleaning, seq_out));
@@ -826,6 +861,7 @@ Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* s
   uint64_t laid_out = writer.lay_out(next.trees, next.tree_count, offset + kPageSizeBytes, seq, bytes + kPageSizeBytes);
   VED_ASSERT(exact ? laid_out == body : laid_out <= body);
   body = laid_out;
+  frame->moves = writer.take_moves();
   uint64_t frame_size = kPageSizeBytes + body;
   frame->size_bytes = frame_size;
   // Checksums (pages, body, record, and the chain to the previous record) are the flusher's:

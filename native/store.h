@@ -101,6 +101,7 @@ class Store final : public PageSource {
 
   Status fetch(uint64_t offset, const uint8_t** out) override;
   Status read_blob(uint64_t offset, uint32_t length, uint8_t* dst) override;
+  Status check_movable_blob(uint64_t offset, uint32_t length, bool checked, bool* movable) override;
 
  private:
   Store(std::string dir, const OpenOptions& options);
@@ -116,7 +117,9 @@ class Store final : public PageSource {
   Status make_recovered_durable();
   Status erase_lost_tail();
   void drop_written();
-  const uint8_t* unwritten(uint64_t offset, uint64_t size_bytes) const;
+  const uint8_t* unwritten(uint64_t offset, uint64_t size_bytes, const Frame** frame_out = nullptr) const;
+  // A blob read through the map, checked against its header and checksum.
+  Status read_mapped_blob(uint64_t offset, uint32_t length, uint8_t* dst);
   void roll_back_if_needed();
   Status find_oldest_record(LogHead* head, std::string* why);
   void release_deleted_segments();

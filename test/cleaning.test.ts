@@ -1,12 +1,14 @@
 // Space reclamation (issue 5): the cleaner keeps the log bounded under endless overwrites,
 // compact() gives space back on demand, snapshots keep reading what they pinned, readers
 // follow a writer whose old segments are gone, and SIGKILL during cleaning loses nothing.
+import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { Store } from '../lib/index.js'
 import { BATCHES, expectedAfter, key, KEYS } from './fixtures/cleaning-model.mjs'
-import { cleanerSettled, expectVedError, FIXTURES, prng, runAndKill, tempDirs } from './helpers.js'
+import { cleanerSettled, expectVedError, expectVedErrorSync, FAULT_ADDON, FIXTURES, prng, runAndKill, tempDirs } from './helpers.js'
 
 const tempDir = tempDirs()
 const MIB = 1024 * 1024
@@ -118,6 +120,62 @@ describe('background cleaning', () => {
     await using reopened = await Store.open(dir, { segmentSizeBytes: 256 * 1024 })
     for (const [k, v] of model) expect(reopened.get(k)).toEqual(v)
     expect([...reopened.getRange()].length).toBe(model.size)
+  })
+
+  it('moves a blob unread: reads before the flusher copies it in find it where it was', async () => {
+    // The flusher waits 20 ms before each batch (the fault build's flushDelayMs), so reads made
+    // while compact() runs see relocated blobs whose bytes are not copied in yet.
+    const { stdout } = await promisify(execFile)(process.execPath, [join(FIXTURES, 'moved-blobs-child.mjs'), tempDir()], {
+      env: { ...process.env, VED_ADDON_PATH: FAULT_ADDON },
+      timeout: 60_000,
+    })
+    const report = JSON.parse(stdout.trim()) as { faultBuild: boolean; pendingReads: number; mismatches: unknown[]; relocatedKeys: number; reopenedMismatches: unknown[] }
+    expect(report.faultBuild).toBe(true)
+    expect(report.relocatedKeys).toBeGreaterThan(0)
+    expect(report.pendingReads).toBeGreaterThan(0)
+    expect(report.mismatches).toEqual([])
+    expect(report.reopenedMismatches).toEqual([])
+  })
+
+  it('cleaning leaves a damaged blob where it is: still ECORRUPT, never other bytes', async () => {
+    const dir = tempDir()
+    const damaged = 'D'.repeat(6000)
+    {
+      await using store = await Store.open(dir, { segmentSizeBytes: 256 * 1024, maxSpaceAmplification: 0 })
+      await store.put('damaged', damaged)
+      await store.put('intact', 'I'.repeat(6000))
+      for (let round = 0; round < 8; round++) {
+        await store.transaction((txn) => {
+          for (let i = 0; i < 1000; i++) txn.put(`g${i}`, { round, i })
+        })
+      }
+    }
+    // One byte in the middle of the blob's value, on disk, under its checksum.
+    let flipped = 0
+    for (const name of readdirSync(dir).filter((file) => file.endsWith('.seg'))) {
+      const bytes = readFileSync(join(dir, name))
+      const at = bytes.indexOf(Buffer.from('D'.repeat(64)))
+      if (at < 0) continue
+      bytes[at + 1000] = bytes[at + 1000]! ^ 0x01
+      writeFileSync(join(dir, name), bytes)
+      flipped++
+    }
+    expect(flipped).toBe(1)
+    {
+      await using store = await Store.open(dir, { segmentSizeBytes: 256 * 1024, maxSpaceAmplification: 0 })
+      expectVedErrorSync(() => store.get('damaged'), 'ECORRUPT')
+      const result = await store.compact()
+      expect(result.relocatedKeys).toBeGreaterThan(0)
+      expect(result.segmentsDeleted).toBeGreaterThan(0)
+      expectVedErrorSync(() => store.get('damaged'), 'ECORRUPT')
+      expect(store.get('intact')).toBe('I'.repeat(6000))
+    }
+    await using reopened = await Store.open(dir, { segmentSizeBytes: 256 * 1024 })
+    expectVedErrorSync(() => reopened.get('damaged'), 'ECORRUPT')
+    expect(reopened.get('intact')).toBe('I'.repeat(6000))
+    // Not moved (a copy would carry a valid checksum): its segment is the one kept.
+    const holding = readdirSync(dir).filter((file) => file.endsWith('.seg') && readFileSync(join(dir, file)).includes(Buffer.from('D'.repeat(64))))
+    expect(holding.length).toBe(1)
   })
 
   it('maxSpaceAmplification: 0 turns background cleaning off; compact() still cleans', async () => {

@@ -367,6 +367,7 @@ export class Runtime implements AsyncDisposable, HandleHost {
         sliceTiming.commitMs.push(performance.now() - commitStartedMs)
         sliceTiming.commitSlices.push(outputs.length)
       }
+      this.#journalWriter?.afterCommit()
     } catch (error) {
       // A bug or an engine refusal of the whole commit: the bookkeeping can no longer be trusted.
       this.#fail(error, outputs)

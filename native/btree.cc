@@ -284,32 +284,48 @@ Status TreeWriter::rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_leng
       if (s.code == Code::ECORRUPT) return Status::Ok();
       VED_TRY(s);
     }
-    if (movable) {
-      // Copied by the flusher: copying it here (read out, into the arena, into the frame) cost
-      // the execution thread microseconds per KiB, in the commits that carry relocations
-      // (docs/design.md, "Relocated blobs move on the flusher").
-      DirtyBlob moved;
-      moved.length = length;
-      moved.moved_from = leaf_blob(c);
-      blobs_.push_back(moved);
-      made_bytes_ += blob_size_bytes(length);
-      *copied_bytes = length;
-      std::vector<uint8_t>& cell = leaf_cell(key, key_length, length, false);
-      store64(cell.data() + kLeafCellHeaderBytes + key_length, kDirtyBit | kBlobBit | (blobs_.size() - 1));
-      return put_cell(tree, key, key_length, cell);
-    }
-    std::vector<uint8_t>& value = rewrite_scratch_;
-    value.resize(length);
-    if (blob) {
+    if (blob && !is_dirty_blob(leaf_blob(c)) && !movable) {
+      // In a frame not written yet, or across segments: copied here, through a put.
+      std::vector<uint8_t>& value = rewrite_scratch_;
+      value.resize(length);
       Status s = src_.read_blob(leaf_blob(c), length, value.data());
       if (s.code == Code::ECORRUPT) return Status::Ok();  // left where it is, as above
       VED_TRY(s);
       *copied_bytes = length;
-    } else if (length > 0) {
-      std::memcpy(value.data(), leaf_value(c), length);
+      return put(tree, key, key_length, value.data(), length);
     }
-    return put(tree, key, key_length, value.data(), length);
+    if (movable) *copied_bytes = length;
+    return rewrite_path(&tree->root, 0, key, key_length, movable ? leaf_blob(c) : kNoPage, length);
   }
+  return Status::Ok();
+}
+
+// Copies the path to `key` into this transaction (pages it copied already stay as they are)
+// and, for a blob moved unread, points the key's cell at the move, in place: the cell keeps
+// its size. rewrite() found the key on this path just before.
+Status TreeWriter::rewrite_path(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,
+                                uint64_t moved_from, uint32_t length) {
+  if (depth >= kTreeDepthMax) return too_deep();
+  uint8_t* p;
+  VED_TRY(writable(addr, &p));
+  if (kind(p) == kBranch) {
+    uint8_t* c = const_cast<uint8_t*>(page::cell(p, branch_find(p, key, key_length)));
+    uint64_t child = branch_child(c);
+    VED_TRY(rewrite_path(&child, depth + 1, key, key_length, moved_from, length));
+    store64(c, child);
+    return Status::Ok();
+  }
+  if (moved_from == kNoPage) return Status::Ok();
+  bool found;
+  uint8_t* c = const_cast<uint8_t*>(page::cell(p, leaf_lower_bound(p, key, key_length, &found)));
+  VED_ASSERT(found && (leaf_flags(c) & kCellBlob) && leaf_blob(c) == moved_from && leaf_value_length(c) == length);
+  drop_value(c);
+  DirtyBlob moved;
+  moved.length = length;
+  moved.moved_from = moved_from;
+  blobs_.push_back(moved);
+  made_bytes_ += blob_size_bytes(length);
+  store64(const_cast<uint8_t*>(leaf_value(c)), kDirtyBit | kBlobBit | (blobs_.size() - 1));
   return Status::Ok();
 }
 
@@ -318,7 +334,13 @@ Status TreeWriter::put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, 
   VED_ASSERT(key_length <= kKeySizeBytesMax);
   VED_ASSERT(value_length <= kValueSizeBytesMax);
   bool inline_value = key_length + value_length <= kInlineCellBytesMax;
-  std::vector<uint8_t>& cell = leaf_cell(key, key_length, value_length, inline_value);
+  std::vector<uint8_t>& cell = cell_scratch_;  // reused: no allocation per put
+  cell.resize(kLeafCellHeaderBytes + key_length + (inline_value ? value_length : 8));
+  store16(cell.data(), static_cast<uint16_t>(key_length));
+  cell[2] = inline_value ? 0 : kCellBlob;
+  cell[3] = 0;
+  store32(cell.data() + 4, value_length);
+  if (key_length > 0) std::memcpy(cell.data() + kLeafCellHeaderBytes, key, key_length);
   if (inline_value) {
     if (value_length > 0) std::memcpy(cell.data() + kLeafCellHeaderBytes + key_length, value, value_length);
   } else {
@@ -329,22 +351,6 @@ Status TreeWriter::put(TreeRoot* tree, const uint8_t* key, uint32_t key_length, 
     made_bytes_ += blob_size_bytes(value_length);
     store64(cell.data() + kLeafCellHeaderBytes + key_length, kDirtyBit | kBlobBit | (blobs_.size() - 1));
   }
-  return put_cell(tree, key, key_length, cell);
-}
-
-std::vector<uint8_t>& TreeWriter::leaf_cell(const uint8_t* key, uint32_t key_length, uint32_t value_length,
-                                            bool inline_value) {
-  std::vector<uint8_t>& cell = cell_scratch_;  // reused: no allocation per put
-  cell.resize(kLeafCellHeaderBytes + key_length + (inline_value ? value_length : 8));
-  store16(cell.data(), static_cast<uint16_t>(key_length));
-  cell[2] = inline_value ? 0 : kCellBlob;
-  cell[3] = 0;
-  store32(cell.data() + 4, value_length);
-  if (key_length > 0) std::memcpy(cell.data() + kLeafCellHeaderBytes, key, key_length);
-  return cell;
-}
-
-Status TreeWriter::put_cell(TreeRoot* tree, const uint8_t* key, uint32_t key_length, const std::vector<uint8_t>& cell) {
   if (tree->root == kNoPage) {
     uint8_t* p;
     tree->root = new_page(kLeaf, &p);

@@ -155,10 +155,8 @@ class TreeWriter {
   Status writable(uint64_t* addr, uint8_t** out);
   uint64_t new_page(uint8_t kind, uint8_t** out);
   void drop_value(const uint8_t* leaf_cell);
-  // A leaf cell's header and key in cell_scratch_, room left for the value or blob reference.
-  std::vector<uint8_t>& leaf_cell(const uint8_t* key, uint32_t key_length, uint32_t value_length, bool inline_value);
-  // Puts a leaf cell made by put() or rewrite(): key, flags, and the value or blob reference.
-  Status put_cell(TreeRoot* tree, const uint8_t* key, uint32_t key_length, const std::vector<uint8_t>& cell);
+  Status rewrite_path(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length, uint64_t moved_from,
+                      uint32_t length);
   Status put_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,
                  const std::vector<uint8_t>& cell, Split* split, bool* inserted);
   Status del_rec(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length,

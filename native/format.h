@@ -109,13 +109,18 @@ struct RecordDisk {
   // sealed; 0 claims nothing. A record that validates and claims seq N proves frames up to N
   // were durable: if recovery cannot validate one of them, that is damage, not a torn tail.
   uint64_t durable_seq_at_seal;
-  uint8_t reserved2[128 - 72];
+  // Random per writer open (0 in stores written before it existed): a commit made again after a
+  // crash, byte for byte, still gets a record checksum of its own, so a lost commit that
+  // chained to the first one's never chains to it (docs/format.md).
+  uint64_t writer_nonce;
+  uint8_t reserved2[128 - 80];
   TreeEntryDisk trees[kTreeCountMax];
   uint8_t reserved3[kPageSizeBytes - 128 - 48 * kTreeCountMax];
 };
 static_assert(sizeof(RecordDisk) == kPageSizeBytes, "record is one page");
 static_assert(offsetof(RecordDisk, live_bytes) == 56, "record layout");
 static_assert(offsetof(RecordDisk, durable_seq_at_seal) == 64, "record layout");
+static_assert(offsetof(RecordDisk, writer_nonce) == 72, "record layout");
 static_assert(offsetof(RecordDisk, trees) == 128, "record trees offset");
 
 // CHECKPOINT slot (two of them, at 0 and 4096).

@@ -125,6 +125,7 @@ Status Store::open_writer(Flusher::CompletionFn on_complete) {
     VED_TRY(create_header());
     fresh = true;
   }
+  VED_TRY(io::random_bytes(&writer_nonce_, sizeof(writer_nonce_), dir_));
   log_.reset(new Log(dir_, options_.segment_size_bytes, segment_count_max(), true));
   checkpoint_.reset(new Checkpoint(dir_, creation_tag_));
   VED_TRY(log_->open_segments());
@@ -199,6 +200,7 @@ Status Store::write_initial_commit() {
   r->magic = kRecordMagic;
   r->body_checksum = 0;
   r->creation_tag = creation_tag_;
+  r->writer_nonce = writer_nonce_;
   r->live_bytes = kPageSizeBytes;
   r->checksum = crc32c(bytes.get() + 4, kPageSizeBytes - 4);
   struct iovec iov = {bytes.get(), kPageSizeBytes};
@@ -877,6 +879,7 @@ Status Store::seal(TreeWriter& writer, Version& next, bool cleaning, uint64_t* s
   r->creation_tag = creation_tag_;
   // With sync: false "durable" means written, which a power cut may undo: claim nothing.
   r->durable_seq_at_seal = options_.sync ? flusher_->durable_seq() : 0;
+  r->writer_nonce = writer_nonce_;
   uint64_t dead = writer.superseded_bytes() + kPageSizeBytes;  // the previous record is dead now
   r->live_bytes = current_.live_bytes + frame_size > dead ? current_.live_bytes + frame_size - dead : frame_size;
   for (uint32_t t = 0; t < next.tree_count; t++) {

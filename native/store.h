@@ -137,6 +137,7 @@ class Store final : public PageSource {
   std::string dir_;
   OpenOptions options_;
   uint64_t creation_tag_ = 0;
+  uint64_t writer_nonce_ = 0;  // RecordDisk::writer_nonce of every record this writer seals
   int lock_fd_ = -1;
   uint8_t* shared_map_ = nullptr;
   std::unique_ptr<Log> log_;

@@ -1,7 +1,7 @@
 // Recovery on open: after a clean close everything is there; after a torn or damaged tail the
 // store opens at the last valid commit, reports what it dropped, and goes on writing.
 import { spawnSync } from 'node:child_process'
-import { openSync, closeSync, existsSync, ftruncateSync, readSync, writeSync, fstatSync } from 'node:fs'
+import { openSync, closeSync, existsSync, ftruncateSync, readSync, unlinkSync, writeSync, fstatSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -332,5 +332,42 @@ describe('a lost tail cannot come back', () => {
     }
     expect(store.get('k20')).toBe(20)
     await store.put('after', 1)
+  })
+})
+
+describe('a commit replayed after a crash', () => {
+  it('does not chain the lost commit after it back in, even when byte for byte the same', async () => {
+    // The runtime re-runs the slice a crash cut short, and a deterministic slice makes the same
+    // commit again. Here the crash left commit A damaged and commit B after it intact (a
+    // batch's pages reach the disk in any order); B chains to A's record. Once A is made
+    // again at the same place, B must still not validate after it: B was never acknowledged.
+    // sync: false, so that no record claims an earlier one durable (which makes A's damage an
+    // ECORRUPT, not a torn tail: see 'a commit that a later record names durable').
+    const dir = tempDir()
+    const options = { segmentSizeBytes: SEGMENT_SIZE_BYTES_TEST, maxSpaceAmplification: 0, sync: false }
+    const commitA = (txn: { put(key: string, value: unknown): void }): void => txn.put('a', 'the replayed commit')
+    let aStart = 0
+    {
+      await using store = await Store.open(dir, options)
+      for (let n = 1; n <= 5; n++) await store.put(`k${n}`, n)
+      aStart = store.stats().logEndOffset
+      await store.transaction(commitA)
+      await store.put('b', 'never acknowledged')
+    }
+    // No checkpoint names A or B; a byte of A's first body page is damaged.
+    unlinkSync(join(dir, 'CHECKPOINT'))
+    expect(Math.floor(aStart / SEGMENT_SIZE_BYTES_TEST)).toBe(Math.floor((aStart + 2 * 4096) / SEGMENT_SIZE_BYTES_TEST))
+    flipBytes(segmentPath(dir, Math.floor(aStart / SEGMENT_SIZE_BYTES_TEST)), (aStart % SEGMENT_SIZE_BYTES_TEST) + 4096 + 100, 1)
+    {
+      await using store = await Store.open(dir, options)
+      expect(store.get('a')).toBeUndefined()
+      expect(store.get('b')).toBeUndefined()
+      expect(store.stats().logEndOffset).toBe(aStart)
+      await store.transaction(commitA)
+    }
+    await using reopened = await Store.open(dir, options)
+    expect(reopened.get('a')).toBe('the replayed commit')
+    expect(reopened.get('b')).toBeUndefined()
+    expect(reopened.get('k5')).toBe(5)
   })
 })

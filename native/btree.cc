@@ -215,14 +215,22 @@ uint8_t* PageArena::take() {
   return chunks_[chunk_].get() + used_++ * kPageSizeBytes;
 }
 
-uint64_t TreeWriter::new_page(uint8_t page_kind, uint8_t** out) {
+uint64_t TreeWriter::take_page(uint8_t** out) {
   uint8_t* p = arena_.take();
-  init(p, page_kind);
   *out = p;
   dirty_.push_back(p);
   made_bytes_ += kPageSizeBytes;
   final_offsets_.push_back(kNoPage);
   return kDirtyBit | (dirty_.size() - 1);
+}
+
+uint64_t TreeWriter::new_page(uint8_t page_kind, uint8_t** out) {
+  uint64_t id = take_page(out);
+  // Zeroed whole, free space too, which goes to disk as it is: arena memory held other pages
+  // before, of this store or (freed and handed out again by the heap) of another one.
+  std::memset(*out, 0, kPageSizeBytes);
+  init(*out, page_kind);
+  return id;
 }
 
 Status TreeWriter::writable(uint64_t* addr, uint8_t** out) {
@@ -233,7 +241,7 @@ Status TreeWriter::writable(uint64_t* addr, uint8_t** out) {
   const uint8_t* published;
   VED_TRY(src_.fetch(*addr, &published));
   uint8_t* copy;
-  uint64_t id = new_page(kind(published), &copy);
+  uint64_t id = take_page(&copy);
   // Not the checksum word: in a frame the flusher has not written yet, it is the flusher's
   // to fill in (checksum_frame) while this thread reads the rest of the page.
   std::memset(copy, 0, sizeof(uint32_t));
@@ -278,10 +286,12 @@ Status TreeWriter::rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_leng
     bool movable = false;
     if (blob && !is_dirty_blob(leaf_blob(c))) {
       Status s = src_.check_movable_blob(leaf_blob(c), length, leaf_blob(c) == checked_blob, &movable);
-      // Left where it is: moving it would give its damage a valid checksum, and failing the
-      // commit would fail every commit after it too (the touch stays queued). Reads of the key
-      // say ECORRUPT, as before; verify() names the blob.
-      if (s.code == Code::ECORRUPT) return Status::Ok();
+      // The blob is left where it is: moving it would give its damage a valid checksum, and
+      // failing the commit would fail every commit after it too (the touch stays queued). Its
+      // path still moves: the touch may stand for a page of that path in a victim, which would
+      // otherwise stay, and be touched again by every pass. Reads of the key say ECORRUPT, as
+      // before; verify() names the blob.
+      if (s.code == Code::ECORRUPT) return rewrite_path(&tree->root, 0, key, key_length, kNoPage, length);
       VED_TRY(s);
     }
     if (blob && !is_dirty_blob(leaf_blob(c)) && !movable) {
@@ -289,7 +299,7 @@ Status TreeWriter::rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_leng
       std::vector<uint8_t>& value = rewrite_scratch_;
       value.resize(length);
       Status s = src_.read_blob(leaf_blob(c), length, value.data());
-      if (s.code == Code::ECORRUPT) return Status::Ok();  // left where it is, as above
+      if (s.code == Code::ECORRUPT) return rewrite_path(&tree->root, 0, key, key_length, kNoPage, length);  // as above
       VED_TRY(s);
       *copied_bytes = length;
       return put(tree, key, key_length, value.data(), length);

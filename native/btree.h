@@ -153,6 +153,7 @@ class TreeWriter {
   };
   Status page(uint64_t addr, const uint8_t** out);
   Status writable(uint64_t* addr, uint8_t** out);
+  uint64_t take_page(uint8_t** out);  // a dirty page of unset bytes, for a full copy
   uint64_t new_page(uint8_t kind, uint8_t** out);
   void drop_value(const uint8_t* leaf_cell);
   Status rewrite_path(uint64_t* addr, uint32_t depth, const uint8_t* key, uint32_t key_length, uint64_t moved_from,

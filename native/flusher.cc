@@ -11,6 +11,7 @@
 #endif
 
 #include "assert.h"
+#include "checksum.h"
 #include "io.h"
 
 namespace ved {
@@ -331,19 +332,29 @@ Status Flusher::write_frame(const Frame& frame) {
   return Status::Ok();
 }
 
-void Flusher::fill_moves(Frame& frame) {
-  if (frame.moves.empty()) return;
+Status Flusher::fill_moves(Frame& frame) {
+  Status result = Status::Ok();
+  if (frame.moves.empty()) return result;
   for (const BlobMove& move : frame.moves) {
     VED_ASSERT(move.to >= frame.offset + kPageSizeBytes);
     VED_ASSERT(move.to + kPageHeaderSizeBytes + move.length <= frame.offset + frame.size_bytes);
-    // The source is a written blob that the seal checked (Store::check_movable_blob) in a
+    // The source is a written blob that was checked (by the cleaner's walk or at the seal) in a
     // version the JS thread still reads, so its segment stays mapped until this frame is durable.
     const uint8_t* src = log_.map_ptr(move.from, kPageHeaderSizeBytes + uint64_t{move.length});
     VED_ASSERT(src != nullptr);
-    std::memcpy(frame.bytes.get() + (move.to - frame.offset) + kPageHeaderSizeBytes, src + kPageHeaderSizeBytes,
-                move.length);
+    uint8_t* dst = frame.bytes.get() + (move.to - frame.offset) + kPageHeaderSizeBytes;
+    std::memcpy(dst, src + kPageHeaderSizeBytes, move.length);
+    // Checked again over the bytes copied: damage that appeared since the check would
+    // otherwise get a valid checksum at the new place.
+    uint32_t crc = crc32c_extend(crc32c(src + 4, kPageHeaderSizeBytes - 4), dst, move.length);
+    if (crc != reinterpret_cast<const PageHeader*>(src)->checksum && result.ok()) {
+      uint64_t segment_size = log_.segment_size_bytes();
+      result = Status::Corrupt("a blob the commit relocates no longer matches its checksum",
+                               static_cast<int64_t>(move.from / segment_size), static_cast<int64_t>(move.from % segment_size));
+    }
   }
   frame.moves_filled.store(true, std::memory_order_release);
+  return result;
 }
 
 void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
@@ -362,7 +373,7 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
   };
   for (auto& frame : batch) {
     // Before anything may reject the frame: a snapshot may go on reading it.
-    fill_moves(*frame);
+    Status filled = fill_moves(*frame);
     if (poisoned_.load()) {
       reject(*frame, Code::EIO_, "the store is poisoned by an earlier failed fdatasync; reopen it");
       continue;
@@ -370,6 +381,13 @@ void Flusher::flush_batch(std::deque<std::shared_ptr<Frame>>& batch) {
     if (frame->generation != generation || done.code != Code::OK) {
       reject(*frame, done.code == Code::OK ? Code::ENOSPC_ : done.code,
              done.code == Code::OK ? "rejected: an earlier commit it builds on failed" : done.message);
+      continue;
+    }
+    if (!filled.ok()) {
+      // Rejected like a failed write, without poisoning: the store rolls back to what is
+      // durable, and the blob stays where it is, damaged (the next pass skips it).
+      failed_current = true;
+      reject(*frame, filled.code, filled.message);
       continue;
     }
     uint32_t record_checksum = checksum_frame(frame->bytes.get(), frame->size_bytes, chain_checksum_);

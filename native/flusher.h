@@ -133,8 +133,9 @@ class Flusher {
   bool work_wanted() const;
   void poison();
   Status write_checkpoint(const Version& v);
-  // Copies the value bytes of the frame's moved blobs in from their sources.
-  void fill_moves(Frame& frame);
+  // Copies the value bytes of the frame's moved blobs in from their sources; ECORRUPT when a
+  // source no longer matches its checksum (the frame is then rejected).
+  Status fill_moves(Frame& frame);
   void flush_batch(std::deque<std::shared_ptr<Frame>>& batch);
   Status write_frame(const Frame& frame);
   void publish(const Version& v);

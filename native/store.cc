@@ -479,7 +479,12 @@ Status Store::read_blob(uint64_t offset, uint32_t length, uint8_t* dst) {
       auto it = std::lower_bound(frame->moves.begin(), frame->moves.end(), offset,
                                  [](const BlobMove& m, uint64_t at) { return m.to < at; });
       if (it != frame->moves.end() && it->to == offset) {
-        VED_ASSERT(it->length == length);
+        if (it->length != length) {
+          // Only a damaged page names a moved blob with another length.
+          uint64_t segment_size = options_.segment_size_bytes;
+          return Status::Corrupt("blob header does not match its reference", static_cast<int64_t>(offset / segment_size),
+                                 static_cast<int64_t>(offset % segment_size));
+        }
         return read_mapped_blob(it->from, length, dst);
       }
     }

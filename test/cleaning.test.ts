@@ -122,19 +122,33 @@ describe('background cleaning', () => {
     expect([...reopened.getRange()].length).toBe(model.size)
   })
 
-  it('moves a blob unread: reads before the flusher copies it in find it where it was', async () => {
+  it('moves a blob unread: reads before the flusher copies it in find it where it was, and damage since the check is caught', async () => {
     // The flusher waits 20 ms before each batch (the fault build's flushDelayMs), so reads made
     // while compact() runs see relocated blobs whose bytes are not copied in yet.
     const { stdout } = await promisify(execFile)(process.execPath, [join(FIXTURES, 'moved-blobs-child.mjs'), tempDir()], {
       env: { ...process.env, VED_ADDON_PATH: FAULT_ADDON },
       timeout: 60_000,
     })
-    const report = JSON.parse(stdout.trim()) as { faultBuild: boolean; pendingReads: number; mismatches: unknown[]; relocatedKeys: number; reopenedMismatches: unknown[] }
+    const report = JSON.parse(stdout.trim()) as {
+      faultBuild: boolean
+      pendingReads: number
+      mismatches: unknown[]
+      relocatedKeys: number
+      reopenedMismatches: unknown[]
+      damage: { flipped: number; compact: { relocatedKeys?: number; error?: string }; doomed: unknown; after: unknown; reopenedDoomed: unknown; reopenedAfter: unknown }
+    }
     expect(report.faultBuild).toBe(true)
     expect(report.relocatedKeys).toBeGreaterThan(0)
     expect(report.pendingReads).toBeGreaterThan(0)
     expect(report.mismatches).toEqual([])
     expect(report.reopenedMismatches).toEqual([])
+    // Damaged after the cleaner checked it, before the flusher copied it: the flusher's own
+    // check rejects the frame, so the value stays ECORRUPT (without it, it read back as a
+    // valid 5,000-character string with one character changed).
+    const { damage } = report
+    expect(damage.flipped).toBe(1)
+    expect(damage.compact.error === undefined || damage.compact.error === 'ECORRUPT').toBe(true)
+    expect(damage).toMatchObject({ doomed: 'ECORRUPT', after: 'damage', reopenedDoomed: 'ECORRUPT', reopenedAfter: 'damage' })
   })
 
   it('cleaning leaves a damaged blob where it is: still ECORRUPT, never other bytes', async () => {
@@ -176,6 +190,63 @@ describe('background cleaning', () => {
     // Not moved (a copy would carry a valid checksum): its segment is the one kept.
     const holding = readdirSync(dir).filter((file) => file.endsWith('.seg') && readFileSync(join(dir, file)).includes(Buffer.from('D'.repeat(64))))
     expect(holding.length).toBe(1)
+  })
+
+  it('a damaged blob keeps only itself: the leaf above it still moves', async () => {
+    const dir = tempDir()
+    const options = { segmentSizeBytes: 256 * 1024, maxSpaceAmplification: 0 }
+    const garbage = async (store: Store, rounds: number): Promise<void> => {
+      for (let round = 0; round < rounds; round++) {
+        await store.transaction((txn) => {
+          for (let i = 0; i < 1000; i++) txn.put(`g${i}`, { round, i, pad: 'x'.repeat(40) })
+        })
+      }
+    }
+    {
+      await using store = await Store.open(dir, options)
+      // `a0`, a blob, is the first key of its leaf; rewriting `a1` later moves that leaf to a
+      // later segment while the blob stays in the first.
+      await store.transaction((txn) => {
+        const tree = txn.tree('A')
+        tree.put('a0', 'B'.repeat(6000))
+        for (let i = 1; i < 40; i++) tree.put(`a${i}`, `small ${i}`)
+      })
+      await garbage(store, 6)
+      await store.tree('A').put('a1', 'LEAFMARK')
+      // Past the leaf's segment: the head's segment is never a victim.
+      await garbage(store, 12)
+    }
+    // A segment the cleaner deletes meanwhile holds nothing.
+    const holds = (file: string, needle: string): boolean => {
+      try {
+        return readFileSync(join(dir, file)).includes(Buffer.from(needle))
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+        throw error
+      }
+    }
+    const holding = (needle: string): string[] => readdirSync(dir).filter((file) => file.endsWith('.seg') && holds(file, needle))
+    const [blobSegment] = holding('B'.repeat(64))
+    const bytes = readFileSync(join(dir, blobSegment!))
+    const at = bytes.indexOf(Buffer.from('B'.repeat(64)))
+    bytes[at + 1000] = bytes[at + 1000]! ^ 0x01
+    writeFileSync(join(dir, blobSegment!), bytes)
+    const leafSegments = holding('LEAFMARK')
+    expect(leafSegments).toHaveLength(1)
+    expect(leafSegments).not.toContain(blobSegment)
+    await using store = await Store.open(dir, options)
+    expect(Number.parseInt(leafSegments[0]!, 16)).toBeLessThan(Math.floor(store.stats().logEndOffset / (256 * 1024)))
+    const result = await store.compact()
+    // The leaf moved and its segment goes (before, the touch for it moved nothing, so the
+    // segment stayed and every pass touched it again); the blob did not move. The cleaner's
+    // thread unlinks a freed segment after compact() returns.
+    const goneBy = Date.now() + 10_000
+    while (existsSync(join(dir, leafSegments[0]!)) && Date.now() < goneBy) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(existsSync(join(dir, leafSegments[0]!)), JSON.stringify(result)).toBe(false)
+    expect(holding('B'.repeat(64))).toEqual([blobSegment])
+    expectVedErrorSync(() => store.tree('A').get('a0'), 'ECORRUPT')
+    expect(store.tree('A').get('a1')).toBe('LEAFMARK')
+    expect(store.tree('A').get('a39')).toBe('small 39')
   })
 
   it('maxSpaceAmplification: 0 turns background cleaning off; compact() still cleans', async () => {

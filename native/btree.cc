@@ -283,29 +283,31 @@ Status TreeWriter::rewrite(TreeRoot* tree, const uint8_t* key, uint32_t key_leng
     bool blob = leaf_flags(c) & kCellBlob;
     if (is_dirty(addr) && (!blob || is_dirty_blob(leaf_blob(c)))) return Status::Ok();
     uint32_t length = leaf_value_length(c);
+    // The path alone: an inline value moves with its leaf. (A dirty blob hangs only from a
+    // dirty leaf, so from here on a blob is a published one.)
+    if (!blob) return rewrite_path(&tree->root, 0, key, key_length, kNoPage, length);
+    uint64_t from = leaf_blob(c);
     bool movable = false;
-    if (blob && !is_dirty_blob(leaf_blob(c))) {
-      Status s = src_.check_movable_blob(leaf_blob(c), length, leaf_blob(c) == checked_blob, &movable);
-      // The blob is left where it is: moving it would give its damage a valid checksum, and
-      // failing the commit would fail every commit after it too (the touch stays queued). Its
-      // path still moves: the touch may stand for a page of that path in a victim, which would
-      // otherwise stay, and be touched again by every pass. Reads of the key say ECORRUPT, as
-      // before; verify() names the blob.
-      if (s.code == Code::ECORRUPT) return rewrite_path(&tree->root, 0, key, key_length, kNoPage, length);
-      VED_TRY(s);
-    }
-    if (blob && !is_dirty_blob(leaf_blob(c)) && !movable) {
+    Status s = src_.check_movable_blob(from, length, from == checked_blob, &movable);
+    if (s.ok() && !movable) {
       // In a frame not written yet, or across segments: copied here, through a put.
       std::vector<uint8_t>& value = rewrite_scratch_;
       value.resize(length);
-      Status s = src_.read_blob(leaf_blob(c), length, value.data());
-      if (s.code == Code::ECORRUPT) return rewrite_path(&tree->root, 0, key, key_length, kNoPage, length);  // as above
-      VED_TRY(s);
-      *copied_bytes = length;
-      return put(tree, key, key_length, value.data(), length);
+      s = src_.read_blob(from, length, value.data());
+      if (s.ok()) {
+        *copied_bytes = length;
+        return put(tree, key, key_length, value.data(), length);
+      }
     }
-    if (movable) *copied_bytes = length;
-    return rewrite_path(&tree->root, 0, key, key_length, movable ? leaf_blob(c) : kNoPage, length);
+    // A damaged blob is left where it is: moving it would give its damage a valid checksum,
+    // and failing the commit would fail every commit after it too (the touch stays queued).
+    // Its path still moves: the touch may stand for a page of that path in a victim, which
+    // would otherwise stay, and be touched again by every pass. Reads of the key say
+    // ECORRUPT, as before; verify() names the blob.
+    if (s.code == Code::ECORRUPT) return rewrite_path(&tree->root, 0, key, key_length, kNoPage, length);
+    VED_TRY(s);
+    *copied_bytes = length;
+    return rewrite_path(&tree->root, 0, key, key_length, from, length);
   }
   return Status::Ok();
 }

@@ -143,7 +143,7 @@ class Walker {
         const uint8_t* bh = log_.map_ptr(blob, kPageHeaderSizeBytes);
         if (bh == nullptr) return corrupt("blob reference outside the log", blob);
         const PageHeader* b = page::header(bh);
-        if (b->kind != kBlob || b->log_offset != blob || b->blob_length_bytes != page::leaf_value_length(c)) {
+        if (!page::blob_header_matches(bh, blob, page::leaf_value_length(c))) {
           return corrupt("blob header does not match its reference", blob);
         }
         add(blob, size);

@@ -32,6 +32,11 @@ inline void store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void store64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 
 inline const PageHeader* header(const uint8_t* p) { return reinterpret_cast<const PageHeader*>(p); }
+// Whether the header at p is the blob a leaf cell names: its kind, own offset and length.
+inline bool blob_header_matches(const uint8_t* p, uint64_t offset, uint32_t length) {
+  const PageHeader* h = header(p);
+  return h->kind == kBlob && h->log_offset == offset && h->blob_length_bytes == length;
+}
 inline PageHeader* header(uint8_t* p) { return reinterpret_cast<PageHeader*>(p); }
 inline uint8_t kind(const uint8_t* p) { return p[4]; }
 inline uint16_t count(const uint8_t* p) { return load16(p + 6); }

@@ -222,14 +222,8 @@ Status Store::load_version(const LogHead& head, Version* v) {
   std::vector<std::string> names;
   for (uint32_t t = 0; t < r->tree_count; t++) {
     const TreeEntryDisk& e = r->trees[t];
-    if (e.name_length > kTreeNameBytesMax) {
-      return Status::Corrupt("record names a tree with a bad name", static_cast<int64_t>(head.record_offset / options_.segment_size_bytes),
-                             static_cast<int64_t>(head.record_offset % options_.segment_size_bytes));
-    }
-    if (!page::plausible_root(e.root)) {
-      return Status::Corrupt("record names an impossible tree root", static_cast<int64_t>(head.record_offset / options_.segment_size_bytes),
-                             static_cast<int64_t>(head.record_offset % options_.segment_size_bytes));
-    }
+    if (e.name_length > kTreeNameBytesMax) return corrupt_at("record names a tree with a bad name", head.record_offset);
+    if (!page::plausible_root(e.root)) return corrupt_at("record names an impossible tree root", head.record_offset);
     names.emplace_back(e.name, e.name_length);
     v->trees[t].root = e.root;
     v->trees[t].entry_count = e.entry_count;
@@ -479,12 +473,8 @@ Status Store::read_blob(uint64_t offset, uint32_t length, uint8_t* dst) {
       auto it = std::lower_bound(frame->moves.begin(), frame->moves.end(), offset,
                                  [](const BlobMove& m, uint64_t at) { return m.to < at; });
       if (it != frame->moves.end() && it->to == offset) {
-        if (it->length != length) {
-          // Only a damaged page names a moved blob with another length.
-          uint64_t segment_size = options_.segment_size_bytes;
-          return Status::Corrupt("blob header does not match its reference", static_cast<int64_t>(offset / segment_size),
-                                 static_cast<int64_t>(offset % segment_size));
-        }
+        // Only a damaged page names a moved blob with another length.
+        if (it->length != length) return corrupt_at("blob header does not match its reference", offset);
         return read_mapped_blob(it->from, length, dst);
       }
     }
@@ -500,34 +490,28 @@ Status Store::check_movable_blob(uint64_t offset, uint32_t length, bool checked,
   if (unwritten(offset, size) != nullptr) return Status::Ok();
   const uint8_t* p = log_->map_ptr(offset, size);
   if (p == nullptr) return Status::Ok();
-  const PageHeader* ph = page::header(p);
-  // Unless the cleaner's pass did it, a checksum pass over the map (no copy): the flusher's
-  // copy then needs none.
-  if (ph->kind != kBlob || ph->log_offset != offset || ph->blob_length_bytes != length ||
-      (!checked && crc32c(p + 4, size - 4) != ph->checksum)) {
-    uint64_t segment_size = options_.segment_size_bytes;
-    return Status::Corrupt("blob does not match its reference or checksum", static_cast<int64_t>(offset / segment_size),
-                           static_cast<int64_t>(offset % segment_size));
+  // Unless the cleaner's pass did it, a checksum pass over the map (no copy), so that a damaged
+  // blob is left where it is rather than fail the commit at the flusher's own check.
+  if (!page::blob_header_matches(p, offset, length) || (!checked && crc32c(p + 4, size - 4) != page::header(p)->checksum)) {
+    return corrupt_at("blob does not match its reference or checksum", offset);
   }
   *movable = true;
   return Status::Ok();
 }
 
-Status Store::read_mapped_blob(uint64_t offset, uint32_t length, uint8_t* dst) {
+Status Store::corrupt_at(const std::string& why, uint64_t offset) const {
   uint64_t segment_size = options_.segment_size_bytes;
-  auto corrupt = [&](const char* why) {
-    return Status::Corrupt(why, static_cast<int64_t>(offset / segment_size), static_cast<int64_t>(offset % segment_size));
-  };
+  return Status::Corrupt(why, static_cast<int64_t>(offset / segment_size), static_cast<int64_t>(offset % segment_size));
+}
+
+Status Store::read_mapped_blob(uint64_t offset, uint32_t length, uint8_t* dst) {
   const uint8_t* h = log_->map_ptr(offset, kPageHeaderSizeBytes);
-  if (h == nullptr) return corrupt("blob reference outside the log");
-  const PageHeader* ph = page::header(h);
-  if (ph->kind != kBlob || ph->log_offset != offset || ph->blob_length_bytes != length) {
-    return corrupt("blob header does not match its reference");
-  }
+  if (h == nullptr) return corrupt_at("blob reference outside the log", offset);
+  if (!page::blob_header_matches(h, offset, length)) return corrupt_at("blob header does not match its reference", offset);
   VED_TRY(log_->read(offset + kPageHeaderSizeBytes, length, dst));
   uint32_t crc = crc32c(h + 4, kPageHeaderSizeBytes - 4);
   crc = crc32c_extend(crc, dst, length);
-  if (crc != ph->checksum) return corrupt("blob checksum mismatch");
+  if (crc != page::header(h)->checksum) return corrupt_at("blob checksum mismatch", offset);
   return Status::Ok();
 }
 

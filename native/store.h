@@ -118,6 +118,8 @@ class Store final : public PageSource {
   Status erase_lost_tail();
   void drop_written();
   const uint8_t* unwritten(uint64_t offset, uint64_t size_bytes, const Frame** frame_out = nullptr) const;
+  // ECORRUPT naming the segment and offset of log offset `offset`.
+  Status corrupt_at(const std::string& why, uint64_t offset) const;
   // A blob read through the map, checked against its header and checksum.
   Status read_mapped_blob(uint64_t offset, uint32_t length, uint8_t* dst);
   void roll_back_if_needed();

@@ -172,7 +172,8 @@ export class JournalWriter {
   readonly #deferred = new Map<string, [string, string]>()
   /**
    * The pause before the next step, made once and re-armed (refresh): a fresh setTimeout after
-   * the last one fired took 16 us at p90 and 53 us at p99 here, against 2 / 15 us for a refresh.
+   * the last one fired took 17-19 us at p90 and 57-66 us at p99 here, against 2.5 / 11-14 us for
+   * a refresh (`node bench/timer-arm.js`).
    */
   #stepTimer: NodeJS.Timeout | null = null
   #stepArmed = false
